@@ -1,0 +1,1 @@
+"""spine_rt.cli: the ``spine-rt`` command (installed from cli/)."""

@@ -1,0 +1,1 @@
+"""spine_rt.engines: ONNX -> TensorRT engines and the engine store (installed from engines/)."""

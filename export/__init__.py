@@ -1,0 +1,1 @@
+"""spine_rt.export: PyTorch model -> ONNX model package (installed from export/)."""

@@ -1,0 +1,51 @@
+"""Optional dependencies: import them lazily, fail with the install hint.
+
+``import spine_rt`` needs only numpy, nibabel, pydicom, onnxruntime, scipy,
+pillow and tqdm. torch, onnx, monai, tensorrt and cuda-python are imported
+through :func:`require` inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from spine_rt.errors import EnvironmentProblem
+
+#: module name -> (pip extra of spine-rt, extra words for the hint)
+INSTALL_HINTS: dict[str, tuple[str, str]] = {
+    "torch": ("export", "on a CPU-only machine: pip install torch==2.13.0 -c constraints-cpu.txt"),
+    "onnx": ("export", ""),
+    "onnxscript": ("export", ""),
+    "monai": ("export", ""),
+    "tensorrt": ("trt", "TensorRT wheels come from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt"),
+    "cuda": ("trt", "pip install cuda-python"),
+    "pylibjpeg": ("dicom", ""),
+}
+
+
+def install_hint(module: str) -> str:
+    """The pip command that provides ``module`` (top-level name)."""
+    top = module.split(".")[0]
+    extra, words = INSTALL_HINTS.get(top, ("", ""))
+    hint = f"pip install 'spine-rt[{extra}]'" if extra else f"pip install {top}"
+    return f"{hint} ({words})" if words else hint
+
+
+def is_available(module: str) -> bool:
+    """True when ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require(module: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise :class:`EnvironmentProblem` naming ``purpose`` and the install hint."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            f"{purpose} needs {module.split('.')[0]}, which is not installed ({exc}); install it with: {install_hint(module)}"
+        ) from None

@@ -1,0 +1,56 @@
+"""Shared test configuration: markers that skip visibly, and the shared data path.
+
+* ``gpu``: runs only where torch sees a CUDA GPU; reported as skipped elsewhere.
+* ``tensorrt``: runs only where the ``tensorrt`` module imports.
+* ``torch``: runs only where torch is installed (the base install has none).
+
+Tests that need the real scans use the ``shared_data`` fixture, which skips
+when ``../shared/data`` is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SPINE_RT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _cuda_visible() -> bool:
+    if not _has("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    has_torch = _has("torch")
+    has_trt = _has("tensorrt")
+    has_gpu = None  # computed lazily: importing torch costs a second
+    for item in items:
+        if "torch" in item.keywords and not has_torch:
+            item.add_marker(pytest.mark.skip(reason="torch is not installed"))
+        if "tensorrt" in item.keywords and not has_trt:
+            item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
+        if "gpu" in item.keywords:
+            if has_gpu is None:
+                has_gpu = _cuda_visible()
+            if not has_gpu:
+                item.add_marker(pytest.mark.skip(reason="no CUDA GPU visible"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real scans of ../shared/data; skips the test when they are absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real scans not found at {SHARED_DATA}")
+    return SHARED_DATA
