@@ -1,1 +1,68 @@
-"""spine_rt.runtime."""
+"""Runners: one API (:class:`Runner`) over onnxruntime, torch and TensorRT.
+
+::
+
+    from spine_rt.runtime import OnnxRuntimeRunner, select_backend
+    choice = select_backend("auto", device=None)   # BackendChoice(name, device, reason)
+    with OnnxRuntimeRunner("stage2.onnx", device="cpu") as runner:
+        out = runner.infer({"image": patches})      # {output name: np.ndarray}
+
+Importing this package imports neither torch nor onnxruntime; the runner
+classes and the probing functions import their backend when used. Names are
+loaded on first access (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "TensorSpec": "spine_rt.runtime.tensor_spec",
+    "Runner": "spine_rt.runtime.runner",
+    "OnnxRuntimeRunner": "spine_rt.runtime.onnxruntime_runner",
+    "TorchRunner": "spine_rt.runtime.torch_runner",
+    "BACKEND_NAMES": "spine_rt.runtime.backends",
+    "BackendChoice": "spine_rt.runtime.backends",
+    "BackendFacts": "spine_rt.runtime.backends",
+    "available_backends": "spine_rt.runtime.backends",
+    "probe_backends": "spine_rt.runtime.backends",
+    "select_backend": "spine_rt.runtime.backends",
+    "GpuInfo": "spine_rt.runtime.gpus",
+    "visible_gpus": "spine_rt.runtime.gpus",
+    "describe_environment": "spine_rt.runtime.environment",
+    "normalize_device": "spine_rt.runtime.devices",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from spine_rt.runtime.backends import (
+        BACKEND_NAMES,
+        BackendChoice,
+        BackendFacts,
+        available_backends,
+        probe_backends,
+        select_backend,
+    )
+    from spine_rt.runtime.devices import normalize_device
+    from spine_rt.runtime.environment import describe_environment
+    from spine_rt.runtime.gpus import GpuInfo, visible_gpus
+    from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from spine_rt.runtime.runner import Runner
+    from spine_rt.runtime.tensor_spec import TensorSpec
+    from spine_rt.runtime.torch_runner import TorchRunner
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spine_rt.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,241 @@
+"""Which inference backend runs a model, and why.
+
+``select_backend("auto", device)`` picks, in this order::
+
+    TensorRT  >  onnxruntime CUDA  >  torch CUDA  >  onnxruntime CPU
+
+and the returned :class:`BackendChoice` records why every better option was
+skipped, e.g. ``"tensorrt not installed; onnxruntime CUDA provider absent;
+torch sees no CUDA device → onnxruntime CPU"``. An explicit backend that
+cannot run is an :class:`EnvironmentProblem` carrying the install hint; it is
+never replaced by another one.
+
+``device`` is ``None`` (any: the best backend on any device), ``"cpu"``
+(CPU only), ``"cuda"`` or ``"cuda:N"`` (that GPU only; no CPU fallback).
+
+What the machine offers is read once into :class:`BackendFacts` by
+:func:`probe_backends`; both public functions take ``facts=`` so that the CLI
+probes once and tests can state a machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spine_rt.dependencies import install_hint, is_available
+from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.runtime.devices import cuda_index, normalize_device
+from spine_rt.runtime.gpus import visible_gpus
+
+#: every name ``select_backend`` accepts.
+BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
+
+#: how to get onnxruntime's CUDA provider (the CPU and GPU wheels cannot live side by side).
+ONNXRUNTIME_GPU_HINT = "pip install onnxruntime-gpu (after: pip uninstall onnxruntime)"
+
+#: how to get a torch that sees the GPU.
+TORCH_CUDA_HINT = "install a CUDA build of torch (see https://pytorch.org/get-started/locally/) and check that nvidia-smi lists the GPU"
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+@dataclass(frozen=True)
+class BackendFacts:
+    """What this machine offers to the backends.
+
+    Attributes:
+        tensorrt_installed: the ``tensorrt`` module can be imported.
+        onnxruntime_providers: ``onnxruntime.get_available_providers()``.
+        torch_installed: the ``torch`` module can be imported.
+        torch_cuda_device_count: GPUs torch can use (0 without torch or with a CPU build).
+        cuda_device_count: GPUs visible through torch or cuda-python; ``None``
+            when neither is installed and nothing can tell.
+    """
+
+    tensorrt_installed: bool
+    onnxruntime_providers: tuple[str, ...]
+    torch_installed: bool
+    torch_cuda_device_count: int
+    cuda_device_count: int | None
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend that will run, where, and why it was chosen.
+
+    Attributes:
+        name: ``"tensorrt"``, ``"onnxruntime"`` or ``"torch"``.
+        device: ``"cpu"`` or ``"cuda:N"``.
+        reason: one line for reports, e.g. ``"tensorrt not installed; ... → onnxruntime CPU"``.
+    """
+
+    name: str
+    device: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.device} ({self.reason})"
+
+
+def probe_backends() -> BackendFacts:
+    """Look at the machine: installed modules, onnxruntime providers, visible GPUs.
+
+    Imports onnxruntime, and torch when it is installed (to ask about CUDA);
+    never imports tensorrt. A broken GPU stack reads as "no GPU".
+    """
+    import onnxruntime
+
+    torch_installed = is_available("torch")
+    torch_cuda_devices = 0
+    if torch_installed:
+        import torch
+
+        if torch.cuda.is_available():
+            torch_cuda_devices = torch.cuda.device_count()
+    try:
+        gpus = visible_gpus()
+    except Exception:  # a broken CUDA installation: treat as no GPU, the doctor reports details
+        gpus = ()
+    return BackendFacts(
+        tensorrt_installed=is_available("tensorrt"),
+        onnxruntime_providers=tuple(onnxruntime.get_available_providers()),
+        torch_installed=torch_installed,
+        torch_cuda_device_count=torch_cuda_devices,
+        cuda_device_count=None if gpus is None else len(gpus),
+    )
+
+
+def select_backend(name: str = "auto", device: str | None = None, *, facts: BackendFacts | None = None) -> BackendChoice:
+    """Choose the backend ``name`` (or the best one for ``"auto"``) on ``device``.
+
+    Args:
+        name: one of :data:`BACKEND_NAMES`.
+        device: ``None`` (any device), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        facts: what the machine offers; probed with :func:`probe_backends` when ``None``.
+
+    Returns:
+        The choice with a concrete device (``"cpu"`` or ``"cuda:N"``) and the reason.
+
+    Raises:
+        InputError: unknown backend name or device string, or ``tensorrt`` on the CPU.
+        EnvironmentProblem: the requested backend (or, for ``"auto"`` with a
+            CUDA device, every GPU backend) cannot run here; the message has the install hint.
+    """
+    if name not in BACKEND_NAMES:
+        raise InputError(f"unknown backend {name!r}; valid backends: {', '.join(BACKEND_NAMES)}")
+    wanted = None if device is None else normalize_device(device)
+    if name == "tensorrt" and wanted == "cpu":
+        raise InputError("backend 'tensorrt' runs only on CUDA devices; use device='cuda' or backend 'onnxruntime'")
+    facts = probe_backends() if facts is None else facts
+    if name == "auto":
+        return _select_auto(wanted, facts)
+    return _select_explicit(name, wanted, facts)
+
+
+def available_backends(device: str | None = None, *, facts: BackendFacts | None = None) -> tuple[BackendChoice, ...]:
+    """Every backend that can run on ``device`` (``None`` = any), best first.
+
+    The order is TensorRT, onnxruntime CUDA, torch CUDA, onnxruntime CPU,
+    torch CPU; ``spine-rt verify`` runs the parity check on each of them.
+
+    Raises:
+        InputError: invalid device string.
+    """
+    wanted = None if device is None else normalize_device(device)
+    facts = probe_backends() if facts is None else facts
+    gpu = wanted if wanted not in (None, "cpu") else "cuda:0"
+    candidates = []
+    if wanted != "cpu":
+        candidates += [("tensorrt", gpu), ("onnxruntime", gpu), ("torch", gpu)]
+    if wanted in (None, "cpu"):
+        candidates += [("onnxruntime", "cpu"), ("torch", "cpu")]
+    return tuple(
+        BackendChoice(backend, where, "available")
+        for backend, where in candidates
+        if _unavailable(backend, where, facts) is None
+    )
+
+
+# --------------------------------------------------------------------------- internals
+def _label(name: str, device: str) -> str:
+    if name == "tensorrt":
+        return "tensorrt"
+    return f"{name} {'CPU' if device == 'cpu' else 'CUDA'}"
+
+
+def _unavailable(name: str, device: str, facts: BackendFacts) -> tuple[str, str] | None:
+    """``(why, install hint)`` when ``name`` cannot run on ``device``, else ``None``."""
+    index = cuda_index(device)
+    if name == "tensorrt":
+        if not facts.tensorrt_installed:
+            return "tensorrt not installed", f"install it with: {install_hint('tensorrt')}"
+        if facts.cuda_device_count is None:
+            return "tensorrt needs cuda-python (or torch) to reach the GPU, neither is installed", f"install it with: {install_hint('cuda')}"
+        return _missing_gpu(index, facts.cuda_device_count, "no CUDA GPU visible")
+    if name == "onnxruntime":
+        if index is None:
+            return None
+        if CUDA_PROVIDER not in facts.onnxruntime_providers:
+            return "onnxruntime CUDA provider absent", f"install it with: {ONNXRUNTIME_GPU_HINT}"
+        if facts.cuda_device_count is None:
+            return None  # nothing can count the GPUs; the runner checks the session's providers
+        return _missing_gpu(index, facts.cuda_device_count, "no CUDA GPU visible")
+    if name == "torch":
+        if not facts.torch_installed:
+            return "torch not installed", f"install it with: {install_hint('torch')}"
+        if index is None:
+            return None
+        return _missing_gpu(index, facts.torch_cuda_device_count, "torch sees no CUDA device")
+    raise AssertionError(f"unhandled backend {name!r}")
+
+
+def _missing_gpu(index: int | None, count: int, none_visible: str) -> tuple[str, str] | None:
+    if count == 0:
+        return none_visible, TORCH_CUDA_HINT if none_visible.startswith("torch") else "check that nvidia-smi lists the GPU"
+    if index is not None and index >= count:
+        return f"cuda:{index} requested but only {count} CUDA device(s) visible", "use a device index below the GPU count"
+    return None
+
+
+def _select_auto(device: str | None, facts: BackendFacts) -> BackendChoice:
+    if device == "cpu":
+        return BackendChoice("onnxruntime", "cpu", "device cpu requested → onnxruntime CPU")
+    gpu = device or "cuda:0"
+    candidates = [("tensorrt", gpu), ("onnxruntime", gpu), ("torch", gpu)]
+    if device is None:
+        candidates.append(("onnxruntime", "cpu"))
+    skipped: list[str] = []
+    for backend, where in candidates:
+        problem = _unavailable(backend, where, facts)
+        if problem is None:
+            label = _label(backend, where)
+            if skipped:
+                reason = f"{'; '.join(skipped)} → {label}"
+            else:
+                reason = f"{label} is the first choice (tensorrt > onnxruntime CUDA > torch CUDA > onnxruntime CPU)"
+            return BackendChoice(backend, where, reason)
+        skipped.append(problem[0])
+    raise EnvironmentProblem(
+        f"no backend can run on {device}: {'; '.join(skipped)}; install one of: "
+        f"tensorrt ({install_hint('tensorrt')}), onnxruntime CUDA ({ONNXRUNTIME_GPU_HINT}), "
+        f"torch CUDA ({TORCH_CUDA_HINT})"
+    )
+
+
+def _select_explicit(name: str, device: str | None, facts: BackendFacts) -> BackendChoice:
+    if device is not None:
+        problem = _unavailable(name, device, facts)
+        if problem is not None:
+            why, hint = problem
+            raise EnvironmentProblem(f"backend {_label(name, device)} is not available on {device}: {why}; {hint}")
+        return BackendChoice(name, device, f"{_label(name, device)} requested on {device}")
+    if name == "tensorrt":
+        return _select_explicit(name, "cuda:0", facts)
+    gpu_problem = _unavailable(name, "cuda:0", facts)
+    if gpu_problem is None:
+        return BackendChoice(name, "cuda:0", f"{name} requested, a CUDA device is usable → {_label(name, 'cuda:0')}")
+    cpu_problem = _unavailable(name, "cpu", facts)
+    if cpu_problem is not None:
+        why, hint = cpu_problem
+        raise EnvironmentProblem(f"backend {name} is not available: {why}; {hint}")
+    return BackendChoice(name, "cpu", f"{gpu_problem[0]} → {_label(name, 'cpu')}")
