@@ -51,8 +51,10 @@ def separable_conv_bn_relu(dims: int, in_channels: int, out_channels: int,
 class ImagePooling(nn.Module):
     """ASPP image-level branch: global average pool -> 1x1 conv + BN + ReLU -> broadcast back.
 
-    The broadcast (``expand_as``) replaces the usual upsampling of a 1x1 map;
-    the values are identical and the graph needs no resize.
+    The broadcast (``expand``) replaces the usual upsampling of a 1x1 map;
+    the values are identical and the graph needs no resize. As in every
+    DeepLabv3+, the batch norm sees one value per channel and sample, so
+    training needs batches of at least 2.
     """
 
     def __init__(self, dims: int, in_channels: int, out_channels: int) -> None:
