@@ -37,11 +37,11 @@ def pytest_collection_modifyitems(config, items):
     has_trt = _has("tensorrt")
     has_gpu = None  # computed lazily: importing torch costs a second
     for item in items:
-        if "torch" in item.keywords and not has_torch:
+        if item.get_closest_marker("torch") and not has_torch:
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
-        if "tensorrt" in item.keywords and not has_trt:
+        if item.get_closest_marker("tensorrt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu"):
             if has_gpu is None:
                 has_gpu = _cuda_visible()
             if not has_gpu:

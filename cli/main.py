@@ -1,0 +1,60 @@
+"""The ``spine-rt`` command: parser, dispatch and exit codes.
+
+Each sub-command lives in its own module with two functions:
+``add_parser(subparsers)`` registers its arguments and ``run(args) -> int``
+does the work. Exit codes (DESIGN.md): 0 ok, 2 bad input or usage (one line,
+no traceback), 3 environment (missing backend or GPU), 1 internal bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from spine_rt import __version__
+from spine_rt.cli import doctor
+from spine_rt.errors import EXIT_BUG, SpineRTError
+
+#: every sub-command module, in the order ``--help`` lists them
+COMMANDS = (doctor,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used by tests to list the sub-commands)."""
+    parser = argparse.ArgumentParser(
+        prog="spine-rt",
+        description="Spine segmentation networks from PyTorch to fast, exact inference.",
+    )
+    parser.add_argument("--version", action="version", version=f"spine-rt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (argparse usage errors exit 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except SpineRTError as exc:
+        print(f"spine-rt {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("spine-rt: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # an internal bug: show everything
+        import traceback
+
+        traceback.print_exc()
+        print("spine-rt: internal error (a bug in spine-rt; please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
