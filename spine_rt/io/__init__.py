@@ -1,1 +1,41 @@
-"""spine_rt.io."""
+"""spine_rt.io: images and geometry.
+
+* :class:`Image` - a 3D voxel array ``(I, J, K)`` with its RAS+ affine (mm),
+  spacing, orientation codes, source path and header.
+* :func:`read_image` - NIfTI (``.nii``, ``.nii.gz``) or a DICOM series folder.
+* :class:`GridTransform` - reorient to a model's axis codes and resample to
+  its spacing (``forward``), and the exact way back (``inverse``).
+* :func:`save_labels`, :func:`save_image` - atomic NIfTI writes in the
+  input's geometry.
+
+Importing this package needs numpy, nibabel, pydicom and scipy only.
+"""
+
+from __future__ import annotations
+
+from spine_rt.io.dicom import read_dicom_series
+from spine_rt.io.grid_transform import GridTransform
+from spine_rt.io.image import AxisCodes, Image, orientation_codes, voxel_spacing
+from spine_rt.io.nifti import read_nifti
+from spine_rt.io.orientation import MR_MODEL_AXES, AxisReorientation, parse_axis_codes
+from spine_rt.io.read import read_image
+from spine_rt.io.resample import Interpolation, SpacingResample
+from spine_rt.io.write import save_image, save_labels
+
+__all__ = [
+    "AxisCodes",
+    "AxisReorientation",
+    "GridTransform",
+    "Image",
+    "Interpolation",
+    "MR_MODEL_AXES",
+    "SpacingResample",
+    "orientation_codes",
+    "parse_axis_codes",
+    "read_dicom_series",
+    "read_image",
+    "read_nifti",
+    "save_image",
+    "save_labels",
+    "voxel_spacing",
+]
