@@ -2,8 +2,10 @@
 
 The checks compare only static facts (rank, channel count, spatial sizes the
 network was built for); the batch dimension is never checked, so it stays
-dynamic when exported with ``torch.onnx.export``. Under export tracing the
-comparisons are on static integers and add no nodes to the graph.
+dynamic when exported with ``torch.onnx.export``. Under the torch.export
+(dynamo) exporter the comparisons are on static integers and add no nodes to
+the graph; under the legacy TorchScript tracer (``dynamo=False``) they are
+skipped, as tracing would only record them as constants (with warnings).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def require_shape(tensor: torch.Tensor, expected: Sequence[int | None], name: st
     Raises:
         InputError: wrong rank or a wrong size; the message states the expected shape.
     """
+    if torch.jit.is_tracing():
+        return
     if tensor.dim() != len(expected):
         raise InputError(
             f"{network}: {name} must have shape {describe_expected(expected)} "
@@ -50,6 +54,8 @@ def require_divisible(tensor: torch.Tensor, first_dim: int, divisor: int, name: 
     Raises:
         InputError: a spatial size is not divisible; the message names the sizes.
     """
+    if torch.jit.is_tracing():
+        return
     sizes = tuple(int(size) for size in tensor.shape[first_dim:])
     if any(size % divisor for size in sizes):
         raise InputError(

@@ -24,10 +24,10 @@ def test_bilunet_returns_five_class_probabilities_at_input_resolution():
     torch.manual_seed(0)
     model = build("bilunet", "tiny").eval()
     with torch.no_grad():
-        probabilities = model(torch.rand(2, 3, 512, 512))
+        probabilities = model(torch.rand(2, 3, 256, 256))
         logits = model.logits(torch.rand(1, 3, 128, 96))
-    assert probabilities.shape == (2, 5, 512, 512)
-    torch.testing.assert_close(probabilities.sum(1), torch.ones(2, 512, 512))
+    assert probabilities.shape == (2, 5, 256, 256)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(2, 256, 256))
     assert logits.shape == (1, 5, 128, 96)
 
 

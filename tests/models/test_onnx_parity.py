@@ -84,3 +84,23 @@ def test_mbnet_exports(tmp_path):
     torch.manual_seed(4)
     model = build("mbnet", "tiny")
     export_and_compare(model, model.example_inputs(2), model.example_inputs(1), tmp_path / "mbnet.onnx")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_stage_two_exports_with_the_legacy_exporter(tmp_path):
+    """``dynamo=False`` (TorchScript tracing) still works in torch 2.x; the input checks stay silent."""
+    torch.manual_seed(5)
+    model = build("stage2", "tiny").eval()
+    _nonzero_gates(model)
+    path = tmp_path / "stage2_legacy.onnx"
+    dynamic_axes = {name: {0: "batch"} for name in (*model.input_names, *model.output_names)}
+    torch.onnx.export(model, model.example_inputs(2), str(path), dynamo=False, opset_version=17,
+                      input_names=list(model.input_names), output_names=list(model.output_names),
+                      dynamic_axes=dynamic_axes)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = model.example_inputs(1)
+    (onnx_logits,) = session.run(None, {name: tensor.numpy() for name, tensor in zip(model.input_names, inputs)})
+    with torch.no_grad():
+        torch_logits = model(*inputs)
+    error = (torch.from_numpy(onnx_logits) - torch_logits).abs().max() / torch_logits.abs().max()
+    assert error < RELATIVE_TOLERANCE

@@ -75,3 +75,14 @@ def test_overrides_change_classes_and_channels():
 def test_wrong_input_raises_input_error(pair, shape, message):
     with pytest.raises(InputError, match=message):
         pair(torch.randn(*shape))
+
+
+def test_pair_trains_both_branches():
+    torch.manual_seed(5)
+    model = build("stage1_pair", "tiny").train()
+    logits1, logits2 = model.branch_logits(torch.randn(2, 3, 32, 32))
+    target = torch.randint(0, 20, (2, 32, 32))
+    loss = torch.nn.functional.cross_entropy(logits1, target) + torch.nn.functional.cross_entropy(logits2, target)
+    loss.backward()
+    assert model.branch1.encoder.stem[0].weight.grad is not None
+    assert model.branch2.head.weight.grad is not None

@@ -133,3 +133,16 @@ def test_patch_size_not_divisible_by_the_output_stride_is_refused():
 def test_wrong_inputs_raise_input_error(stage_two, image_shape, feature_shape, message):
     with pytest.raises(InputError, match=message):
         stage_two(torch.zeros(image_shape), torch.zeros(feature_shape))
+
+
+def test_trains_end_to_end_in_train_mode():
+    """One backward pass reaches the encoder, the stage-one projection and all three gates."""
+    torch.manual_seed(4)
+    model = build("stage2", "tiny", patch_size=(64, 64, 4)).train()
+    logits = model(*model.example_inputs(2))
+    torch.nn.functional.cross_entropy(logits, torch.randint(0, 20, (2, 64, 64, 4))).backward()
+    attention = model.attention
+    for parameter in (model.encoder.stem[0].weight, model.stage_one_projection[0].weight,
+                      attention.in_plane.gamma, attention.slice.gamma, attention.channel.gamma):
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all()
+    assert attention.channel.gamma.grad.abs() > 0
