@@ -1,1 +1,52 @@
-"""spine_rt.export: PyTorch model -> ONNX model package (installed from export/)."""
+"""spine_rt.export: PyTorch model -> verified ONNX model package (installed from export/).
+
+::
+
+    from spine_rt.export import export_package, verify_package
+    package = export_package("sshsnet", out="pkg", checkpoints={"stage1": "S1.pt", "stage2": "S2.pt"})
+    report = verify_package("pkg")          # every available backend vs torch FP32
+
+Importing this package imports neither torch nor onnx (names load on first
+access, PEP 562); exporting needs the ``[export]`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "export_package": "spine_rt.export.export_package",
+    "verify_package": "spine_rt.export.verify_package",
+    "VerifyReport": "spine_rt.export.verify_package",
+    "EXPORTABLE_MODELS": "spine_rt.export.model_families",
+    "TOLERANCES": "spine_rt.export.parity",
+    "ParityError": "spine_rt.export.parity",
+    "convert_to_fp16": "spine_rt.export.fp16_graph",
+    "build_stage_module": "spine_rt.export.torch_stage",
+    "stage_torch_runner": "spine_rt.export.torch_stage",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from spine_rt.export.export_package import export_package
+    from spine_rt.export.fp16_graph import convert_to_fp16
+    from spine_rt.export.model_families import EXPORTABLE_MODELS
+    from spine_rt.export.parity import TOLERANCES, ParityError
+    from spine_rt.export.torch_stage import build_stage_module, stage_torch_runner
+    from spine_rt.export.verify_package import VerifyReport, verify_package
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spine_rt.export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,197 @@
+"""``export_package``: trained (or random) weights -> one verified model package, written atomically.
+
+::
+
+    from spine_rt.export import export_package
+    package = export_package(
+        "sshsnet", out="pkg/",
+        checkpoints={"stage1": "S1.pt", "stage2": ["S2_fold0.pt", "S2_fold1.pt"]},
+        preset="full", precisions=("fp32", "fp16"),
+    )
+
+Every keyword defaults to ``None`` and is resolved here (one place for each
+default): preset ``full``, precisions ``fp32`` + ``fp16``, the family's
+labels and patch sizes, seed 0. The FP32 graph is always written (it is the
+reference of the FP16 one); ``fp16`` adds the strongly typed FP16 graph.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spine_rt.errors import InputError
+from spine_rt.export.checkpoint_arguments import CheckpointPaths, resolve_checkpoints
+from spine_rt.export.labels import parse_labels, read_labels
+from spine_rt.export.model_families import ModelFamily, model_family, network_config
+from spine_rt.export.onnx_export import OPSET
+from spine_rt.export.package_writer import PackageWriter, check_destination
+from spine_rt.export.provenance import provenance
+from spine_rt.export.random_init import randomize_for_export
+from spine_rt.export.stage_export import FoldExport, export_stage_fold
+from spine_rt.model_package import PRECISIONS, Manifest, ModelPackage, Stage, sha256_file
+from spine_rt.models import PRESETS, build
+from spine_rt.models.checkpoint import load_checkpoint
+
+DEFAULT_PRESET = "full"
+DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
+DEFAULT_SEED = 0
+
+
+def resolve_precisions(precisions: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"fp32,fp16"`` / ``["fp16"]`` / ``None`` -> precisions in :data:`PRECISIONS` order, ``fp32`` always included.
+
+    Raises:
+        InputError: an unknown precision (lists the valid ones).
+    """
+    if precisions is None:
+        return DEFAULT_PRECISIONS
+    items = precisions.split(",") if isinstance(precisions, str) else list(precisions)
+    wanted = {item.strip().lower() for item in items if item.strip()}
+    unknown = sorted(wanted - set(PRECISIONS))
+    if unknown:
+        raise InputError(f"unknown precision {', '.join(unknown)}; valid precisions: {', '.join(PRECISIONS)}")
+    return tuple(p for p in PRECISIONS if p in wanted | {"fp32"})
+
+
+def resolve_labels(family: ModelFamily, labels: Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None) -> dict[int, str]:
+    """The family's default labels, a ``labels.json`` path, or a mapping/list (validated)."""
+    if labels is None:
+        return dict(family.default_labels)
+    if isinstance(labels, (str, os.PathLike)):
+        return read_labels(labels)
+    return parse_labels(dict(labels) if isinstance(labels, Mapping) else list(labels), source="labels")
+
+
+def resolve_patch_sizes(family: ModelFamily, preset: str,
+                        patch_sizes: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:
+    """Per stage: the given patch size (validated) or the family's default for ``preset``.
+
+    Raises:
+        InputError: an unknown stage or an invalid size.
+    """
+    given = dict(patch_sizes or {})
+    for stage in given:
+        family.stage(stage)
+    return {recipe.name: recipe.check_patch_size(given.get(recipe.name, recipe.default_patch_size[preset]))
+            for recipe in family.stages}
+
+
+def export_package(
+    model: str,
+    out: str | os.PathLike[str],
+    checkpoints: Mapping[str, CheckpointPaths] | CheckpointPaths | None = None,
+    *,
+    preset: str | None = None,
+    precisions: str | Sequence[str] | None = None,
+    labels: Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None = None,
+    patch_sizes: Mapping[str, Sequence[int]] | None = None,
+    random_init: bool = False,
+    seed: int | None = None,
+    overwrite: bool = False,
+) -> ModelPackage:
+    """Export ``model`` (``sshsnet``, ``mbnet``, ``bilunet``) to a verified package at ``out``.
+
+    Args:
+        model: the model family (see :data:`spine_rt.export.model_families.EXPORTABLE_MODELS`).
+        out: the package folder to create.
+        checkpoints: ``{stage: path or [paths, one per fold]}`` (a bare path
+            or list for one-stage models); ``None`` with ``random_init``.
+        preset: ``full`` (default) or ``tiny``.
+        precisions: ``fp32`` and/or ``fp16`` (default both; FP32 is always written).
+        labels: ``{id: name}``, a list of names, or a ``labels.json`` path;
+            sets ``num_classes`` (default: the family's labels).
+        patch_sizes: ``{stage: spatial size}`` overriding the defaults
+            (stage one ``(256, 512)``, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
+        random_init: export untrained, seeded weights instead of checkpoints.
+        seed: seed of the random weights and of the parity inputs (default 0).
+        overwrite: replace an existing package at ``out`` (atomically).
+
+    Returns:
+        The written package.
+
+    Raises:
+        InputError: unknown model/stage/preset/precision, bad labels or patch
+            size, missing or unfitting checkpoints, an existing ``out``.
+        ParityError: a graph differs from torch beyond tolerance (nothing written).
+    """
+    family = model_family(model)
+    preset = DEFAULT_PRESET if preset is None else preset
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    chosen_precisions = resolve_precisions(precisions)
+    label_map = resolve_labels(family, labels)
+    sizes = resolve_patch_sizes(family, preset, patch_sizes)
+    seed = DEFAULT_SEED if seed is None else int(seed)
+    if random_init and checkpoints:
+        raise InputError("give either checkpoints or --random-init, not both")
+    if random_init:
+        sources: dict[str, list[Path | None]] = {stage: [None] for stage in family.stage_names}
+    else:
+        if checkpoints is None:
+            raise InputError(f"no checkpoints given; pass --checkpoint for each stage of {family.name} "
+                             f"({', '.join(family.stage_names)}) or --random-init")
+        sources = dict(resolve_checkpoints(family, checkpoints))
+    out_path = Path(out)
+    check_destination(out_path.absolute(), overwrite)
+
+    # build and load every network first: a wrong checkpoint fails before any export work
+    networks: dict[str, list[tuple[torch.nn.Module, str | None]]] = {}
+    for stage_index, recipe in enumerate(family.stages):
+        overrides = recipe.config_overrides(len(label_map), sizes[recipe.name])
+        networks[recipe.name] = []
+        for fold, source in enumerate(sources[recipe.name]):
+            network = build(recipe.network, preset, **overrides)
+            if source is None:
+                randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold)
+                digest = None
+            else:
+                try:
+                    load_checkpoint(network, source)
+                except InputError as exc:
+                    raise InputError(f"stage {recipe.name}, {source}: {exc}") from None
+                digest = sha256_file(source)
+            networks[recipe.name].append((network, digest))
+
+    with PackageWriter(out_path, overwrite=overwrite) as writer:
+        stages: dict[str, Stage] = {}
+        parity: list[dict[str, Any]] = []
+        checkpoint_records: dict[str, list[dict[str, Any]]] = {}
+        for recipe in family.stages:
+            folds: list[FoldExport] = []
+            for fold, (network, digest) in enumerate(networks[recipe.name]):
+                folds.append(export_stage_fold(recipe, network, fold, chosen_precisions, sizes[recipe.name],
+                                               writer.file, checkpoint_sha256=digest, seed=seed))
+            parity += [record for fold_export in folds for record in fold_export.parity]
+            checkpoint_records[recipe.name] = [
+                {"fold": fold, "file": Path(source).name, "sha256": networks[recipe.name][fold][1]}
+                for fold, source in enumerate(sources[recipe.name]) if source is not None
+            ]
+            first = networks[recipe.name][0][0]
+            stages[recipe.name] = Stage(
+                network=recipe.network,
+                preset=preset,
+                config={field: _jsonable(value) for field, value in network_config(first).items()},
+                patch_size=sizes[recipe.name],
+                inputs=folds[0].inputs,
+                outputs=folds[0].outputs,
+                graphs=tuple(graph for fold_export in folds for graph in fold_export.graphs),
+                weights=tuple(fold_export.weights for fold_export in folds),
+            )
+        manifest = Manifest(
+            task=family.task,
+            model=family.name,
+            labels=label_map,
+            preprocessing=family.preprocessing(sizes),
+            stages=stages,
+            provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity),
+        )
+        return writer.commit(manifest)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
