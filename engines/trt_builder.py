@@ -1,0 +1,148 @@
+"""Compile one ONNX graph into a serialized TensorRT engine (a plan).
+
+::
+
+    plan = build_serialized_engine(onnx_path, profile, settings=EngineBuildSettings(workspace_mb=4096),
+                                   timing_cache=TimingCacheFile(path))
+
+The graph is built as a **strongly typed** network: TensorRT keeps every
+tensor in the type the graph gives it (the FP16 graph computes in FP16 where
+the export put FP16, FP32 where it kept FP32). TensorRT 10 needs the
+``STRONGLY_TYPED`` network creation flag for that; TensorRT 11 builds every
+network strongly typed (it removed ``BuilderFlag.FP16`` and ignores the
+flag), so the flag is passed only where it is needed. One optimization
+profile per engine: batch min/opt/max, spatial sizes fixed.
+
+``tensorrt`` is imported inside the functions; importing this module needs
+nothing beyond the base install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spine_rt.dependencies import require
+from spine_rt.engines.engine_requirement import version_tuple
+from spine_rt.engines.shape_profile import ShapeRange
+from spine_rt.engines.timing_cache import TimingCacheFile
+from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.runtime.tensorrt_logger import format_errors, make_tensorrt_logger
+
+#: bytes per MiB (``--workspace`` is in MiB).
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class EngineBuildSettings:
+    """Builder settings that change build time and speed but not what the engine computes.
+
+    Attributes:
+        workspace_mb: limit of TensorRT's workspace memory pool in MiB (``None``: TensorRT's default).
+        opt_level: builder optimization level 0-5 (``None``: TensorRT's default, 3).
+        version_compatible: set ``BuilderFlag.VERSION_COMPATIBLE`` (the plan then runs on later
+            TensorRT versions of the same major; it is part of the engine key).
+    """
+
+    workspace_mb: int | None = None
+    opt_level: int | None = None
+    version_compatible: bool = False
+
+
+def import_tensorrt(purpose: str = "building TensorRT engines") -> Any:
+    """The ``tensorrt`` module, or :class:`EnvironmentProblem` with the install hint."""
+    return require("tensorrt", purpose)
+
+
+def network_creation_flags(trt: Any) -> int:
+    """The ``create_network`` flags for a strongly typed network on this TensorRT.
+
+    TensorRT 10: ``1 << STRONGLY_TYPED``. TensorRT 11 and later: ``0`` (every
+    network is strongly typed; the flag is deprecated there and ignored).
+
+    Raises:
+        EnvironmentProblem: a TensorRT older than 10 that lacks strongly typed networks.
+    """
+    major = version_tuple(str(trt.__version__))[0]
+    if major >= 11:
+        return 0
+    strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if major < 10 or strongly_typed is None:
+        raise EnvironmentProblem(
+            f"TensorRT {trt.__version__} cannot build strongly typed networks; spine-rt needs TensorRT 10 or later: "
+            "pip install --extra-index-url https://pypi.nvidia.com 'tensorrt>=10'"
+        )
+    return 1 << int(strongly_typed)
+
+
+def build_serialized_engine(
+    onnx_path: str | Path,
+    profile: Sequence[ShapeRange],
+    settings: EngineBuildSettings | None = None,
+    timing_cache: TimingCacheFile | None = None,
+) -> bytes:
+    """Parse ``onnx_path`` and build a strongly typed engine with one optimization profile.
+
+    Builds on the current CUDA device (the caller selects it). External
+    weight files beside the graph are found by the parser.
+
+    Args:
+        onnx_path: the ONNX graph.
+        profile: one min/opt/max range per network input (names must match the graph's inputs).
+        settings: builder settings (defaults: TensorRT's).
+        timing_cache: loaded before the build, merged and saved after it.
+
+    Returns:
+        The serialized engine (plan bytes).
+
+    Raises:
+        EnvironmentProblem: TensorRT is not installed (install hint), or the
+            build failed (TensorRT's error messages: out of memory, no tactic...).
+        InputError: the graph cannot be parsed, or its inputs differ from the profile's.
+    """
+    trt = import_tensorrt()
+    settings = settings or EngineBuildSettings()
+    logger = make_tensorrt_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_creation_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        messages = [str(parser.get_error(index)) for index in range(parser.num_errors)]
+        raise InputError(f"TensorRT could not parse {onnx_path}: {format_errors(messages + logger.take_errors())}")
+    _check_profile_matches_network(network, profile, onnx_path)
+
+    config = builder.create_builder_config()
+    if settings.workspace_mb is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_mb) * MIB)
+    if settings.opt_level is not None:
+        config.builder_optimization_level = int(settings.opt_level)
+    if settings.version_compatible:
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    optimization_profile = builder.create_optimization_profile()
+    for shape_range in profile:
+        optimization_profile.set_shape(shape_range.name, shape_range.min, shape_range.opt, shape_range.max)
+    config.add_optimization_profile(optimization_profile)
+    if timing_cache is not None:
+        timing_cache.attach(config)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EnvironmentProblem(
+            f"TensorRT {trt.__version__} could not build an engine from {onnx_path}: {format_errors(logger.take_errors())}"
+        )
+    if timing_cache is not None:
+        timing_cache.save(config)
+    return bytes(memoryview(serialized))
+
+
+def _check_profile_matches_network(network: Any, profile: Sequence[ShapeRange], onnx_path: str | Path) -> None:
+    """InputError when the graph's input names differ from the profile's (the manifest's)."""
+    graph_inputs = [network.get_input(index).name for index in range(network.num_inputs)]
+    profile_inputs = [shape_range.name for shape_range in profile]
+    if sorted(graph_inputs) != sorted(profile_inputs):
+        raise InputError(
+            f"{onnx_path}: the graph's inputs are {graph_inputs} but the manifest lists {profile_inputs}; "
+            "the package is inconsistent, re-export it"
+        )
