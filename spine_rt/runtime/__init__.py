@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "Runner": "spine_rt.runtime.runner",
     "OnnxRuntimeRunner": "spine_rt.runtime.onnxruntime_runner",
     "TorchRunner": "spine_rt.runtime.torch_runner",
+    "TensorRTRunner": "spine_rt.runtime.tensorrt_runner",
     "BACKEND_NAMES": "spine_rt.runtime.backends",
     "BackendChoice": "spine_rt.runtime.backends",
     "BackendFacts": "spine_rt.runtime.backends",
