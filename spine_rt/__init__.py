@@ -3,12 +3,38 @@
 Importing this package needs only the light base dependencies (numpy,
 nibabel, pydicom, onnxruntime, scipy, pillow, tqdm); torch, TensorRT,
 cuda-python and MONAI are imported lazily by the code that needs them.
+``import spine_rt`` imports neither torch nor onnxruntime.
+
+::
+
+    import spine_rt
+    pipe = spine_rt.load_pipeline("pkg/", backend="auto", device="cuda:0")
+    result = pipe("scan.nii.gz")
+    result.labels, result.affine, result.report; result.save("seg.nii.gz")
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from spine_rt.errors import EnvironmentProblem, InputError, SpineRTError
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "SpineRTError", "InputError", "EnvironmentProblem"]
+__all__ = ["__version__", "SpineRTError", "InputError", "EnvironmentProblem", "load_pipeline"]
+
+
+def load_pipeline(package: Any, **options: Any) -> SpineMrPipeline:
+    """Open a model package and make a pipeline of it; see :func:`spine_rt.pipelines.load.load_pipeline`.
+
+    ``spine_rt.load_pipeline(package, backend="auto", device=None,
+    batch_size=None, schedule="fast", roi=True, roi_margin_mm=None,
+    tta=False, precision=None, ...)``; the pipeline modules (and with the
+    runners, onnxruntime or torch) are imported only when this is called.
+    """
+    from spine_rt.pipelines.load import load_pipeline as _load_pipeline
+
+    return _load_pipeline(package, **options)

@@ -1,0 +1,117 @@
+"""The fast schedule: stage one once per slice, stage two only near the spine, fusion.
+
+For a normalised volume ``(X, Y, Z)`` on the full-resolution model grid:
+
+1. downsample in-plane by ``f`` (2) to stage one's grid (block mean);
+2. stage one on every slice once, batched, every fold
+   (:func:`~spine_rt.pipelines.stage_one_runner.run_stage_one`);
+3. region of interest = stage one's foreground (fold mean) dilated by
+   ``roi_margin_mm`` (or everything with ``roi=False``);
+4. stage two over the windows touching the ROI
+   (:func:`~spine_rt.pipelines.stage_two_window.run_stage_two`), Gaussian
+   blending, window starts aligned to the stage-one feature grid;
+5. fusion: stage two where a window ran, stage one elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from spine_rt.pipelines.fusion import fuse_probabilities
+from spine_rt.pipelines.grid_prediction import GridPrediction
+from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
+from spine_rt.pipelines.stage_one_maps import mean_probabilities, StageOneMaps
+from spine_rt.pipelines.stage_one_roi import stage_one_roi
+from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE, run_stage_one
+from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
+from spine_rt.pipelines.stage_two_window import run_stage_two
+
+
+@dataclass(frozen=True)
+class FastSchedule:
+    """Settings of the fast schedule (see the module docstring).
+
+    Attributes:
+        stage_one / stage_two: the runners.
+        resolution_factor: ``f``, full-resolution voxels per stage-one voxel in-plane.
+        stage_one_spacing_mm: stage one's voxel size (for the ROI margin).
+        stage_one_batch_size / stage_two_batch_size: windows per call.
+        roi: run stage two only near stage one's foreground.
+        roi_margin_mm: dilation of the foreground (mm).
+        overlap: overlap of stage-two windows (fraction of the patch).
+    """
+
+    stage_one: StageRunners
+    stage_two: StageRunners
+    resolution_factor: int
+    stage_one_spacing_mm: tuple[float, float, float]
+    stage_one_batch_size: int
+    stage_two_batch_size: int
+    roi: bool
+    roi_margin_mm: float
+    overlap: float
+
+    name = "fast"
+
+    @property
+    def size_multiple(self) -> tuple[int, int, int]:
+        """The network volume's in-plane sizes are multiples of this (stage-one feature voxels tile it)."""
+        step = self.resolution_factor * STAGE_ONE_FEATURE_STRIDE
+        return (step, step, 1)
+
+    @property
+    def minimum_shape(self) -> tuple[int, int, int]:
+        """The network volume holds at least one stage-two patch."""
+        return tuple(int(p) for p in self.stage_two.patch_size)  # type: ignore[return-value]
+
+    def predict(self, volume: np.ndarray) -> GridPrediction:
+        """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``."""
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        half = downsample_in_plane(volume, self.resolution_factor)
+        stage_one = run_stage_one(half, self.stage_one, self.stage_one_batch_size, self.resolution_factor)
+        seconds["stage_one"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        fold_mean = mean_probabilities(stage_one.maps)
+        roi = None
+        if self.roi:
+            roi = stage_one_roi(fold_mean, self.stage_one_spacing_mm, self.roi_margin_mm, self.resolution_factor)
+        seconds["roi"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        step = self.resolution_factor * STAGE_ONE_FEATURE_STRIDE
+        stage_two = run_stage_two(
+            volume,
+            stage_one.maps,
+            self.stage_two,
+            pair_folds(self.stage_one, self.stage_two),
+            self.stage_two_batch_size,
+            roi=roi,
+            overlap=self.overlap,
+            mode="gaussian",
+            alignment=(step, step, 1),
+        )
+        seconds["stage_two"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        mean_maps = StageOneMaps(fold_mean, stage_one.maps[0].features, self.resolution_factor,
+                                 stage_one.maps[0].feature_stride)
+        probabilities = fuse_probabilities(
+            stage_two.probabilities, stage_two.covered, lambda rows: mean_maps.full_resolution_rows(rows, volume.shape[1])
+        )
+        seconds["fusion"] = time.perf_counter() - clock
+        counts = {
+            "stage_one_slices": stage_one.slices,
+            "stage_one_windows_per_slice": stage_one.windows_per_slice,
+            "stage_one_calls": stage_one.calls,
+            "stage_two_patches_run": stage_two.windows_run,
+            "stage_two_patches_total": stage_two.windows_total,
+            "stage_two_calls": stage_two.calls,
+            "stage_two_voxels_covered": int(np.count_nonzero(stage_two.covered)),
+            "voxels": int(volume.size),
+        }
+        return GridPrediction(probabilities, counts, seconds)

@@ -1,0 +1,36 @@
+"""``GridPrediction``: what a schedule returns for one volume on the model grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: counts that describe the volume, not work done: not added up over passes
+NOT_ADDITIVE = frozenset({"stage_one_windows_per_slice", "voxels", "reference_patches_per_window"})
+
+
+@dataclass
+class GridPrediction:
+    """Class probabilities on the network volume's grid and what it took to get them.
+
+    Attributes:
+        probabilities: ``(C, X, Y, Z)`` float32 (fused stage two / stage one).
+        counts: how much ran, e.g. ``stage_one_calls``, ``stage_one_slices``,
+            ``stage_two_patches_run``, ``stage_two_patches_total``, ``stage_two_calls``.
+        seconds: wall time per step (s), e.g. ``stage_one``, ``stage_two``, ``fusion``.
+    """
+
+    probabilities: np.ndarray
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_counts_and_times(self, other: GridPrediction) -> None:
+        """Add ``other``'s counts and times to this one's (for several passes over one scan)."""
+        for key, value in other.counts.items():
+            if key in NOT_ADDITIVE:
+                self.counts[key] = value
+            else:
+                self.counts[key] = self.counts.get(key, 0) + value
+        for key, value in other.seconds.items():
+            self.seconds[key] = self.seconds.get(key, 0.0) + value

@@ -1,0 +1,184 @@
+"""Building a :class:`SpineMrPipeline`: from a model package, or from torch modules.
+
+:func:`load_pipeline` is ``spine_rt.load_pipeline``: it opens the package,
+chooses the backend with :func:`spine_rt.runtime.select_backend` (recording
+why), resolves the precision and creates one runner per stage per fold.
+:func:`pipeline_from_modules` wraps torch networks directly (tests,
+benchmarks against other schedules on the same modules).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.model_package import ModelPackage
+from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision
+from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
+from spine_rt.pipelines.stage_runners import StageRunners
+
+STAGE_NAMES = ("stage1", "stage2")
+#: stage one's patch when a module is given without one (SEEDS: training crops 256 x 512)
+DEFAULT_STAGE_ONE_PATCH = (256, 512)
+
+
+def load_pipeline(
+    package: str | os.PathLike | ModelPackage,
+    backend: str = "auto",
+    device: str | None = None,
+    batch_size: int | None = None,
+    schedule: str = "fast",
+    roi: bool = True,
+    roi_margin_mm: float | None = None,
+    tta: bool = False,
+    precision: str | None = None,
+    *,
+    stage_one_batch_size: int | None = None,
+    overlap: float | None = None,
+    folds: Sequence[int] | None = None,
+    verify: bool = True,
+) -> SpineMrPipeline:
+    """Open a spine MR model package and make a pipeline of it (construct once, call many times).
+
+    Args:
+        package: the package folder (or an open :class:`ModelPackage`).
+        backend: ``"auto"`` (TensorRT > onnxruntime CUDA > torch CUDA >
+            onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
+            ``"torch"`` (needs the package's weights) or ``"tensorrt"`` (needs
+            engines from ``spine-rt build-engine``).
+        device: ``None`` (best available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        batch_size: stage-two windows per call (default 4; reference schedule 20).
+        schedule: ``"fast"`` or ``"reference"`` (the authors' schedule, SEEDS.md).
+        roi: run stage two only near stage one's foreground (fast schedule).
+        roi_margin_mm: ROI dilation in mm (default 20).
+        tta: mirroring test-time augmentation (anterior-posterior axis; fast schedule).
+        precision: ``"fp32"`` / ``"fp16"``; default fp32 on the CPU, fp16 on CUDA when available.
+        stage_one_batch_size: stage-one slices per call (default 8).
+        overlap: overlap of stage-two windows (fast schedule, default 0.5).
+        folds: folds to use (default: all in the package).
+        verify: check every file's sha256 against the manifest on opening.
+
+    Raises:
+        InputError: not a package, not a spine MR package, a bad option.
+        EnvironmentProblem: the requested backend or device is not available here.
+    """
+    from spine_rt.runtime import available_backends, select_backend
+
+    opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
+    manifest = opened.manifest
+    if manifest.task != "spine_mr":
+        raise InputError(f"{opened.root}: a {manifest.task} package; load_pipeline serves spine_mr packages")
+    for name in STAGE_NAMES:
+        opened.stage(name)
+    stage_two_patch = opened.stage("stage2").patch_size
+    batch_one, batch_two = batch_sizes(schedule, batch_size, stage_one_batch_size, stage_two_patch)
+
+    choice = select_backend(backend, device)
+    reason = choice.reason
+    try:
+        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
+    except EnvironmentProblem as problem:
+        if backend != "auto" or choice.name != "tensorrt":
+            raise
+        # auto picked TensorRT but this package has no engine for this GPU: take the next
+        # backend in the order, and say so in the report (never silently)
+        fallback = next(c for c in available_backends(device) if c.name != "tensorrt")
+        reason = f"{reason}; tensorrt: {str(problem).splitlines()[0]} → {fallback.name} on {fallback.device}"
+        choice = fallback
+        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
+
+    return SpineMrPipeline(
+        runners[0],
+        runners[1],
+        preprocessing=MrPreprocessing.from_manifest(manifest.preprocessing),
+        labels=manifest.labels,
+        schedule=schedule,
+        roi=roi,
+        roi_margin_mm=roi_margin_mm,
+        tta=tta,
+        batch_size=batch_size,
+        stage_one_batch_size=stage_one_batch_size,
+        overlap=overlap,
+        backend_reason=reason,
+    )
+
+
+def _stage_runners(package: ModelPackage, backend: str, device: str, precision: str | None,
+                   folds: Sequence[int] | None, batches: tuple[int, int]) -> tuple[StageRunners, StageRunners]:
+    chosen = resolve_precision(precision, backend, device, package, STAGE_NAMES)
+    created: list[StageRunners] = []
+    try:
+        for name, batch in zip(STAGE_NAMES, batches):
+            created.append(create_stage_runners(package, name, backend, device, chosen, folds, batch))
+    except BaseException:
+        for stage in created:
+            stage.close()
+        raise
+    return created[0], created[1]
+
+
+def pipeline_from_modules(
+    stage_one: Any,
+    stage_two: Any,
+    *,
+    stage_one_patch: Sequence[int] = DEFAULT_STAGE_ONE_PATCH,
+    device: str = "cpu",
+    precision: str = "fp32",
+    labels: Mapping[int, str] | None = None,
+    preprocessing: MrPreprocessing | None = None,
+    **options: Any,
+) -> SpineMrPipeline:
+    """A pipeline running torch networks directly (no package).
+
+    Args:
+        stage_one: a ``stage1_pair`` network, or one per fold (a sequence).
+        stage_two: a ``stage2`` network, or one per fold; its ``config.patch_size``
+            is the stage-two patch.
+        stage_one_patch: stage one's window ``(X, Y)`` at half resolution.
+        device / precision: for the :class:`~spine_rt.runtime.TorchRunner` s.
+        labels: label id -> name (default: ``label N``).
+        preprocessing: default: SEEDS' numbers.
+        options: the keyword options of :class:`SpineMrPipeline` (schedule, roi, ...).
+
+    Raises:
+        InputError: networks of the wrong kind or mismatched folds.
+        EnvironmentProblem: torch is not installed.
+    """
+    from spine_rt.runtime import TensorSpec, TorchRunner
+
+    ones = list(stage_one) if isinstance(stage_one, (list, tuple)) else [stage_one]
+    twos = list(stage_two) if isinstance(stage_two, (list, tuple)) else [stage_two]
+    patch_two = tuple(int(p) for p in twos[0].config.patch_size)
+    patch_one = tuple(int(p) for p in stage_one_patch)
+    classes = int(twos[0].config.num_classes)
+    feature_channels = int(twos[0].config.stage_one_feature_channels)
+    feature_grid = (patch_two[0] // 4, patch_two[1] // 4, patch_two[2])
+    stage_one_specs = [TensorSpec("slices", (None, 3, *patch_one), "float32")]
+    stage_two_specs = [TensorSpec("image", (None, 1 + classes, *patch_two), "float32"),
+                       TensorSpec("stage_one_features", (None, feature_channels, *feature_grid), "float32")]
+    first = StageRunners(
+        name="stage1",
+        runners=tuple(TorchRunner(m, stage_one_specs, ["probabilities", "features"], device=device,
+                                  precision=precision, name=f"stage1/fold{k}") for k, m in enumerate(ones)),
+        folds=tuple(range(len(ones))),
+        input_names=("slices",),
+        output_names=("probabilities", "features"),
+        patch_size=patch_one,
+        backend="torch", device=device, precision=precision, sources=("module",) * len(ones),
+    )
+    second = StageRunners(
+        name="stage2",
+        runners=tuple(TorchRunner(m, stage_two_specs, ["logits"], device=device, precision=precision,
+                                  name=f"stage2/fold{k}") for k, m in enumerate(twos)),
+        folds=tuple(range(len(twos))),
+        input_names=("image", "stage_one_features"),
+        output_names=("logits",),
+        patch_size=patch_two,
+        backend="torch", device=device, precision=precision, sources=("module",) * len(twos),
+    )
+    names = dict(labels) if labels is not None else {k: f"label {k}" for k in range(classes)}
+    return SpineMrPipeline(first, second, preprocessing=preprocessing, labels=names,
+                           backend_reason="torch modules given directly", **options)

@@ -1,0 +1,143 @@
+"""Runners for the stages of a model package, on the backend the pipeline chose.
+
+* ``onnxruntime``: one :class:`~spine_rt.runtime.OnnxRuntimeRunner` per fold
+  from the stage's ONNX graph at the chosen precision (fp32 by default on the
+  CPU; the fp16 graph when asked for and present).
+* ``torch``: the network is rebuilt with ``spine_rt.models.build(network,
+  preset, **config)`` and the fold's weights are loaded; one
+  :class:`~spine_rt.runtime.TorchRunner` per fold.
+* ``tensorrt``: the engine the package's engine store holds for this GPU
+  (``spine-rt build-engine PKG``), via
+  :func:`spine_rt.engines.engine_runner.open_engine_runner`.
+
+Every import of a backend happens inside these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spine_rt.errors import InputError
+from spine_rt.model_package import ModelPackage
+from spine_rt.pipelines.stage_runners import StageRunners, select_folds
+
+PRECISIONS = ("fp32", "fp16")
+
+
+def resolve_precision(precision: str | None, backend: str, device: str, package: ModelPackage,
+                      stage_names: Sequence[str]) -> str:
+    """The precision to run at: ``precision`` checked, or the default for backend and device.
+
+    Default: fp32 on the CPU; fp16 on a CUDA device when every stage has an
+    fp16 graph (onnxruntime, TensorRT) or always (torch casts the weights).
+
+    Raises:
+        InputError: unknown precision; fp16 with torch on the CPU; a precision
+            whose graphs the package lacks (onnxruntime).
+    """
+    if precision is not None and precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
+    has_fp16 = all(any(g.precision == "fp16" for g in package.stage(s).graphs) for s in stage_names)
+    if precision is None:
+        if device == "cpu":
+            return "fp32"
+        return "fp16" if backend == "torch" or has_fp16 else "fp32"
+    if precision == "fp16" and backend == "torch" and device == "cpu":
+        raise InputError("precision fp16 with the torch backend needs a CUDA device; use fp32 on the CPU")
+    if backend in ("onnxruntime", "tensorrt"):
+        for name in stage_names:
+            if not any(g.precision == precision for g in package.stage(name).graphs):
+                raise InputError(f"{package.root}: stage {name} has no {precision} graph")
+    return precision
+
+
+def create_stage_runners(
+    package: ModelPackage,
+    stage_name: str,
+    backend: str,
+    device: str,
+    precision: str,
+    folds: Sequence[int] | None = None,
+    batch_size: int | None = None,
+) -> StageRunners:
+    """The runners of ``stage_name``, one per fold.
+
+    Args:
+        package: the open package.
+        stage_name: ``"stage1"`` or ``"stage2"``.
+        backend: ``"onnxruntime"``, ``"torch"`` or ``"tensorrt"``.
+        device: ``"cpu"`` or ``"cuda:N"``.
+        precision: ``"fp32"`` or ``"fp16"``.
+        folds: which folds (default: all the stage has).
+        batch_size: the batch the runners will get (TensorRT engines must accept it).
+
+    Raises:
+        InputError: unknown stage or fold, a missing graph or weight file.
+        EnvironmentProblem: the backend cannot run (not installed, no engine for this GPU).
+    """
+    stage = package.stage(stage_name)
+    chosen = select_folds(stage.folds, folds, stage_name)
+    if backend == "onnxruntime":
+        runners, sources = _onnxruntime_runners(package, stage_name, device, precision, chosen)
+    elif backend == "torch":
+        runners, sources = _torch_runners(package, stage_name, device, precision, chosen)
+    elif backend == "tensorrt":
+        runners, sources = _tensorrt_runners(package, stage_name, device, precision, chosen, batch_size)
+    else:
+        raise InputError(f"unknown backend {backend!r}; valid backends: onnxruntime, torch, tensorrt")
+    return StageRunners(
+        name=stage_name,
+        runners=tuple(runners),
+        folds=chosen,
+        input_names=tuple(t.name for t in stage.inputs),
+        output_names=tuple(t.name for t in stage.outputs),
+        patch_size=tuple(int(p) for p in stage.patch_size),
+        backend=backend,
+        device=device,
+        precision=precision,
+        sources=tuple(sources),
+    )
+
+
+def _onnxruntime_runners(package, stage_name, device, precision, folds):
+    from spine_rt.runtime import OnnxRuntimeRunner
+
+    runners, sources = [], []
+    for fold in folds:
+        path = package.graph_path(stage_name, precision, fold)
+        runners.append(OnnxRuntimeRunner(path, device=device, name=f"{stage_name}/{path.name}"))
+        sources.append(str(path.relative_to(package.root.resolve())))
+    return runners, sources
+
+
+def _torch_runners(package, stage_name, device, precision, folds):
+    from spine_rt.models import build
+    from spine_rt.models.checkpoint import load_checkpoint
+    from spine_rt.runtime import TensorSpec, TorchRunner
+
+    stage = package.stage(stage_name)
+    specs = [TensorSpec(t.name, t.shape, t.dtype) for t in stage.inputs]
+    runners, sources = [], []
+    for fold in folds:
+        weights = [w for w in stage.weights if w.fold == fold]
+        if not weights:
+            raise InputError(f"{package.root}: stage {stage_name} has no torch weights for fold {fold}; "
+                             "use backend='onnxruntime' or re-export the package with weights")
+        network = build(stage.network, stage.preset, **stage.config)
+        load_checkpoint(network, package.path(weights[0].path))
+        runners.append(TorchRunner(network, specs, [t.name for t in stage.outputs], device=device,
+                                   precision=precision, name=f"{stage_name}/fold{fold}"))
+        sources.append(weights[0].path)
+    return runners, sources
+
+
+def _tensorrt_runners(package, stage_name, device, precision, folds, batch_size):
+    from spine_rt.engines.engine_runner import open_engine_runner
+
+    runners, sources = [], []
+    for fold in folds:
+        runner = open_engine_runner(package, stage_name, fold=fold, device=device, precision=precision,
+                                    batch=batch_size)
+        runners.append(runner)
+        sources.append(runner.name)
+    return runners, sources

@@ -1,0 +1,279 @@
+"""``SpineMrPipeline``: a sagittal spine MR in, SSHSNet labels in the scan's geometry out.
+
+Construct once (runners loaded, options checked), call many times::
+
+    pipe = spine_rt.load_pipeline("pkg/")
+    result = pipe("scan.nii.gz")           # or pipe(image) / pipe(array, affine=...)
+    result.labels, result.affine, result.report; result.save("seg.nii.gz")
+
+A call: read -> preprocess (:mod:`~spine_rt.pipelines.preprocessing`) ->
+schedule (``"fast"``: :mod:`~spine_rt.pipelines.fast_schedule`, or
+``"reference"``: :mod:`~spine_rt.pipelines.reference_schedule`), optionally
+with mirroring TTA -> argmax -> exact inverse of the preprocessing -> report.
+
+Thread safety: one pipeline may be called from several threads. The
+network part of a call (both stages, TTA included) holds an internal lock,
+so the runners are never used by two calls at once; reading, preprocessing,
+the inverse and the report of one call overlap the networks of another.
+Calls give the same result whether made from one thread or several. For
+networks running in parallel, create one pipeline per thread (or device).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from spine_rt.errors import InputError
+from spine_rt.pipelines.fast_schedule import FastSchedule
+from spine_rt.pipelines.fusion import labels_from_probabilities
+from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
+from spine_rt.pipelines.pipeline_input import as_image
+from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
+from spine_rt.pipelines.result import Result
+from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
+from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
+from spine_rt.pipelines.structure_report import structures_found
+
+SCHEDULES: tuple[str, ...] = ("fast", "reference")
+#: default windows per call
+DEFAULT_STAGE_ONE_BATCH_SIZE = 8
+DEFAULT_STAGE_TWO_BATCH_SIZE = 4
+#: default overlap of stage-two windows in the fast schedule
+DEFAULT_OVERLAP = 0.5
+_AXIS_NAMES = {0: "superior-inferior", 1: "anterior-posterior", 2: "left-right"}
+
+
+class SpineMrPipeline:
+    """The two-stage spine MR pipeline (see the module docstring).
+
+    Args:
+        stage_one / stage_two: the runners of both stages.
+        preprocessing: spacing, axes and normalisation numbers.
+        labels: label id -> structure name.
+        schedule: ``"fast"`` or ``"reference"`` (the authors' schedule).
+        roi: fast schedule: run stage two only near stage one's foreground.
+        roi_margin_mm: dilation of stage one's foreground (mm), default 20.
+        tta: fast schedule: also predict on the volume mirrored along the
+            anterior-posterior axis and average.
+        batch_size: stage-two windows per call (default 4; the reference schedule uses 20).
+        stage_one_batch_size: stage-one windows (slices) per call (default 8).
+        overlap: overlap of stage-two windows in the fast schedule (default 0.5).
+        backend_reason: why the backend was chosen (for the report).
+
+    Raises:
+        InputError: an invalid option (one line naming the valid values).
+    """
+
+    def __init__(
+        self,
+        stage_one: StageRunners,
+        stage_two: StageRunners,
+        *,
+        preprocessing: MrPreprocessing | None = None,
+        labels: Mapping[int, str] | None = None,
+        schedule: str = "fast",
+        roi: bool = True,
+        roi_margin_mm: float | None = None,
+        tta: bool = False,
+        batch_size: int | None = None,
+        stage_one_batch_size: int | None = None,
+        overlap: float | None = None,
+        backend_reason: str = "",
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
+        if schedule == "reference" and tta:
+            raise InputError("the reference schedule reproduces the authors' inference, which has no TTA; "
+                             "use schedule='fast' with tta=True")
+        margin = DEFAULT_ROI_MARGIN_MM if roi_margin_mm is None else _number(roi_margin_mm, "roi_margin_mm")
+        if margin < 0:
+            raise InputError(f"roi_margin_mm must be >= 0 mm, got {roi_margin_mm!r}")
+        chosen_overlap = DEFAULT_OVERLAP if overlap is None else _number(overlap, "overlap")
+        if not 0 <= chosen_overlap < 1:
+            raise InputError(f"overlap must lie in [0, 1), got {overlap!r}")
+        pair_folds(stage_one, stage_two)  # fold pairing problems surface now, not on the first scan
+        self.stage_one = stage_one
+        self.stage_two = stage_two
+        self.preprocessing = preprocessing if preprocessing is not None else MrPreprocessing()
+        self.labels = dict(labels) if labels is not None else {}
+        self.tta = bool(tta)
+        self.backend_reason = backend_reason
+        factor = self.preprocessing.resolution_factor
+        if schedule == "fast":
+            self.schedule: FastSchedule | ReferenceSchedule = FastSchedule(
+                stage_one=stage_one,
+                stage_two=stage_two,
+                resolution_factor=factor,
+                stage_one_spacing_mm=self.preprocessing.stage_one_grid_spacing_mm,
+                stage_one_batch_size=_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE, "stage_one_batch_size"),
+                stage_two_batch_size=_batch(batch_size, DEFAULT_STAGE_TWO_BATCH_SIZE, "batch_size"),
+                roi=bool(roi),
+                roi_margin_mm=margin,
+                overlap=chosen_overlap,
+            )
+        else:
+            windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
+            if batch_size is not None:
+                windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
+                                           _batch(batch_size, windows.batch_size, "batch_size"))
+            self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, scan: Any, affine: Any = None, *, return_probabilities: bool = False) -> Result:
+        """Segment one scan.
+
+        Args:
+            scan: a NIfTI path or DICOM folder, an :class:`~spine_rt.io.Image`,
+                or a 3D array ``(I, J, K)`` (then ``affine`` is required).
+            affine: 4x4 voxel -> RAS+ mm matrix of an array.
+            return_probabilities: also return ``(C, I, J, K)`` probabilities.
+
+        Returns:
+            :class:`~spine_rt.pipelines.result.Result` with labels on the input's grid.
+
+        Raises:
+            InputError: a bad scan (missing file, not 3D, NaN voxels, no affine,
+                an empty image), or a closed pipeline.
+            EnvironmentProblem: a backend failing on this machine.
+        """
+        if self._closed:
+            raise InputError("this pipeline is closed; load a new one")
+        seconds: dict[str, float] = {}
+        started = clock = time.perf_counter()
+        image = as_image(scan, affine)
+        seconds["read"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        prepared = self.preprocessing.prepare(image, self.schedule.size_multiple, self.schedule.minimum_shape)
+        seconds["preprocessing"] = time.perf_counter() - clock
+
+        with self._lock:
+            if self.tta:
+                prediction = predict_with_mirroring(self.schedule.predict, prepared.volume, MIRROR_AXES)
+            else:
+                prediction = self.schedule.predict(prepared.volume)
+        seconds.update(prediction.seconds)
+
+        clock = time.perf_counter()
+        labels = prepared.labels_to_input(labels_from_probabilities(prediction.probabilities))
+        probabilities = prepared.probabilities_to_input(prediction.probabilities) if return_probabilities else None
+        seconds["postprocessing"] = time.perf_counter() - clock
+        seconds["total"] = time.perf_counter() - started
+
+        report = self._report(image, prepared, prediction.counts, seconds, labels)
+        return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities, image=image)
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release the runners (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self.stage_one.close()
+                self.stage_two.close()
+                self._closed = True
+
+    def __enter__(self) -> SpineMrPipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ description
+    def settings(self) -> dict[str, Any]:
+        """The options this pipeline runs with (also in every report)."""
+        schedule = self.schedule
+        settings: dict[str, Any] = {
+            "schedule": schedule.name,
+            "backend": self.stage_two.backend,
+            "backend_reason": self.backend_reason,
+            "device": self.stage_two.device,
+            "precision": self.stage_two.precision,
+            "stages": {"stage1": self.stage_one.describe(), "stage2": self.stage_two.describe()},
+            "tta": self.tta,
+            "tta_mirror_axes": [_AXIS_NAMES[a] for a in MIRROR_AXES] if self.tta else [],
+        }
+        if isinstance(schedule, FastSchedule):
+            settings.update({
+                "roi": schedule.roi,
+                "roi_margin_mm": schedule.roi_margin_mm,
+                "overlap": schedule.overlap,
+                "batch_size": {"stage1": schedule.stage_one_batch_size, "stage2": schedule.stage_two_batch_size},
+            })
+        else:
+            windows = schedule.windows
+            settings.update({
+                "roi": False,
+                "outer_window": list(windows.outer_window),
+                "outer_stride": list(windows.outer_stride),
+                "inner_stride": list(windows.inner_stride),
+                "batch_size": {"stage1": windows.outer_window[2], "stage2": windows.batch_size},
+            })
+        return settings
+
+    def _report(self, image, prepared, counts: dict[str, int], seconds: dict[str, float],
+                labels: np.ndarray) -> dict[str, Any]:
+        report = self.settings()
+        report["stage_two_patches"] = {
+            "run": counts.get("stage_two_patches_run", 0),
+            "total": counts.get("stage_two_patches_total", 0),
+        }
+        report["counts"] = dict(counts)
+        report["seconds"] = {k: round(v, 6) for k, v in seconds.items()}
+        report["input"] = {
+            "shape": list(image.shape),
+            "spacing_mm": [round(s, 6) for s in image.spacing],
+            "orientation": "".join(image.orientation),
+            "source": str(image.source) if image.source is not None else None,
+        }
+        report["preprocessing"] = prepared.describe()
+        report["structures"] = structures_found(labels, image.spacing, self.labels)
+        return report
+
+    def __repr__(self) -> str:
+        return (f"SpineMrPipeline(schedule={self.schedule.name!r}, backend={self.stage_two.backend!r}, "
+                f"device={self.stage_two.device!r}, folds={list(self.stage_two.folds)})")
+
+
+def batch_sizes(schedule: str, batch_size: int | None, stage_one_batch_size: int | None,
+                stage_two_patch: tuple[int, ...]) -> tuple[int, int]:
+    """``(stage one, stage two)`` windows per call for ``schedule`` with the defaults filled in.
+
+    The reference schedule runs stage one on the slices of one outer window
+    (the stage-two patch depth) per call and stage two in batches of 20.
+
+    Raises:
+        InputError: unknown schedule, or a batch size that is not a positive integer.
+    """
+    if schedule not in SCHEDULES:
+        raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
+    if schedule == "reference":
+        return int(stage_two_patch[2]), _batch(batch_size, PAPER_BATCH_SIZE, "batch_size")
+    return (_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE, "stage_one_batch_size"),
+            _batch(batch_size, DEFAULT_STAGE_TWO_BATCH_SIZE, "batch_size"))
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise InputError(f"{what} must be finite, got {value!r}")
+    return number
+
+
+def _batch(value: int | None, default: int, what: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,80 @@
+"""``StageOneMaps``: what stage one found in a volume, and stage two's view of it.
+
+Stage one runs at a coarser in-plane resolution than stage two. Its maps are
+kept at their own resolution and sampled for each stage-two patch on demand
+(see :mod:`spine_rt.pipelines.in_plane_sampling` for the grid conventions):
+
+* ``probabilities`` ``(C, X/f, Y/f, Z)``: mean softmax of the two branches,
+  stride ``f`` (2) full-resolution voxels;
+* ``features`` ``(F, X/(4f), Y/(4f), Z)``: both branches' decoder maps,
+  stride ``4f`` (8).
+
+A stage-two patch at full-resolution ``start`` of size ``(px, py, pz)``
+gets the probabilities at full resolution ``(C, px, py, pz)`` and the
+features at 1/4 resolution ``(F, px/4, py/4, pz)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from spine_rt.pipelines.in_plane_sampling import sample_in_plane
+
+#: stage two takes the stage-one features at 1/4 of the full in-plane resolution
+STAGE_TWO_FEATURE_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class StageOneMaps:
+    """Stage one's output for one fold over one volume (see the module docstring).
+
+    Attributes:
+        probabilities: ``(C, X/f, Y/f, Z)`` float32.
+        features: ``(F, X/(4f), Y/(4f), Z)`` float32.
+        probability_stride: ``f``, full-resolution voxels per probability voxel.
+        feature_stride: full-resolution voxels per feature voxel (``4f``).
+    """
+
+    probabilities: np.ndarray
+    features: np.ndarray
+    probability_stride: int
+    feature_stride: int
+
+    @property
+    def classes(self) -> int:
+        return int(self.probabilities.shape[0])
+
+    @property
+    def feature_channels(self) -> int:
+        return int(self.features.shape[0])
+
+    def patch_probabilities(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+        """``(C, px, py, pz)``: the probabilities at full resolution on the patch at ``start`` ``(x, y, z)``."""
+        slices = slice(int(start[2]), int(start[2]) + int(size[2]))
+        return sample_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], 1, slices)
+
+    def patch_features(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+        """``(F, px/4, py/4, pz)``: the features at 1/4 resolution on the patch at ``start`` ``(x, y, z)``."""
+        stride = STAGE_TWO_FEATURE_STRIDE
+        slices = slice(int(start[2]), int(start[2]) + int(size[2]))
+        box = (int(size[0]) // stride, int(size[1]) // stride)
+        return sample_in_plane(self.features, self.feature_stride, start[:2], box, stride, slices)
+
+    def full_resolution_rows(self, rows: slice, size_y: int) -> np.ndarray:
+        """``(C, len(rows), Y, Z)``: the probabilities at full resolution on rows ``rows`` of ``X``."""
+        count = rows.stop - rows.start
+        return sample_in_plane(self.probabilities, self.probability_stride, (rows.start, 0), (count, size_y), 1)
+
+
+def mean_probabilities(maps: Sequence[StageOneMaps]) -> np.ndarray:
+    """The probabilities averaged over folds ``(C, X/f, Y/f, Z)`` (the maps themselves for one fold)."""
+    if len(maps) == 1:
+        return maps[0].probabilities
+    total = maps[0].probabilities.astype(np.float32, copy=True)
+    for other in maps[1:]:
+        total += other.probabilities
+    total /= len(maps)
+    return total
