@@ -10,8 +10,10 @@ tensor in the type the graph gives it (the FP16 graph computes in FP16 where
 the export put FP16, FP32 where it kept FP32). TensorRT 10 needs the
 ``STRONGLY_TYPED`` network creation flag for that; TensorRT 11 builds every
 network strongly typed (it removed ``BuilderFlag.FP16`` and ignores the
-flag), so the flag is passed only where it is needed. One optimization
-profile per engine: batch min/opt/max, spatial sizes fixed.
+flag), so the flag is passed only where it is needed. TF32 is switched off
+(TensorRT enables it by default): what the graph keeps in FP32 is computed in
+FP32. One optimization profile per engine: batch min/opt/max, spatial sizes
+fixed.
 
 ``tensorrt`` is imported inside the functions; importing this module needs
 nothing beyond the base install.
@@ -105,7 +107,13 @@ def build_serialized_engine(
     trt = import_tensorrt()
     settings = settings or EngineBuildSettings()
     logger = make_tensorrt_logger(trt)
-    builder = trt.Builder(logger)
+    try:
+        builder = trt.Builder(logger)
+    except (RuntimeError, TypeError) as exc:  # pybind11 reports a null builder (no usable GPU) as TypeError
+        raise EnvironmentProblem(
+            f"TensorRT {trt.__version__} cannot start a builder on this GPU "
+            f"({format_errors(logger.take_errors()) if logger.errors else exc})"
+        ) from None
     network = builder.create_network(network_creation_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -114,6 +122,7 @@ def build_serialized_engine(
     _check_profile_matches_network(network, profile, onnx_path)
 
     config = builder.create_builder_config()
+    config.clear_flag(trt.BuilderFlag.TF32)  # FP32 tensors of the typed graph compute in FP32, not TF32
     if settings.workspace_mb is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_mb) * MIB)
     if settings.opt_level is not None:

@@ -323,11 +323,20 @@ class TensorRTRunner(Runner):
         cuda_runtime()  # EnvironmentProblem with the install hint when cuda-python is missing
         set_device(self._device_index)
         logger = make_tensorrt_logger(trt)
-        runtime = trt.Runtime(logger)
+        try:
+            runtime = trt.Runtime(logger)
+        except (RuntimeError, TypeError) as exc:  # pybind11 reports a null runtime (no usable GPU) as TypeError
+            raise EnvironmentProblem(
+                f"{self._label()}: TensorRT {trt.__version__} cannot start on {self.device} "
+                f"({format_errors(logger.take_errors()) if logger.errors else exc})"
+            ) from None
         if self.version_compatible:
             runtime.engine_host_code_allowed = True
         plan = self._plan if self._plan is not None else self._read_plan()
-        engine = runtime.deserialize_cuda_engine(plan)
+        try:
+            engine = runtime.deserialize_cuda_engine(plan)
+        except RuntimeError:
+            engine = None  # reported below with TensorRT's logged errors
         if engine is None:
             raise InputError(
                 f"{self._label()}: TensorRT {trt.__version__} cannot load the engine {self.source} "
