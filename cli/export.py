@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     for module in ("torch", "onnx", "onnxscript"):
         require(module, "spine-rt export")
     from spine_rt.export.checkpoint_arguments import parse_checkpoint_specs
-    from spine_rt.export.export_package import export_package
+    from spine_rt.export.package_export import export_package
 
     if args.random_init and args.checkpoint:
         raise InputError("give either --checkpoint or --random-init, not both")

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spine_rt.export.verify_package import verify_package
+    from spine_rt.export.package_verification import verify_package
 
     report = verify_package(args.package, input_scan=args.input, backends=args.backends,
                             checkpoint_free=args.checkpoint_free, seed=args.seed)

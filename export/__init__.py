@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "export_package": "spine_rt.export.export_package",
-    "verify_package": "spine_rt.export.verify_package",
-    "VerifyReport": "spine_rt.export.verify_package",
+    "export_package": "spine_rt.export.package_export",
+    "verify_package": "spine_rt.export.package_verification",
+    "VerifyReport": "spine_rt.export.package_verification",
     "EXPORTABLE_MODELS": "spine_rt.export.model_families",
     "TOLERANCES": "spine_rt.export.parity",
     "ParityError": "spine_rt.export.parity",
@@ -31,12 +31,12 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from spine_rt.export.export_package import export_package
+    from spine_rt.export.package_export import export_package
     from spine_rt.export.fp16_graph import convert_to_fp16
     from spine_rt.export.model_families import EXPORTABLE_MODELS
     from spine_rt.export.parity import TOLERANCES, ParityError
     from spine_rt.export.torch_stage import build_stage_module, stage_torch_runner
-    from spine_rt.export.verify_package import VerifyReport, verify_package
+    from spine_rt.export.package_verification import VerifyReport, verify_package
 
 
 def __getattr__(name: str) -> Any:

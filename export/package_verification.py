@@ -44,7 +44,6 @@ STATUS_OK = "ok"
 STATUS_FAIL = "FAIL"
 STATUS_REFERENCE = "reference"
 STATUS_SKIPPED = "skipped"
-STATUS_ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,8 @@ class ParityRow:
     """One backend at one precision on one stage/fold, against the reference.
 
     Errors are the worst over the stage's outputs; ``outputs`` has each
-    output's figures. ``status`` is ``ok``, ``FAIL``, ``reference``,
-    ``skipped`` or ``error``; ``note`` says why for the last three.
+    output's figures. ``status`` is ``ok``, ``FAIL``, ``reference`` or
+    ``skipped``; ``note`` says why a row failed or was skipped.
     """
 
     stage: str
@@ -90,8 +89,8 @@ class VerifyReport:
 
     @property
     def passed(self) -> bool:
-        """True when no row failed or errored."""
-        return all(row.status not in (STATUS_FAIL, STATUS_ERROR) for row in self.rows)
+        """True when no row failed."""
+        return all(row.status != STATUS_FAIL for row in self.rows)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready report."""
@@ -260,15 +259,22 @@ def verify_package(
         seed: seed of the synthetic inputs (default 0).
         facts: the machine's backends (probed when ``None``; tests state one).
 
+    A backend that cannot run here (:class:`EnvironmentProblem`) becomes a
+    ``skipped`` row with the reason; an unusable graph or weights file stops
+    the verification.
+
     Raises:
-        InputError: a bad package, scan or backend name.
+        InputError: a bad package (missing or modified file, corrupt graph,
+            weights that do not fit), scan or backend name.
         EnvironmentProblem: torch is missing without ``checkpoint_free``.
     """
     opened = ModelPackage.open(package, verify=True)
     wanted = resolve_backends(backends)
     if not checkpoint_free:
-        require("torch", "spine-rt verify (the torch FP32 reference; pass --checkpoint-free to compare with "
-                         "onnxruntime FP32 instead)")
+        try:
+            require("torch", "the torch FP32 reference of spine-rt verify")
+        except EnvironmentProblem as exc:
+            raise EnvironmentProblem(f"{exc}; or pass --checkpoint-free to compare with onnxruntime FP32") from None
     facts = probe_backends() if facts is None else facts
     choices = [c for c in available_backends(None, facts=facts)
                if c.name in wanted and not (c.name == "torch" and checkpoint_free)]
@@ -307,10 +313,6 @@ def verify_package(
                     except EnvironmentProblem as exc:  # the backend cannot run here: shown, not failed
                         rows.append(ParityRow(stage_name, fold, choice.name, choice.device, precision,
                                               STATUS_SKIPPED, note=str(exc)))
-                        continue
-                    except InputError as exc:  # the graph or weights are unusable: a failure
-                        rows.append(ParityRow(stage_name, fold, choice.name, choice.device, precision,
-                                              STATUS_ERROR, note=str(exc)))
                         continue
                     rows.append(_row(stage_name, fold, choice.name, choice.device, precision, results))
     reference_name = "onnxruntime fp32 cpu" if checkpoint_free else "torch fp32 cpu (package weights)"
