@@ -54,7 +54,9 @@ class EngineBuildResult:
     plan_bytes: int
 
 
-def plan_package_build(package_path: str | os.PathLike, options: BuildOptions, machine: MachineFacts | None = None) -> BuildPlan:
+def plan_package_build(
+    package_path: str | os.PathLike, options: BuildOptions, machine: MachineFacts | None = None
+) -> BuildPlan:
     """Open the package and plan the build (what ``--dry-run`` prints); needs neither TensorRT nor a GPU.
 
     Raises:
@@ -103,7 +105,9 @@ def build_engines(
         key = build.key_parts.key()
         if build.action == ACTION_UP_TO_DATE:
             stored = store.read(key, verify_plan=False)
-            results.append(EngineBuildResult(build.stage, build.fold, key, ACTION_UP_TO_DATE, stored.folder, stored.record.plan_bytes))
+            results.append(
+                EngineBuildResult(build.stage, build.fold, key, ACTION_UP_TO_DATE, stored.folder, stored.record.plan_bytes)
+            )
             continue
         if progress is not None:
             progress(f"building {build.stage} fold {build.fold} from {build.graph} ({build.action}) ...")

@@ -95,7 +95,9 @@ class BuildPlan:
             "opt_level": self.options.opt_level,
             "version_compatible": self.options.version_compatible,
             "rebuild": self.options.rebuild,
-            "timing_cache": str(self.timing_cache) if self.timing_cache is not None else "unknown until TensorRT and a GPU are present",
+            "timing_cache": (
+                str(self.timing_cache) if self.timing_cache is not None else "unknown until TensorRT and a GPU are present"
+            ),
             "machine": {
                 "tensorrt_version": self.machine.tensorrt_label,
                 "compute_capability": self.machine.compute_capability_label,

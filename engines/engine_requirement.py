@@ -5,7 +5,8 @@ with this machine and this package and returns one phrase per mismatch::
 
     built for compute capability 8.0, this GPU is 9.0
     built with TensorRT 10.3.0.26, installed 10.16.1.11
-    ONNX changed: the engine was built from stage2/fold0.fp16.onnx with sha256 0a1b2c3d4e5f..., the package's graph has 9f8e7d6c5b4a...
+    ONNX changed: the engine was built from stage2/fold0.fp16.onnx with sha256 0a1b2c3d4e5f...,
+        the package's graph has 9f8e7d6c5b4a...   (one line in the message)
 
 An empty list means the engine can be used.
 """

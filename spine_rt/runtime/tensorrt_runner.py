@@ -344,13 +344,11 @@ class TensorRTRunner(Runner):
                 f"architecture it was built for: {REBUILD_HINT}"
             )
         inputs, outputs = _io_specs(engine)
-        ranges = {}
-        for spec in inputs:
-            low, _opt, high = engine.get_tensor_profile_shape(spec.name, 0)
-            ranges[spec.name] = (tuple(int(s) for s in low), tuple(int(s) for s in high))
+        ranges = {spec.name: _profile_range(engine, spec) for spec in inputs}
+        self._default_stream = CudaStream(self._stream_handle)
         self._logger, self._runtime, self._engine = logger, runtime, engine
         self._inputs, self._outputs, self._input_ranges = inputs, outputs, ranges
-        self._default_stream = CudaStream(self._stream_handle)
+        self._plan = None  # the engine holds what it needs; a closed runner is never activated again
 
     def _input_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._inputs
@@ -392,7 +390,9 @@ class TensorRTRunner(Runner):
             return self._run_graph(slot, feed, shapes, torch)
         return self._run_plain(slot, feed, shapes, torch)
 
-    def _run_plain(self, slot: _StreamSlot, feed: Mapping[str, Any], shapes: dict[str, tuple[int, ...]], torch: Any) -> dict[str, Any]:
+    def _run_plain(
+        self, slot: _StreamSlot, feed: Mapping[str, Any], shapes: dict[str, tuple[int, ...]], torch: Any
+    ) -> dict[str, Any]:
         self._set_input_shapes(slot, shapes)
         for spec in self._inputs:
             value = feed[spec.name]
@@ -424,7 +424,9 @@ class TensorRTRunner(Runner):
             return device_outputs
         return self._download(slot, {name: buffer.ptr for name, buffer in device_outputs.items()}, output_shapes)
 
-    def _run_graph(self, slot: _StreamSlot, feed: Mapping[str, Any], shapes: dict[str, tuple[int, ...]], torch: Any) -> dict[str, Any]:
+    def _run_graph(
+        self, slot: _StreamSlot, feed: Mapping[str, Any], shapes: dict[str, tuple[int, ...]], torch: Any
+    ) -> dict[str, Any]:
         key = tuple(shapes[spec.name] for spec in self._inputs)
         captured = slot.graphs.get(key)
         if captured is None:
@@ -497,7 +499,8 @@ class TensorRTRunner(Runner):
             if not fits:
                 raise InputError(
                     f"{self._label()}: input {name!r} has shape {shape}, outside the engine's profile "
-                    f"(min {low}, max {high}); build an engine for it, e.g. spine-rt build-engine PKG --max-batch {shape[0] if shape else 1}"
+                    f"(min {low}, max {high}); build an engine for it, e.g. "
+                    f"spine-rt build-engine PKG --max-batch {shape[0] if shape else 1}"
                 )
 
     def _set_input_shapes(self, slot: _StreamSlot, shapes: dict[str, tuple[int, ...]]) -> None:
@@ -593,6 +596,17 @@ class TensorRTRunner(Runner):
         if current != slot.handle:
             slot.handoff.record(slot.handle)
             slot.handoff.make_wait(current)
+
+
+def _profile_range(engine: Any, spec: TensorSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(min, max)`` shape of an input in optimization profile 0 (its static shape when it has no profile)."""
+    profile = engine.get_tensor_profile_shape(spec.name, 0)
+    if len(profile) == 3:
+        return tuple(int(s) for s in profile[0]), tuple(int(s) for s in profile[2])
+    if spec.shape is None or not spec.is_static:
+        raise InputError(f"engine input {spec.name!r} has dynamic shape {spec.shape} but no optimization profile")
+    static = tuple(int(s) for s in spec.shape)
+    return static, static
 
 
 def _io_specs(engine: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:

@@ -54,7 +54,8 @@ def test_round_trip_through_device_memory(cuda_python):
     from spine_rt.runtime.cuda_memory import CudaStream, DeviceBuffer, PinnedHostBuffer, copy_async
 
     values = np.arange(1000, dtype=np.float32)
-    stream, device, up, down = CudaStream(), DeviceBuffer(values.nbytes), PinnedHostBuffer(values.nbytes), PinnedHostBuffer(values.nbytes)
+    stream, device = CudaStream(), DeviceBuffer(values.nbytes)
+    up, down = PinnedHostBuffer(values.nbytes), PinnedHostBuffer(values.nbytes)
     try:
         up.view(np.float32, (1000,))[...] = values
         copy_async(device.ptr, up.ptr, values.nbytes, stream.handle_int)
