@@ -1,0 +1,171 @@
+"""Stage one over slices, the stage-two window, ROI and fusion, with fake runners of known output."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pipeline_fakes import (
+    CLASSES,
+    FEATURES,
+    FOREGROUND_CLASS,
+    ConstantStageTwo,
+    EchoStageTwo,
+    RecordingRunner,
+    ThresholdStageOne,
+    stage_one_runners,
+    stage_two_runners,
+)
+
+from spine_rt.errors import InputError
+from spine_rt.patching import PatchGrid
+from spine_rt.pipelines.fusion import fuse_probabilities, labels_from_probabilities
+from spine_rt.pipelines.stage_one_maps import StageOneMaps
+from spine_rt.pipelines.stage_one_roi import stage_one_roi
+from spine_rt.pipelines.stage_one_runner import run_stage_one, slice_triplets
+from spine_rt.pipelines.stage_runners import pair_folds
+from spine_rt.pipelines.stage_two_window import run_stage_two, windows_touching
+
+
+def test_slice_triplets_repeat_the_edge_slices():
+    volume = np.stack([np.full((4, 4), z, np.float32) for z in range(5)], axis=-1)
+    triplets = slice_triplets(volume)
+    assert triplets.shape == (5, 3, 4, 4)
+    assert [tuple(triplets[z, :, 0, 0]) for z in range(5)] == [(0, 0, 1), (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 4)]
+
+
+@pytest.mark.parametrize("slices, batch", [(12, 8), (7, 4), (3, 8)])
+def test_stage_one_runs_each_slice_once_in_fixed_batches(slices, batch):
+    recorder = RecordingRunner(ThresholdStageOne())
+    volume = np.random.default_rng(0).random((48, 100, slices)).astype(np.float32) * 2
+    run = run_stage_one(volume, stage_one_runners([recorder], patch=(64, 128)), batch, resolution_factor=2)
+    assert run.windows_per_slice == 1
+    assert len(recorder.calls) == run.calls == math.ceil(slices / batch)
+    assert all(call["slices"] == (batch, 3, 64, 128) for call in recorder.calls)
+    maps = run.maps[0]
+    assert maps.probabilities.shape == (CLASSES, 48, 100, slices)
+    assert maps.features.shape == (FEATURES, 12, 25, slices)
+    # the slice was centred in the patch and the padding cropped off: its answer comes back in place
+    expected = (volume > 1.0).astype(np.float32)
+    np.testing.assert_allclose(maps.probabilities[FOREGROUND_CLASS], expected, atol=1e-5)
+
+
+def test_stage_one_tiles_slices_larger_than_its_patch_and_runs_every_fold():
+    folds = [RecordingRunner(ThresholdStageOne(0.5)), RecordingRunner(ThresholdStageOne(1.5))]
+    volume = np.random.default_rng(1).random((96, 160, 4)).astype(np.float32) * 2
+    run = run_stage_one(volume, stage_one_runners(folds, patch=(64, 128)), 4, resolution_factor=2)
+    assert run.windows_per_slice == 4  # 2 x 2 windows per slice
+    assert len(folds[0].calls) == len(folds[1].calls) == run.calls == 4
+    np.testing.assert_allclose(run.maps[0].probabilities[FOREGROUND_CLASS], volume > 0.5, atol=1e-5)
+    np.testing.assert_allclose(run.maps[1].probabilities[FOREGROUND_CLASS], volume > 1.5, atol=1e-5)
+
+
+def _maps(probabilities_half: np.ndarray, factor: int = 2) -> StageOneMaps:
+    _, size_x, size_y, size_z = probabilities_half.shape
+    features = np.zeros((FEATURES, size_x // 4, size_y // 4, size_z), np.float32)
+    return StageOneMaps(probabilities_half, features, factor, 4 * factor)
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.moveaxis(np.eye(CLASSES, dtype=np.float32)[labels], -1, 0)
+
+
+def test_stage_two_gets_fixed_batches_with_both_inputs_at_their_resolutions():
+    recorder = RecordingRunner(EchoStageTwo())
+    labels = np.zeros((64, 96, 12), np.int64)
+    labels[10:30, 20:60, 3:9] = 7
+    volume = np.random.default_rng(2).random((128, 192, 12)).astype(np.float32)
+    run = run_stage_two(volume, [_maps(_one_hot(labels))], stage_two_runners([recorder]), [0], batch_size=4,
+                        alignment=(8, 8, 1))
+    assert run.windows_total == run.windows_run == 3 * 5
+    assert len(recorder.calls) == run.calls == 4  # 15 windows in batches of 4, the last one padded
+    assert all(call == {"image": (4, 21, 64, 64, 12), "stage_one_features": (4, FEATURES, 16, 16, 12)}
+               for call in recorder.calls)
+    assert run.covered.all()
+    # the echo gives stage one's labels back at full resolution
+    full_labels = np.repeat(np.repeat(labels, 2, 0), 2, 1)
+    assert (labels_from_probabilities(run.probabilities) == full_labels).mean() > 0.99
+
+
+def test_windows_outside_the_roi_do_not_run():
+    recorder = RecordingRunner(ConstantStageTwo(3))
+    volume = np.zeros((128, 192, 12), np.float32)
+    roi = np.zeros(volume.shape, bool)
+    roi[0:10, 0:10, 0] = True  # touches only the first window
+    maps = _maps(np.zeros((CLASSES, 64, 96, 12), np.float32))
+    run = run_stage_two(volume, [maps], stage_two_runners([recorder]), [0], batch_size=2, roi=roi,
+                        alignment=(8, 8, 1))
+    assert run.windows_run == 1 and run.windows_total == 15
+    assert len(recorder.calls) == 1 and recorder.calls[0]["image"][0] == 2
+    assert run.covered[:64, :64].all() and not run.covered[64:].any() and not run.covered[:, 64:].any()
+
+
+def test_no_roi_voxel_means_no_stage_two_call():
+    recorder = RecordingRunner(ConstantStageTwo(3))
+    maps = _maps(np.zeros((CLASSES, 32, 32, 12), np.float32))
+    run = run_stage_two(np.zeros((64, 64, 12), np.float32), [maps], stage_two_runners([recorder]), [0], 4,
+                        roi=np.zeros((64, 64, 12), bool))
+    assert run.probabilities is None and run.windows_run == 0 and not recorder.calls
+
+
+def test_windows_touching_matches_a_direct_check():
+    rng = np.random.default_rng(4)
+    roi = rng.random((40, 50, 7)) > 0.999
+    grid = PatchGrid.plan(roi.shape, (16, 16, 4), overlap=0.5)
+    _, lo, hi = grid.window_boxes()
+    direct = [i for i in range(len(grid)) if roi[tuple(slice(a, b) for a, b in zip(lo[i], hi[i]))].any()]
+    assert windows_touching(grid, roi).tolist() == direct
+
+
+def test_stage_two_folds_are_averaged():
+    volume = np.zeros((64, 64, 12), np.float32)
+    maps = _maps(np.zeros((CLASSES, 32, 32, 12), np.float32))
+    run = run_stage_two(volume, [maps], stage_two_runners([ConstantStageTwo(2), ConstantStageTwo(4)]), [0, 0], 1)
+    probabilities = run.probabilities[:, 0, 0, 0]
+    assert probabilities[2] == pytest.approx(probabilities[4]) and probabilities[2] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_roi_is_the_dilated_foreground_at_full_resolution():
+    probabilities = np.zeros((CLASSES, 40, 40, 5), np.float32)
+    probabilities[0] = 1.0
+    probabilities[0, 20, 20, 2] = 0.0
+    probabilities[9, 20, 20, 2] = 1.0
+    roi = stage_one_roi(probabilities, (0.6896, 0.6896, 4.4), margin_mm=3.0, resolution_factor=2)
+    assert roi.shape == (80, 80, 5)
+    assert roi[40, 40, 2] and roi[41, 41, 2]
+    assert roi[40 + 2 * 4, 40, 2] and not roi[40 + 2 * 5, 40, 2]  # 4 voxels = 2.76 mm inside, 5 = 3.45 mm outside
+    assert not roi[40, 40, 1]  # the next slice is 4.4 mm away
+    assert not stage_one_roi(np.eye(CLASSES)[[0]].reshape(CLASSES, 1, 1, 1) * np.ones((1, 4, 4, 2)),
+                             (1, 1, 1), 5.0, 2).any()
+
+
+def test_fusion_takes_stage_two_where_it_ran_and_stage_one_elsewhere():
+    stage_two = np.zeros((3, 4, 2, 1), np.float32)
+    stage_two[2] = 1.0  # stage two says class 2 everywhere it ran
+    covered = np.zeros((4, 2, 1), bool)
+    covered[:2] = True
+    stage_one = np.zeros((3, 4, 2, 1), np.float32)
+    stage_one[1] = 1.0  # stage one says class 1
+
+    asked = []
+
+    def rows(selection: slice) -> np.ndarray:
+        asked.append((selection.start, selection.stop))
+        return stage_one[:, selection]
+
+    fused = fuse_probabilities(stage_two, covered, rows, slab_rows=2)
+    assert labels_from_probabilities(fused)[:, 0, 0].tolist() == [2, 2, 1, 1]
+    assert asked == [(2, 4)]  # rows covered by stage two never ask for stage one
+    only_stage_one = fuse_probabilities(None, np.zeros((4, 2, 1), bool), rows)
+    assert labels_from_probabilities(only_stage_one).max() == 1
+
+
+def test_fold_pairing():
+    one = stage_one_runners([ThresholdStageOne()])
+    two = stage_two_runners([EchoStageTwo(), EchoStageTwo()])
+    assert pair_folds(one, two) == (0, 0)
+    assert pair_folds(stage_one_runners([ThresholdStageOne()] * 2), two) == (0, 1)
+    with pytest.raises(InputError, match="cannot be paired"):
+        pair_folds(stage_one_runners([ThresholdStageOne()] * 3),
+                   stage_two_runners([EchoStageTwo()] * 4))

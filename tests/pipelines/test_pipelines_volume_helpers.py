@@ -1,0 +1,93 @@
+"""Crop box, padding, intensity normalisation and in-plane sampling (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spine_rt.errors import InputError
+from spine_rt.pipelines.body_crop import CropBox
+from spine_rt.pipelines.in_plane_sampling import downsample_in_plane, sample_in_plane
+from spine_rt.pipelines.intensity_normalization import normalize_intensity
+from spine_rt.pipelines.volume_padding import VolumePadding
+
+
+def test_crop_box_is_the_nonzero_extent_and_uncrop_restores_the_volume():
+    volume = np.zeros((20, 30, 4), np.float32)
+    volume[3:9, 10:25, 1] = 5.0
+    box = CropBox.nonzero_extent(volume, axes=(0, 1))
+    assert box.start == (3, 10, 0) and box.stop == (9, 25, 4)
+    cropped = box.crop(volume)
+    assert cropped.shape == (6, 15, 4)
+    np.testing.assert_array_equal(box.uncrop(cropped), volume)
+
+
+def test_uncrop_fills_one_value_per_channel():
+    box = CropBox((4, 4, 1), (1, 1, 0), (3, 3, 1))
+    probabilities = np.full((3, 2, 2, 1), 0.5, np.float32)
+    full = box.uncrop(probabilities, fill=[1.0, 0.0, 0.0])
+    assert full.shape == (3, 4, 4, 1)
+    assert full[0, 0, 0, 0] == 1.0 and full[1, 0, 0, 0] == 0.0 and full[1, 1, 1, 0] == 0.5
+
+
+def test_all_zero_volume_keeps_its_extent():
+    box = CropBox.nonzero_extent(np.zeros((5, 6, 2)))
+    assert box.shape == (5, 6, 2)
+
+
+def test_padding_reaches_multiples_and_minimum_and_unpads_exactly():
+    padding = VolumePadding.to_fit((100, 37, 5), multiple=(8, 8, 1), minimum=(64, 64, 12))
+    assert padding.shape == (104, 64, 12)
+    assert padding.widths == ((2, 2), (13, 14), (3, 4))
+    values = np.random.default_rng(0).random((2, 100, 37, 5))
+    padded = padding.pad(values)
+    assert padded.shape == (2, 104, 64, 12) and padded[0, 0, 0, 0] == 0
+    np.testing.assert_array_equal(padding.unpad(padded), values)
+
+
+def test_intensity_normalisation_keeps_background_zero_and_zscores_the_rest():
+    rng = np.random.default_rng(1)
+    volume = np.zeros((30, 30, 3), np.float32)
+    volume[5:25, 5:25] = rng.normal(100, 20, (20, 20, 3))
+    volume[6, 6, 1] = 1e6  # an outlier: clipped away
+    normalized, stats = normalize_intensity(volume)
+    assert (normalized[volume == 0] == 0).all()
+    inside = normalized[volume != 0]
+    assert abs(inside.mean()) < 1e-4 and abs(inside.std() - 1) < 1e-3
+    assert stats.clip_high < 1e6 and stats.nonzero_voxels == 1200
+
+
+def test_empty_image_is_an_input_error():
+    with pytest.raises(InputError, match="no non-zero voxel"):
+        normalize_intensity(np.zeros((4, 4, 4)))
+
+
+def test_downsample_averages_blocks():
+    volume = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
+    half = downsample_in_plane(volume, 2)
+    np.testing.assert_allclose(half[..., 0], [[2.5, 4.5], [10.5, 12.5]])
+
+
+def test_sampling_a_box_equals_sampling_everything_then_cropping():
+    rng = np.random.default_rng(2)
+    values = rng.random((3, 16, 24, 5)).astype(np.float32)
+    whole = sample_in_plane(values, 2, (0, 0), (32, 48), 1)
+    for start in [(0, 0), (8, 16), (5, 7), (14, 30)]:
+        size = (18, 18)
+        box = sample_in_plane(values, 2, start, size, 1, slice(1, 4))
+        np.testing.assert_allclose(box, whole[:, start[0] : start[0] + 18, start[1] : start[1] + 18, 1:4], atol=1e-6)
+
+
+def test_upsampling_keeps_constants_and_interpolates_linearly():
+    values = np.zeros((1, 4, 1, 1), np.float32)
+    values[0, :, 0, 0] = [0, 2, 4, 6]  # a ramp at stride 2: centres at 0.5, 2.5, 4.5, 6.5
+    full = sample_in_plane(values, 2, (0, 0), (8, 1), 1)[0, :, 0, 0]
+    # full voxel j sits at stage-one coordinate j/2 - 1/4: linear in between, clamped at the edges
+    np.testing.assert_allclose(full, [0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6])
+    constant = np.full((2, 3, 3, 2), 7.0, np.float32)
+    assert np.allclose(sample_in_plane(constant, 8, (4, 12), (5, 5), 4), 7.0)
+
+
+def test_same_stride_sampling_is_a_copy():
+    values = np.random.default_rng(3).random((2, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_array_equal(sample_in_plane(values, 4, (8, 4), (3, 4), 4), values[:, 2:5, 1:5])
