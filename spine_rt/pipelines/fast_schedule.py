@@ -23,7 +23,7 @@ import numpy as np
 from spine_rt.pipelines.fusion import fuse_probabilities
 from spine_rt.pipelines.grid_prediction import GridPrediction
 from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
-from spine_rt.pipelines.stage_one_maps import mean_probabilities, StageOneMaps
+from spine_rt.pipelines.stage_one_maps import full_resolution_rows, mean_probabilities
 from spine_rt.pipelines.stage_one_roi import stage_one_roi
 from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE, run_stage_one
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
@@ -98,10 +98,10 @@ class FastSchedule:
         seconds["stage_two"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        mean_maps = StageOneMaps(fold_mean, stage_one.maps[0].features, self.resolution_factor,
-                                 stage_one.maps[0].feature_stride)
         probabilities = fuse_probabilities(
-            stage_two.probabilities, stage_two.covered, lambda rows: mean_maps.full_resolution_rows(rows, volume.shape[1])
+            stage_two.probabilities,
+            stage_two.covered,
+            lambda rows: full_resolution_rows(fold_mean, self.resolution_factor, rows, volume.shape[1]),
         )
         seconds["fusion"] = time.perf_counter() - clock
         counts = {

@@ -85,7 +85,9 @@ def load_pipeline(
             raise
         # auto picked TensorRT but this package has no engine for this GPU: take the next
         # backend in the order, and say so in the report (never silently)
-        fallback = next(c for c in available_backends(device) if c.name != "tensorrt")
+        fallback = next((c for c in available_backends(device) if c.name != "tensorrt"), None)
+        if fallback is None:
+            raise
         reason = f"{reason}; tensorrt: {str(problem).splitlines()[0]} → {fallback.name} on {fallback.device}"
         choice = fallback
         runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))

@@ -74,7 +74,9 @@ class MrPreprocessing:
             spacing = preprocessing.get("spacing_mm", {})
             intensity = preprocessing.get("intensity", {})
             if intensity.get("normalization", "zscore") != "zscore":
-                raise InputError(f"unsupported normalization {intensity['normalization']!r} (this pipeline does zscore)")
+                raise InputError(
+                    f"unsupported normalization {intensity['normalization']!r} (this pipeline does zscore)"
+                )
             return cls(
                 axes=tuple(preprocessing.get("axes", MR_MODEL_AXES)),
                 spacing_mm=_triple(spacing.get("stage2", STAGE_TWO_SPACING_MM), "stage2 spacing"),
@@ -162,6 +164,7 @@ class PreparedVolume:
             "model_grid_shape": list(self.grid.target_shape),
             "model_spacing_mm": [round(s, 6) for s in self.grid.target_spacing],
             "crop_box": {"start": list(self.crop.start), "stop": list(self.crop.stop)},
+            "crop_rule": "in-plane axes (X, Y) cropped to the non-zero extent; slices kept",
             "padding": [list(w) for w in self.padding.widths],
             "network_volume_shape": list(self.volume.shape),
             "intensity": {

@@ -58,7 +58,9 @@ class ReferenceWindows:
     batch_size: int = PAPER_BATCH_SIZE
 
     @classmethod
-    def for_patches(cls, stage_one_patch: Sequence[int], stage_two_patch: Sequence[int], resolution_factor: int) -> ReferenceWindows:
+    def for_patches(
+        cls, stage_one_patch: Sequence[int], stage_two_patch: Sequence[int], resolution_factor: int
+    ) -> ReferenceWindows:
         """SEEDS' numbers for the paper's patch sizes, scaled in proportion for others."""
         outer = (resolution_factor * int(stage_one_patch[0]), resolution_factor * int(stage_one_patch[1]),
                  int(stage_two_patch[2]))

@@ -112,7 +112,8 @@ class SpineMrPipeline:
                 stage_two=stage_two,
                 resolution_factor=factor,
                 stage_one_spacing_mm=self.preprocessing.stage_one_grid_spacing_mm,
-                stage_one_batch_size=_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE, "stage_one_batch_size"),
+                stage_one_batch_size=_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE,
+                                            "stage_one_batch_size"),
                 stage_two_batch_size=_batch(batch_size, DEFAULT_STAGE_TWO_BATCH_SIZE, "batch_size"),
                 roi=bool(roi),
                 roi_margin_mm=margin,
@@ -170,7 +171,8 @@ class SpineMrPipeline:
         seconds["total"] = time.perf_counter() - started
 
         report = self._report(image, prepared, prediction.counts, seconds, labels)
-        return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities, image=image)
+        return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities,
+                      image=image)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -63,10 +63,13 @@ class StageOneMaps:
         box = (int(size[0]) // stride, int(size[1]) // stride)
         return sample_in_plane(self.features, self.feature_stride, start[:2], box, stride, slices)
 
-    def full_resolution_rows(self, rows: slice, size_y: int) -> np.ndarray:
-        """``(C, len(rows), Y, Z)``: the probabilities at full resolution on rows ``rows`` of ``X``."""
-        count = rows.stop - rows.start
-        return sample_in_plane(self.probabilities, self.probability_stride, (rows.start, 0), (count, size_y), 1)
+
+
+def full_resolution_rows(probabilities: np.ndarray, stride: int, rows: slice, size_y: int) -> np.ndarray:
+    """``(C, len(rows), Y, Z)``: stage-one probabilities ``(C, X/f, Y/f, Z)`` of stride ``f`` at full
+    resolution, on rows ``rows`` of the full-resolution ``X`` axis (``size_y`` columns)."""
+    count = rows.stop - rows.start
+    return sample_in_plane(probabilities, stride, (rows.start, 0), (count, size_y), 1)
 
 
 def mean_probabilities(maps: Sequence[StageOneMaps]) -> np.ndarray:

@@ -122,13 +122,15 @@ def run_stage_two(
         slots = chunk + [chunk[-1]] * (batch_size - len(chunk))
         mr = np.stack([_crop(volume, starts[k], patch) for k in slots])[:, None]
         mean = None
+        feeds: dict[int, dict[str, np.ndarray]] = {}  # stage-one folds shared by stage-two folds are sampled once
         for fold, runner in enumerate(stage.runners):
-            fold_maps = maps[fold_pairs[fold]]
-            probabilities = np.stack([fold_maps.patch_probabilities(starts[k], patch) for k in slots])
-            features = np.stack([fold_maps.patch_features(starts[k], patch) for k in slots])
-            image = np.concatenate([mr, probabilities], axis=1)
-            returned = runner.infer({image_name: image, feature_name: features})[output_name]
-            prediction = softmax(np.asarray(returned, np.float32)) if output_is_logits else np.asarray(returned, np.float32)
+            source = fold_pairs[fold]
+            if source not in feeds:
+                feeds[source] = _feed(maps[source], mr, [starts[k] for k in slots], patch, image_name, feature_name)
+            returned = runner.infer(feeds[source])[output_name]
+            prediction = np.asarray(returned, np.float32)
+            if output_is_logits:
+                prediction = softmax(prediction)
             mean = prediction if mean is None else mean + prediction
         if stage.fold_count > 1:
             mean /= stage.fold_count
@@ -156,6 +158,14 @@ def _stitcher(grid: PatchGrid, run: np.ndarray, channels: int, mode: str) -> Sti
         dtype=np.dtype(np.float32),
         fill=np.zeros(channels, np.float32),
     )
+
+
+def _feed(maps: StageOneMaps, mr: np.ndarray, starts: Sequence[np.ndarray], patch: tuple[int, ...],
+          image_name: str, feature_name: str) -> dict[str, np.ndarray]:
+    """Stage two's inputs for a batch: MR + full-resolution probabilities, and 1/4-resolution features."""
+    probabilities = np.stack([maps.patch_probabilities(start, patch) for start in starts])
+    features = np.stack([maps.patch_features(start, patch) for start in starts])
+    return {image_name: np.concatenate([mr, probabilities], axis=1), feature_name: features}
 
 
 def _window(start: np.ndarray, patch: Sequence[int]) -> tuple[slice, ...]:

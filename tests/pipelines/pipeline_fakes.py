@@ -81,7 +81,8 @@ class EchoStageTwo:
         if self.noise:
             for slot in range(image.shape[0]):
                 seed = zlib.crc32(np.ascontiguousarray(image[slot, 0, ::7, ::7]).tobytes())
-                logits[slot] += self.noise * np.random.default_rng(seed).standard_normal(logits.shape[1:]).astype(np.float32)
+                noise = np.random.default_rng(seed).standard_normal(logits.shape[1:]).astype(np.float32)
+                logits[slot] += self.noise * noise
         return {"logits": logits}
 
 

@@ -101,3 +101,40 @@ def test_fp16_without_an_fp16_graph_is_an_input_error(package):
 def test_not_a_package_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a model package"):
         spine_rt.load_pipeline(tmp_path)
+
+
+def test_pipeline_from_modules_matches_the_torch_backend_of_the_package(package, scan):
+    import torch
+
+    from spine_rt.models import build
+    from spine_rt.pipelines import pipeline_from_modules
+
+    networks = []
+    for name in ("stage1", "stage2"):
+        stage = package.manifest.stages[name]
+        network = build(stage.network, stage.preset, **stage.config)
+        network.load_state_dict(torch.load(package.root / stage.weights[0].path, weights_only=True))
+        networks.append(network)
+    small = Image(model_grid_volume((64, 128, 12), seed=9), ipr_affine())
+    with pipeline_from_modules(*networks, stage_one_patch=package.manifest.stages["stage1"].patch_size) as direct:
+        from_modules = direct(small)
+    with spine_rt.load_pipeline(package.root, backend="torch", device="cpu") as packaged:
+        from_package = packaged(small)
+    np.testing.assert_array_equal(from_modules.labels, from_package.labels)
+    assert from_modules.report["backend_reason"] == "torch modules given directly"
+
+
+def test_auto_falls_back_from_tensorrt_without_an_engine_and_says_so(package, scan, monkeypatch):
+    import spine_rt.runtime as runtime
+    from spine_rt.runtime import BackendChoice
+
+    monkeypatch.setattr(runtime, "select_backend",
+                        lambda name, device: BackendChoice("tensorrt", "cuda:0", "tensorrt is the first choice"))
+    monkeypatch.setattr(runtime, "available_backends",
+                        lambda device: (BackendChoice("tensorrt", "cuda:0", "available"),
+                                        BackendChoice("onnxruntime", "cpu", "available")))
+    with spine_rt.load_pipeline(package.root) as pipe:
+        report = pipe.settings()
+    assert report["backend"] == "onnxruntime" and report["device"] == "cpu"
+    assert report["backend_reason"].startswith("tensorrt is the first choice; tensorrt: ")
+    assert report["backend_reason"].endswith("→ onnxruntime on cpu")

@@ -147,7 +147,8 @@ def test_report_contents(ipr_image):
                 "stage_two_patches", "counts", "seconds", "structures", "input", "preprocessing", "stages"]:
         assert key in report, key
     assert report["schedule"] == "fast" and report["roi"] is True and report["roi_margin_mm"] == 20.0
-    assert set(report["seconds"]) >= {"read", "preprocessing", "stage_one", "stage_two", "fusion", "postprocessing", "total"}
+    steps = {"read", "preprocessing", "stage_one", "stage_two", "fusion", "postprocessing", "total"}
+    assert set(report["seconds"]) >= steps
     found = {s["name"]: s for s in report["structures"]}
     assert set(found) == {f"structure {FOREGROUND_CLASS}"}
     entry = found[f"structure {FOREGROUND_CLASS}"]
