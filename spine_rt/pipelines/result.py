@@ -23,7 +23,9 @@ class Result:
             counts and volumes (mm3), the preprocessing used.
         probabilities: ``(C, I, J, K)`` float32 on the input grid when asked
             for (``return_probabilities=True``), else None.
-        image: the input scan (its geometry and header are what :meth:`save` writes).
+        image: the input's geometry, header and source file (what :meth:`save`
+            writes and refuses to overwrite); its array is a zero-size-in-memory
+            placeholder of the input's shape, not the input's voxels.
     """
 
     labels: np.ndarray

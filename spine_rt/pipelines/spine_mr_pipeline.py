@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from spine_rt.errors import InputError
+from spine_rt.io import Image
 from spine_rt.pipelines.fast_schedule import FastSchedule
 from spine_rt.pipelines.fusion import labels_from_probabilities
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
@@ -171,8 +172,11 @@ class SpineMrPipeline:
         seconds["total"] = time.perf_counter() - started
 
         report = self._report(image, prepared, prediction.counts, seconds, labels)
+        # the input's geometry, header and source for Result.save, without keeping its voxels alive
+        geometry = Image(np.broadcast_to(np.zeros((), np.uint8), image.shape), image.affine, source=image.source,
+                         header=image.header, meta=image.meta)
         return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities,
-                      image=image)
+                      image=geometry)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
