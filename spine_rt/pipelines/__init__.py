@@ -5,6 +5,8 @@
   -> a pipeline.
 * :class:`SpineMrPipeline` - ``pipe(scan) -> Result`` (labels in the scan's geometry).
 * :class:`Result` - labels, affine, report, optional probabilities, ``save``.
+* :func:`segment_cohort` - many scans, reading ahead while the networks run;
+  :func:`scans_in_folder` - the scans of a folder.
 
 Choices (each documented in its module):
 
@@ -34,7 +36,8 @@ Choices (each documented in its module):
   SEEDS.md, for baselines.
 * **Threads** (``spine_mr_pipeline``): one pipeline may be shared; an
   internal lock lets one call at a time use the networks, while reading,
-  preprocessing and the inverse of other calls proceed.
+  preprocessing and the inverse of other calls proceed (``prepare`` /
+  ``segment`` split a call; ``segment_cohort`` reads ahead with them).
 
 Importing this package needs numpy, scipy and nibabel only; torch and
 onnxruntime are imported when runners are created.
@@ -42,6 +45,7 @@ onnxruntime are imported when runners are created.
 
 from __future__ import annotations
 
+from spine_rt.pipelines.cohort import CohortItem, scans_in_folder, segment_cohort
 from spine_rt.pipelines.load import load_pipeline, pipeline_from_modules
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.result import Result
@@ -49,6 +53,7 @@ from spine_rt.pipelines.spine_mr_pipeline import SCHEDULES, SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
 
 __all__ = [
+    "CohortItem",
     "MrPreprocessing",
     "PreparedVolume",
     "Result",
@@ -57,4 +62,6 @@ __all__ = [
     "StageRunners",
     "load_pipeline",
     "pipeline_from_modules",
+    "scans_in_folder",
+    "segment_cohort",
 ]

@@ -17,6 +17,10 @@ so the runners are never used by two calls at once; reading, preprocessing,
 the inverse and the report of one call overlap the networks of another.
 Calls give the same result whether made from one thread or several. For
 networks running in parallel, create one pipeline per thread (or device).
+A call is :meth:`SpineMrPipeline.prepare` (read + preprocess, no lock)
+followed by :meth:`SpineMrPipeline.segment` (networks under the lock,
+inverse, report); :func:`~spine_rt.pipelines.cohort.segment_cohort` uses the
+split to read ahead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +40,7 @@ from spine_rt.pipelines.fast_schedule import FastSchedule
 from spine_rt.pipelines.fusion import labels_from_probabilities
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
@@ -49,6 +54,21 @@ DEFAULT_STAGE_TWO_BATCH_SIZE = 4
 #: default overlap of stage-two windows in the fast schedule
 DEFAULT_OVERLAP = 0.5
 _AXIS_NAMES = {0: "superior-inferior", 1: "anterior-posterior", 2: "left-right"}
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedScan:
+    """A scan read and preprocessed, waiting for the networks (see :meth:`SpineMrPipeline.prepare`).
+
+    Attributes:
+        image: the input as read.
+        volume: the network volume and the way back to the input's grid.
+        seconds: time spent reading and preprocessing (s).
+    """
+
+    image: Image
+    volume: PreparedVolume
+    seconds: dict[str, float]
 
 
 class SpineMrPipeline:
@@ -131,7 +151,7 @@ class SpineMrPipeline:
 
     # ------------------------------------------------------------------ calls
     def __call__(self, scan: Any, affine: Any = None, *, return_probabilities: bool = False) -> Result:
-        """Segment one scan.
+        """Segment one scan: :meth:`prepare` then :meth:`segment`.
 
         Args:
             scan: a NIfTI path or DICOM folder, an :class:`~spine_rt.io.Image`,
@@ -147,36 +167,57 @@ class SpineMrPipeline:
                 an empty image), or a closed pipeline.
             EnvironmentProblem: a backend failing on this machine.
         """
-        if self._closed:
-            raise InputError("this pipeline is closed; load a new one")
-        seconds: dict[str, float] = {}
-        started = clock = time.perf_counter()
-        image = as_image(scan, affine)
-        seconds["read"] = time.perf_counter() - clock
+        return self.segment(self.prepare(scan, affine), return_probabilities=return_probabilities)
 
+    def prepare(self, scan: Any, affine: Any = None) -> PreparedScan:
+        """Read and preprocess ``scan`` (no network runs; safe in any thread, without the lock).
+
+        Raises:
+            InputError: as :meth:`__call__`.
+        """
+        self._check_open()
+        clock = time.perf_counter()
+        image = as_image(scan, affine)
+        read = time.perf_counter() - clock
         clock = time.perf_counter()
         prepared = self.preprocessing.prepare(image, self.schedule.size_multiple, self.schedule.minimum_shape)
-        seconds["preprocessing"] = time.perf_counter() - clock
+        return PreparedScan(image, prepared, {"read": read, "preprocessing": time.perf_counter() - clock})
 
+    def segment(self, scan: PreparedScan, *, return_probabilities: bool = False) -> Result:
+        """Run the networks on a prepared scan (under the lock) and bring the labels back to its grid.
+
+        Raises:
+            InputError: a closed pipeline.
+        """
+        self._check_open()
+        seconds = dict(scan.seconds)
         with self._lock:
+            self._check_open()
             if self.tta:
-                prediction = predict_with_mirroring(self.schedule.predict, prepared.volume, MIRROR_AXES)
+                prediction = predict_with_mirroring(self.schedule.predict, scan.volume.volume, MIRROR_AXES)
             else:
-                prediction = self.schedule.predict(prepared.volume)
+                prediction = self.schedule.predict(scan.volume.volume)
         seconds.update(prediction.seconds)
 
         clock = time.perf_counter()
-        labels = prepared.labels_to_input(labels_from_probabilities(prediction.probabilities))
-        probabilities = prepared.probabilities_to_input(prediction.probabilities) if return_probabilities else None
+        labels = scan.volume.labels_to_input(labels_from_probabilities(prediction.probabilities))
+        probabilities = None
+        if return_probabilities:
+            probabilities = scan.volume.probabilities_to_input(prediction.probabilities)
         seconds["postprocessing"] = time.perf_counter() - clock
-        seconds["total"] = time.perf_counter() - started
+        seconds["total"] = sum(seconds.values())
 
-        report = self._report(image, prepared, prediction.counts, seconds, labels)
+        image = scan.image
+        report = self._report(image, scan.volume, prediction.counts, seconds, labels)
         # the input's geometry, header and source for Result.save, without keeping its voxels alive
         geometry = Image(np.broadcast_to(np.zeros((), np.uint8), image.shape), image.affine, source=image.source,
                          header=image.header, meta=image.meta)
         return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities,
                       image=geometry)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this pipeline is closed; load a new one")
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -225,7 +266,7 @@ class SpineMrPipeline:
             })
         return settings
 
-    def _report(self, image, prepared, counts: dict[str, int], seconds: dict[str, float],
+    def _report(self, image: Image, prepared: PreparedVolume, counts: dict[str, int], seconds: dict[str, float],
                 labels: np.ndarray) -> dict[str, Any]:
         report = self.settings()
         report["stage_two_patches"] = {
