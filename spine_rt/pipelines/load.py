@@ -58,7 +58,8 @@ def load_pipeline(
         precision: ``"fp32"`` / ``"fp16"``; default fp32 on the CPU, fp16 on CUDA when available.
         stage_one_batch_size: stage-one slices per call (default 8).
         overlap: overlap of stage-two windows (fast schedule, default 0.5).
-        folds: folds to use (default: all in the package).
+        folds: stage-two folds to use (default: all in the package); stage one
+            uses the same folds, or its only fold.
         verify: check every file's sha256 against the manifest on opening.
 
     Raises:
@@ -111,10 +112,12 @@ def load_pipeline(
 def _stage_runners(package: ModelPackage, backend: str, device: str, precision: str | None,
                    folds: Sequence[int] | None, batches: tuple[int, int]) -> tuple[StageRunners, StageRunners]:
     chosen = resolve_precision(precision, backend, device, package, STAGE_NAMES)
+    # ``folds`` picks stage-two folds; stage one follows, unless it has a single fold serving them all
+    stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
     created: list[StageRunners] = []
     try:
-        for name, batch in zip(STAGE_NAMES, batches):
-            created.append(create_stage_runners(package, name, backend, device, chosen, folds, batch))
+        for name, batch, wanted in zip(STAGE_NAMES, batches, (stage_one_folds, folds)):
+            created.append(create_stage_runners(package, name, backend, device, chosen, wanted, batch))
     except BaseException:
         for stage in created:
             stage.close()

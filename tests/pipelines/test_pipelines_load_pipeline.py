@@ -37,9 +37,14 @@ def onnxruntime_pipeline(package):
         yield pipe
 
 
-def test_torch_and_onnxruntime_agree(package, scan, onnxruntime_pipeline):
-    with spine_rt.load_pipeline(package.root, backend="torch", device="cpu") as torch_pipe:
-        from_torch = torch_pipe(scan)
+@pytest.fixture(scope="module")
+def torch_pipeline(package):
+    with spine_rt.load_pipeline(package.root, backend="torch", device="cpu") as pipe:
+        yield pipe
+
+
+def test_torch_and_onnxruntime_agree(scan, torch_pipeline, onnxruntime_pipeline):
+    from_torch = torch_pipeline(scan)
     from_onnxruntime = onnxruntime_pipeline(scan)
     agreement = float((from_torch.labels == from_onnxruntime.labels).mean())
     print(f"torch vs onnxruntime label agreement: {agreement:.6f}")
@@ -98,12 +103,19 @@ def test_fp16_without_an_fp16_graph_is_an_input_error(package):
         spine_rt.load_pipeline(package.root, backend="onnxruntime", device="cpu", precision="fp16")
 
 
+def test_folds_are_checked(package):
+    with spine_rt.load_pipeline(package.root, backend="onnxruntime", device="cpu", folds=[0]) as pipe:
+        assert pipe.settings()["stages"]["stage2"]["folds"] == [0]
+    with pytest.raises(InputError, match="cannot use folds"):
+        spine_rt.load_pipeline(package.root, backend="onnxruntime", device="cpu", folds=[3])
+
+
 def test_not_a_package_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a model package"):
         spine_rt.load_pipeline(tmp_path)
 
 
-def test_pipeline_from_modules_matches_the_torch_backend_of_the_package(package, scan):
+def test_pipeline_from_modules_matches_the_torch_backend_of_the_package(package, torch_pipeline):
     import torch
 
     from spine_rt.models import build
@@ -118,8 +130,7 @@ def test_pipeline_from_modules_matches_the_torch_backend_of_the_package(package,
     small = Image(model_grid_volume((64, 128, 12), seed=9), ipr_affine())
     with pipeline_from_modules(*networks, stage_one_patch=package.manifest.stages["stage1"].patch_size) as direct:
         from_modules = direct(small)
-    with spine_rt.load_pipeline(package.root, backend="torch", device="cpu") as packaged:
-        from_package = packaged(small)
+    from_package = torch_pipeline(small)
     np.testing.assert_array_equal(from_modules.labels, from_package.labels)
     assert from_modules.report["backend_reason"] == "torch modules given directly"
 

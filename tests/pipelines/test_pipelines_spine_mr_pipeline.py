@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 
@@ -156,6 +157,7 @@ def test_report_contents(ipr_image):
     assert entry["volume_mm3"] == pytest.approx(entry["voxels"] * 0.3448 * 0.3448 * 4.4, rel=1e-4)
     assert report["input"]["orientation"] == "IPR" and report["input"]["shape"] == [128, 256, 12]
     assert "structure" in repr(result)
+    json.dumps(report)  # plain data only
 
 
 def test_probabilities_on_request(ipr_image):
