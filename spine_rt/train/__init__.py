@@ -1,0 +1,48 @@
+"""spine_rt.train: the training recipes of SEEDS.md (``spine-rt train``).
+
+* :class:`~spine_rt.train.stage_one_recipe.StageOneRecipe` - the two
+  stage-one branches with cross pseudo supervision and CutMix;
+* :class:`~spine_rt.train.stage_two_recipe.StageTwoRecipe` - stage two on
+  class-balanced patches with a frozen stage one
+  (:class:`~spine_rt.train.stage_two_recipe.FrozenStageOne`);
+* :class:`~spine_rt.train.mbnet_recipe.MBNetRecipe` - MBNet segmentation +
+  regression of the 18 inspection values;
+* data: :func:`~spine_rt.train.datasets.load_mr_training_data` (NIfTI pairs
+  or phantoms, ``labels.json``, spacing), :func:`~spine_rt.train.xray_data.load_xray_training_data`;
+* :class:`~spine_rt.train.training_options.TrainingOptions` and
+  :func:`~spine_rt.train.training_loop.run_training` (epochs, Adam, clipping,
+  mixed precision, checkpoints, resume);
+* :func:`~spine_rt.train.checkpoints.network_from_checkpoint` - a trained network back from ``last.pt``/``best.pt``.
+
+Importing :mod:`spine_rt.train` imports neither torch nor MONAI; the names
+above are loaded on first use (``spine_rt.train.StageOneRecipe``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "StageOneRecipe": "spine_rt.train.stage_one_recipe",
+    "StageTwoRecipe": "spine_rt.train.stage_two_recipe",
+    "FrozenStageOne": "spine_rt.train.stage_two_recipe",
+    "MBNetRecipe": "spine_rt.train.mbnet_recipe",
+    "TrainingOptions": "spine_rt.train.training_options",
+    "TrainingResult": "spine_rt.train.training_loop",
+    "run_training": "spine_rt.train.training_loop",
+    "load_mr_training_data": "spine_rt.train.datasets",
+    "load_xray_training_data": "spine_rt.train.xray_data",
+    "network_from_checkpoint": "spine_rt.train.checkpoints",
+    "read_training_checkpoint": "spine_rt.train.checkpoints",
+    "ValidationDice": "spine_rt.train.validation",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'spine_rt.train' has no attribute {name!r}")

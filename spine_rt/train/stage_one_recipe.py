@@ -1,0 +1,169 @@
+"""``spine-rt train stage1``: the two stage-one branches, cross pseudo supervision with CutMix.
+
+Per step (SEEDS.md): ``batch_size`` labelled 3-slice crops and as many
+unlabelled pairs (CutMix, 3 boxes over 25-50 % of the crop), loss =
+DiceCE of each branch on the labelled crops + CE of each branch against the
+other's pseudo-labels on the mixed crops (:mod:`spine_rt.train.cps_loss`).
+The unlabelled pool is the unlabelled scans plus the labelled training
+scans (their labels unused there). Samples are drawn on stage one's grid
+(the full-resolution scan coarsened in-plane by ``f``), augmented with
+:class:`~spine_rt.train.slice_augmentation.SliceAugmentation`.
+
+Validation: both branches' mean softmax over every slice of each validation
+scan (whole slices), argmax, Dice per class on stage one's grid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from spine_rt.errors import InputError
+from spine_rt.train.checkpoints import build_from_config, network_config
+from spine_rt.train.cps_loss import CpsBatch, CrossPseudoSupervisionLoss
+from spine_rt.train.cutmix import cutmix_masks
+from spine_rt.train.datasets import MrTrainingData
+from spine_rt.train.label_map import label_map_from_checkpoint, label_map_to_json
+from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
+from spine_rt.train.seeding import seed_torch
+from spine_rt.train.slice_augmentation import SliceAugmentation
+from spine_rt.train.slice_sampler import DEFAULT_FOREGROUND_SHARE, SliceSampler
+from spine_rt.train.stage_one_inference import run_stage_one_on_volume
+from spine_rt.train.training_loop import TrainingResult, run_training
+from spine_rt.train.training_options import TrainingOptions
+from spine_rt.train.training_spacing import preprocessing_record
+from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
+
+#: SEEDS' training crop (256 x 512) with the long side along the spine: (S->I, A->P) pixels at stage one's grid
+DEFAULT_CROP_SIZE = (512, 256)
+
+
+@dataclass(frozen=True)
+class StageOneRecipe:
+    """Settings of the stage-one recipe.
+
+    Attributes:
+        preset: ``"full"`` (the paper network) or ``"tiny"``.
+        crop_size: ``(X, Y)`` crop on stage one's grid, multiples of 16.
+        batch_size: labelled crops per step (and unlabelled pairs per step).
+        cps_weight: weight of the cross pseudo supervision term.
+        foreground_share: chance a labelled crop is centred on a labelled voxel.
+        augment: random flips, affine and intensity changes.
+        validation_batch_size: slices per forward pass in validation.
+    """
+
+    preset: str = "full"
+    crop_size: tuple[int, int] = DEFAULT_CROP_SIZE
+    batch_size: int = 4
+    cps_weight: float = 1.0
+    foreground_share: float = DEFAULT_FOREGROUND_SHARE
+    augment: bool = True
+    validation_batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crop_size", tuple(int(c) for c in self.crop_size))
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if self.cps_weight < 0:
+            raise InputError(f"cps weight must be >= 0, got {self.cps_weight!r}")
+
+    def task(self, data: MrTrainingData, device: TrainingDevice, seed: int = 0,
+             resume: Mapping[str, Any] | None = None) -> StageOneTask:
+        """The :class:`StageOneTask` for ``data`` (network seeded with ``seed``, or rebuilt from ``resume``)."""
+        return StageOneTask(self, data, device, seed, resume)
+
+    def train(self, data: MrTrainingData, out_dir: str | os.PathLike[str], options: TrainingOptions | None = None,
+              resume: Mapping[str, Any] | None = None, overwrite: bool = False, on_epoch=None) -> TrainingResult:
+        """Train on ``data``; checkpoints and logs go to ``out_dir`` (see :func:`run_training`)."""
+        options = options or TrainingOptions()
+        device = resolve_training_device(options.device, options.mixed_precision)
+        task = self.task(data, device, options.seed, resume)
+        return run_training(task, options, device, out_dir, resume, overwrite, on_epoch)
+
+
+class StageOneTask:
+    """The stage-one recipe as a :class:`~spine_rt.train.training_loop.TrainingTask`."""
+
+    recipe = "stage1"
+
+    def __init__(self, settings: StageOneRecipe, data: MrTrainingData, device: TrainingDevice, seed: int,
+                 resume: Mapping[str, Any] | None) -> None:
+        self.settings = settings
+        self.data = data
+        self.device = device
+        self.factor = data.preprocessing.resolution_factor
+        if resume is not None:
+            self.config = dict(resume["config"])
+            if label_map_from_checkpoint(resume["labels"]) != data.label_map:
+                raise InputError("the resume checkpoint was trained with other labels than this data's labels.json")
+        else:
+            self.config = network_config("stage1_pair", settings.preset, {"num_classes": data.num_classes})
+        seed_torch(seed)
+        self.model = build_from_config(self.config).to(device.device)
+        if self.model.config.num_classes != data.num_classes:
+            raise InputError(f"the network has {self.model.config.num_classes} classes, the labels {data.num_classes}")
+        self.training = [v.at_stage_one_resolution(self.factor) for v in data.training]
+        self.validation = [v.at_stage_one_resolution(self.factor) for v in data.validation]
+        unlabelled = [v.at_stage_one_resolution(self.factor) for v in data.unlabelled]
+        self.labelled_sampler = SliceSampler(self.training, settings.crop_size, settings.foreground_share)
+        self.unlabelled_sampler = SliceSampler(self.training + unlabelled, settings.crop_size, 0.0)
+        self.augmentation = SliceAugmentation(settings.crop_size, seed) if settings.augment else None
+        self.loss = CrossPseudoSupervisionLoss(settings.cps_weight)
+        self.rng = np.random.default_rng(seed)
+
+    def start_epoch(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        if self.augmentation is not None:
+            self.augmentation.set_seed(seed)
+
+    def _augmented(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.augmentation is None:
+            return images, labels
+        pairs = [self.augmentation(images[i], None if labels is None else labels[i]) for i in range(len(images))]
+        out_images = np.stack([p[0] for p in pairs])
+        out_labels = None if labels is None else np.stack([p[1] for p in pairs])
+        return out_images, out_labels
+
+    def sample_batch(self) -> CpsBatch:
+        """``batch_size`` labelled crops and as many unlabelled pairs with CutMix masks."""
+        count = self.settings.batch_size
+        images, labels = self._augmented(*self.labelled_sampler.draw(count, self.rng, labelled=True))
+        first, _ = self._augmented(self.unlabelled_sampler.draw(count, self.rng, labelled=False)[0], None)
+        second, _ = self._augmented(self.unlabelled_sampler.draw(count, self.rng, labelled=False)[0], None)
+        masks = cutmix_masks(count, self.settings.crop_size, self.rng)[:, None]
+        to = self.device.device
+        return CpsBatch(
+            images=torch.from_numpy(images).to(to),
+            labels=torch.from_numpy(labels).to(to),
+            unlabelled_first=torch.from_numpy(first).to(to),
+            unlabelled_second=torch.from_numpy(second).to(to),
+            masks=torch.from_numpy(masks).to(to),
+        )
+
+    def batch_loss(self, batch: CpsBatch):
+        return self.loss(self.model, batch)
+
+    def validate(self) -> ValidationDice:
+        """Dice per class on stage one's grid over the validation scans."""
+        per_scan = {}
+        for volume in self.validation:
+            maps = run_stage_one_on_volume(self.model, volume.image, self.device, self.factor,
+                                           self.settings.validation_batch_size, keep_features=False)
+            prediction = maps.probabilities.argmax(axis=0)
+            per_scan[volume.name] = dice_per_class(prediction, volume.labels, self.data.num_classes)
+        self.model.train()
+        return summarize_dice(per_scan, self.data.label_map)
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "labels": label_map_to_json(self.data.label_map),
+            "preprocessing": preprocessing_record(self.data.preprocessing),
+            "settings": {**asdict(self.settings), "crop_size": list(self.settings.crop_size)},
+            "data": self.data.describe(),
+        }

@@ -1,0 +1,267 @@
+"""The loop every recipe shares: epochs of optimiser steps, validation, checkpoints, resume.
+
+A recipe supplies a :class:`TrainingTask` (the network, how to draw a batch
+and compute its loss, how to validate, what to store); :func:`run_training`
+does the rest the same way for all of them:
+
+* Adam (learning rate from :class:`TrainingOptions`) on the parameters that
+  require gradients; gradient-norm clipping (12); on CUDA with mixed
+  precision the forward pass runs under autocast and the loss is scaled
+  (gradients unscaled before clipping);
+* every epoch reseeds the task (:func:`spine_rt.train.seeding.epoch_seed`),
+  runs ``iterations`` steps with a tqdm bar, validates, and writes
+  ``last.pt`` (and ``best.pt`` when the mean validation Dice improved),
+  ``training_log.json`` and ``labels.json`` into the output folder;
+* ``resume`` restores weights, optimiser, scaler, epoch and history and
+  continues with the next epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from spine_rt.errors import InputError
+from spine_rt.models.checkpoint import load_checkpoint
+from spine_rt.train.checkpoints import (
+    BEST_CHECKPOINT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST_CHECKPOINT, save_training_checkpoint,
+)
+from spine_rt.train.mixed_precision import TrainingDevice
+from spine_rt.train.seeding import epoch_seed, seed_torch
+from spine_rt.train.training_options import TrainingOptions
+from spine_rt.train.validation import ValidationDice
+
+logger = logging.getLogger(__name__)
+
+TRAINING_LOG = "training_log.json"
+LABELS_FILE = "labels.json"
+
+
+class TrainingTask(Protocol):
+    """What a recipe gives the loop."""
+
+    #: ``"stage1"``, ``"stage2"`` or ``"mbnet"`` (stored in checkpoints, checked on resume)
+    recipe: str
+    #: the network being trained (its state dict is the checkpoint's ``state_dict``), on the device
+    model: nn.Module
+
+    def start_epoch(self, seed: int) -> None:
+        """Reseed the samplers and augmentations for a new epoch."""
+
+    def sample_batch(self) -> Any:
+        """One training batch, on the device."""
+
+    def batch_loss(self, batch: Any) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+        """``(loss, named parts)`` of ``batch``; called in train mode under the device's autocast."""
+
+    def validate(self) -> ValidationDice:
+        """Validation Dice of the current weights (the task switches to eval mode and back)."""
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """Entries stored in every checkpoint: ``config``, ``labels``, ``settings``, ``data``, ..."""
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run left behind.
+
+    Attributes:
+        out_dir: the output folder.
+        last_checkpoint / best_checkpoint: ``last.pt`` / ``best.pt`` in it.
+        history: one record per epoch (loss, parts, validation, seconds).
+        validation: the last epoch's validation (None when no epoch ran).
+        epochs_run: epochs run by this call (0 when a resumed run was complete).
+    """
+
+    out_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path
+    history: list[dict]
+    validation: ValidationDice | None
+    epochs_run: int
+
+
+def make_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Adam over the parameters of ``model`` that require gradients."""
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    loss: torch.Tensor,
+    grad_clip_norm: float,
+) -> float:
+    """Backward ``loss``, clip the gradient norm (after unscaling) and step; returns the norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(norm)
+
+
+def train_step(task: TrainingTask, batch: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               device: TrainingDevice, grad_clip_norm: float) -> tuple[float, dict[str, float]]:
+    """One optimiser step on ``batch``: ``(loss, parts)`` as floats (the loss before the step)."""
+    task.model.train()
+    with device.autocast():
+        loss, parts = task.batch_loss(batch)
+    optimizer_step(task.model, optimizer, scaler, loss, grad_clip_norm)
+    return float(loss.detach()), {name: float(value.detach()) for name, value in parts.items()}
+
+
+def _write_json(path: Path, content: Any) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(content, stream, indent=2)
+        stream.write("\n")
+    os.replace(temporary, path)
+
+
+def _is_better(score: float, best: float | None) -> bool:
+    return not math.isnan(score) and (best is None or score > best)
+
+
+def prepare_output_folder(out_dir: str | os.PathLike[str], resuming: bool, overwrite: bool) -> Path:
+    """Create ``out_dir``; refuse to replace a finished run's ``last.pt`` unless resuming or ``overwrite``.
+
+    Raises:
+        InputError: ``out_dir`` is a file, or holds a ``last.pt`` (without resume/overwrite).
+    """
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is a file")
+    if (folder / LAST_CHECKPOINT).exists() and not (resuming or overwrite):
+        raise InputError(f"{folder} already holds a training run ({LAST_CHECKPOINT}); "
+                         f"resume it with --resume {folder / LAST_CHECKPOINT}, or pass --overwrite")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_training(
+    task: TrainingTask,
+    options: TrainingOptions,
+    device: TrainingDevice,
+    out_dir: str | os.PathLike[str],
+    resume_checkpoint: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainingResult:
+    """Train ``task`` for the epochs ``options`` asks (see the module docstring).
+
+    Args:
+        task: the recipe's task (its model already on ``device``).
+        options: epochs, iterations, optimiser, seed.
+        device: device and mixed precision.
+        out_dir: folder for checkpoints and logs.
+        resume_checkpoint: a loaded ``last.pt`` to continue from.
+        overwrite: replace an earlier run in ``out_dir``.
+        on_epoch: called with each epoch's record (the CLI prints it).
+
+    Raises:
+        InputError: an output folder holding another run, a resume checkpoint
+            that does not fit the task.
+    """
+    from tqdm import tqdm
+
+    folder = prepare_output_folder(out_dir, resume_checkpoint is not None, overwrite)
+    optimizer = make_optimizer(task.model, options.learning_rate)
+    scaler = device.grad_scaler()
+    history: list[dict] = []
+    best: float | None = None
+    start_epoch = 0
+    iterations_done = 0
+    if resume_checkpoint is not None:
+        load_checkpoint(task.model, resume_checkpoint)
+        try:
+            optimizer.load_state_dict(resume_checkpoint["optimizer"])
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"the resume checkpoint's optimizer state does not fit this run: {exc}") from None
+        if resume_checkpoint.get("grad_scaler") and scaler.is_enabled():
+            scaler.load_state_dict(resume_checkpoint["grad_scaler"])
+        start_epoch = int(resume_checkpoint["epoch"])
+        iterations_done = int(resume_checkpoint.get("iterations", 0))
+        history = list(resume_checkpoint.get("history", []))
+        best = resume_checkpoint.get("best_mean_dice")
+    fields = task.checkpoint_fields()
+    _write_json(folder / LABELS_FILE, fields.get("labels", {}))
+
+    validation: ValidationDice | None = None
+    epochs_run = 0
+    for epoch in range(start_epoch + 1, options.epochs + 1):
+        started = time.perf_counter()
+        seed = epoch_seed(options.seed, epoch)
+        seed_torch(seed)
+        task.start_epoch(seed)
+        losses: list[float] = []
+        parts_sum: dict[str, float] = {}
+        bar = tqdm(range(options.iterations), desc=f"{task.recipe} epoch {epoch}/{options.epochs}",
+                   disable=not options.progress, file=sys.stderr, leave=False, dynamic_ncols=True)
+        for _ in bar:
+            loss, parts = train_step(task, task.sample_batch(), optimizer, scaler, device, options.grad_clip_norm)
+            if not math.isfinite(loss):
+                raise InputError(f"{task.recipe}: the loss became {loss} at epoch {epoch}; lower the learning rate")
+            losses.append(loss)
+            for name, value in parts.items():
+                parts_sum[name] = parts_sum.get(name, 0.0) + value
+            bar.set_postfix(loss=f"{loss:.4f}")
+        bar.close()
+        iterations_done += options.iterations
+        validation = task.validate()
+        record = {
+            "epoch": epoch,
+            "iterations": iterations_done,
+            "loss": sum(losses) / len(losses),
+            "loss_first": losses[0],
+            "loss_last": losses[-1],
+            "loss_parts": {name: total / len(losses) for name, total in parts_sum.items()},
+            "validation": validation.as_dict(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        history.append(record)
+        improved = _is_better(validation.mean, best)
+        if improved:
+            best = validation.mean
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "recipe": task.recipe,
+            "state_dict": {k: v.detach().cpu() for k, v in task.model.state_dict().items()},
+            **fields,
+            "optimizer": optimizer.state_dict(),
+            "grad_scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "epoch": epoch,
+            "iterations": iterations_done,
+            "seed": options.seed,
+            "training": options.describe() | device.describe(),
+            "history": history,
+            "validation": validation.as_dict(),
+            "best_mean_dice": best,
+        }
+        save_training_checkpoint(folder / LAST_CHECKPOINT, checkpoint)
+        if improved or not (folder / BEST_CHECKPOINT).exists():
+            save_training_checkpoint(folder / BEST_CHECKPOINT, checkpoint)
+        _write_json(folder / TRAINING_LOG, {"recipe": task.recipe, **{k: fields[k] for k in fields if k != "labels"},
+                                            "training": checkpoint["training"], "history": history})
+        epochs_run += 1
+        logger.info("%s epoch %d: loss %.4f, %s", task.recipe, epoch, record["loss"], validation.summary())
+        if on_epoch is not None:
+            on_epoch(record)
+    if resume_checkpoint is not None and epochs_run == 0:
+        logger.warning("the resumed run had already reached epoch %d of %d; nothing to do", start_epoch, options.epochs)
+    return TrainingResult(folder, folder / LAST_CHECKPOINT, folder / BEST_CHECKPOINT, history, validation, epochs_run)
