@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spine_rt.engines.atomic_write import move_folder_into_place, new_temporary_folder
+from spine_rt.atomic_write import move_folder_into_place, new_temporary_folder
 from spine_rt.engines.engine_key import EngineKeyParts
 from spine_rt.engines.engine_record import RECORD_NAME, EngineRecord
 from spine_rt.engines.engine_requirement import EngineRequirement

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spine_rt.engines.atomic_write import write_bytes_atomic
+from spine_rt.atomic_write import write_bytes_atomic
 
 LOG = logging.getLogger(__name__)
 

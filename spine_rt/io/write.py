@@ -8,12 +8,12 @@ never sees a half-written file, and a failed write leaves nothing behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from spine_rt.atomic_write import write_file_atomic
 from spine_rt.errors import InputError
 from spine_rt.io.image import Image
 from spine_rt.io.nifti import is_nifti_path
@@ -83,16 +83,7 @@ def _write_nifti(array: np.ndarray, like: Image, path: Path) -> Path:
         raise InputError(f"{folder}: the output folder does not exist")
     nifti = _nifti_like(array, like)
     suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else ".nii"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    os.close(handle)
-    try:
-        nib.save(nifti, temporary)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, lambda temporary: nib.save(nifti, temporary), suffix=suffix)
     return path
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine_key_examples import key_parts
 from spine_rt.engines import EngineRequirement, EngineStore, ShapeRange
-from spine_rt.engines import atomic_write
+from spine_rt import atomic_write
 from spine_rt.errors import EnvironmentProblem, InputError
 
 PLAN = b"serialized engine bytes"

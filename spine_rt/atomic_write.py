@@ -14,31 +14,43 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Callable
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent folders are created).
+def write_file_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
+    """Let ``write(temporary_path)`` create the file, then rename it to ``path`` atomically.
+
+    For writers that want a path rather than bytes (``nibabel.save``,
+    ``torch.save``). ``suffix`` is the temporary file's ending, for writers
+    that choose the format by it (``".nii.gz"``). Parent folders are created.
 
     Returns:
         The path written.
 
     Raises:
-        OSError: the folder is not writable or the disk is full; the target is
-            then unchanged and no temporary file is left behind.
+        OSError: the folder is not writable or the disk is full; whatever
+            ``write`` raises. The target is then unchanged and no temporary
+            file is left behind.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+        write(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return target
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`write_file_atomic`)."""
+    return write_file_atomic(path, lambda temporary: temporary.write_bytes(data))
 
 
 def new_temporary_folder(parent: Path, label: str) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spine_rt.engines import atomic_write
-from spine_rt.engines.atomic_write import move_folder_into_place, new_temporary_folder, write_bytes_atomic
+from spine_rt import atomic_write
+from spine_rt.atomic_write import move_folder_into_place, new_temporary_folder, write_bytes_atomic
 
 
 def test_write_creates_and_replaces(tmp_path):
