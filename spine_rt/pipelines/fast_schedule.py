@@ -10,7 +10,9 @@ For a normalised volume ``(X, Y, Z)`` on the full-resolution model grid:
 4. stage two over the windows touching the ROI
    (:func:`~spine_rt.pipelines.stage_two_window.run_stage_two`), Gaussian
    blending, window starts aligned to the stage-one feature grid;
-5. fusion: stage two where a window ran, stage one elsewhere.
+5. fusion: stage two where a window ran, stage one elsewhere; when only
+   labels are wanted this happens row slab by row slab inside the stitcher
+   (bounded memory: the 20-channel volume is never held whole).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spine_rt.pipelines.fusion import fuse_probabilities
+from spine_rt.pipelines.fusion import fuse_probabilities, fuse_rows, labels_from_probabilities
 from spine_rt.pipelines.grid_prediction import GridPrediction
 from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
 from spine_rt.pipelines.stage_one_maps import full_resolution_rows, mean_probabilities
@@ -67,8 +69,13 @@ class FastSchedule:
         """The network volume holds at least one stage-two patch."""
         return tuple(int(p) for p in self.stage_two.patch_size)  # type: ignore[return-value]
 
-    def predict(self, volume: np.ndarray) -> GridPrediction:
-        """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``."""
+    def predict(self, volume: np.ndarray, keep_probabilities: bool = True) -> GridPrediction:
+        """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``.
+
+        With ``keep_probabilities=False`` only the labels are kept: stage two's
+        blended probabilities are fused and reduced to labels slab by slab as
+        soon as no window can change them, so no ``(C, X, Y, Z)`` volume is held.
+        """
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
         half = downsample_in_plane(volume, self.resolution_factor)
@@ -84,6 +91,17 @@ class FastSchedule:
 
         clock = time.perf_counter()
         step = self.resolution_factor * STAGE_ONE_FEATURE_STRIDE
+        size_y = volume.shape[1]
+        labels = None
+        rows_consumer = None
+        if not keep_probabilities:
+            labels = np.empty(volume.shape, np.uint8)
+
+            def rows_consumer(rows: slice, probabilities: np.ndarray, covered: np.ndarray) -> None:
+                fuse_rows(probabilities, covered, lambda: full_resolution_rows(fold_mean, self.resolution_factor,
+                                                                               rows, size_y))
+                labels[rows] = labels_from_probabilities(probabilities)
+
         stage_two = run_stage_two(
             volume,
             stage_one.maps,
@@ -94,15 +112,18 @@ class FastSchedule:
             overlap=self.overlap,
             mode="gaussian",
             alignment=(step, step, 1),
+            rows_consumer=rows_consumer,
         )
-        seconds["stage_two"] = time.perf_counter() - clock
+        seconds["stage_two"] = time.perf_counter() - clock  # includes the fusion when done slab by slab
 
         clock = time.perf_counter()
-        probabilities = fuse_probabilities(
-            stage_two.probabilities,
-            stage_two.covered,
-            lambda rows: full_resolution_rows(fold_mean, self.resolution_factor, rows, volume.shape[1]),
-        )
+        probabilities = None
+        if keep_probabilities:
+            probabilities = fuse_probabilities(
+                stage_two.probabilities,
+                stage_two.covered,
+                lambda rows: full_resolution_rows(fold_mean, self.resolution_factor, rows, size_y),
+            )
         seconds["fusion"] = time.perf_counter() - clock
         counts = {
             "stage_one_slices": stage_one.slices,
@@ -114,4 +135,4 @@ class FastSchedule:
             "stage_two_voxels_covered": int(np.count_nonzero(stage_two.covered)),
             "voxels": int(volume.size),
         }
-        return GridPrediction(probabilities, counts, seconds)
+        return GridPrediction(probabilities, counts, seconds, labels)

@@ -39,17 +39,25 @@ def fuse_probabilities(
     fused = stage_two
     for first in range(0, size_x, slab_rows):
         rows = slice(first, min(first + slab_rows, size_x))
-        outside = ~covered[rows]
-        if not outside.any():
+        if covered[rows].all():
             continue
-        from_stage_one = stage_one_rows(rows)
         if fused is None:
-            fused = np.empty((from_stage_one.shape[0], *covered.shape), np.float32)
-        block = fused[:, rows]
-        np.copyto(block, from_stage_one, where=outside[None])
+            fused = np.empty((stage_one_rows(slice(0, 1)).shape[0], *covered.shape), np.float32)
+        fuse_rows(fused[:, rows], covered[rows], lambda: stage_one_rows(rows))
     if fused is None:  # covered everywhere but stage two missing: cannot happen for a non-empty volume
         raise ValueError("fuse_probabilities: stage two did not run and no voxel is uncovered")
     return fused
+
+
+def fuse_rows(stage_two_rows: np.ndarray, covered_rows: np.ndarray, stage_one_rows: Callable[[], np.ndarray]) -> None:
+    """In place: ``stage_two_rows`` ``(C, n, Y, Z)`` takes stage one's values where ``covered_rows`` is False.
+
+    ``stage_one_rows()`` gives stage one's ``(C, n, Y, Z)`` for the same rows;
+    it is called only when some voxel is uncovered.
+    """
+    outside = ~covered_rows
+    if outside.any():
+        np.copyto(stage_two_rows, stage_one_rows(), where=outside[None])
 
 
 def labels_from_probabilities(probabilities: np.ndarray) -> np.ndarray:

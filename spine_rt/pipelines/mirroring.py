@@ -22,23 +22,24 @@ MIRROR_AXES: tuple[int, ...] = (1,)
 
 
 def predict_with_mirroring(
-    predict: Callable[[np.ndarray], GridPrediction],
+    predict: Callable[..., GridPrediction],
     volume: np.ndarray,
     axes: Sequence[int] = MIRROR_AXES,
 ) -> GridPrediction:
     """The mean of ``predict(volume)`` and ``predict`` on ``volume`` mirrored along each of ``axes``.
 
     Args:
-        predict: ``(X, Y, Z)`` -> :class:`GridPrediction` with ``(C, X, Y, Z)`` probabilities.
+        predict: ``(volume (X, Y, Z), keep_probabilities=True)`` -> :class:`GridPrediction`
+            with ``(C, X, Y, Z)`` probabilities.
         volume: the prepared volume.
         axes: volume axes to mirror, one extra prediction each.
 
     Returns:
         averaged probabilities; counts and times are the sums over all passes.
     """
-    combined = predict(volume)
+    combined = predict(volume, keep_probabilities=True)
     for axis in axes:
-        mirrored = predict(np.ascontiguousarray(np.flip(volume, axis)))
+        mirrored = predict(np.ascontiguousarray(np.flip(volume, axis)), keep_probabilities=True)
         combined.probabilities += np.flip(mirrored.probabilities, axis + 1)
         combined.add_counts_and_times(mirrored)
     combined.probabilities /= 1 + len(axes)

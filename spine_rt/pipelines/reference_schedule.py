@@ -98,8 +98,11 @@ class ReferenceSchedule:
     def minimum_shape(self) -> tuple[int, int, int]:
         return self.windows.outer_window
 
-    def predict(self, volume: np.ndarray) -> GridPrediction:
-        """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``."""
+    def predict(self, volume: np.ndarray, keep_probabilities: bool = True) -> GridPrediction:
+        """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``.
+
+        The authors' schedule holds the whole probability volume; ``keep_probabilities`` is ignored.
+        """
         padding = VolumePadding.to_fit(volume.shape, (1, 1, 1), self.windows.outer_window)
         padded = padding.pad(volume, 0.0)
         outer = PatchGrid.plan(padded.shape, self.windows.outer_window, stride=self.windows.outer_stride)

@@ -37,7 +37,6 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.io import Image
 from spine_rt.pipelines.fast_schedule import FastSchedule
-from spine_rt.pipelines.fusion import labels_from_probabilities
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
@@ -196,11 +195,11 @@ class SpineMrPipeline:
             if self.tta:
                 prediction = predict_with_mirroring(self.schedule.predict, scan.volume.volume, MIRROR_AXES)
             else:
-                prediction = self.schedule.predict(scan.volume.volume)
+                prediction = self.schedule.predict(scan.volume.volume, keep_probabilities=return_probabilities)
         seconds.update(prediction.seconds)
 
         clock = time.perf_counter()
-        labels = scan.volume.labels_to_input(labels_from_probabilities(prediction.probabilities))
+        labels = scan.volume.labels_to_input(prediction.label_map())
         probabilities = None
         if return_probabilities:
             probabilities = scan.volume.probabilities_to_input(prediction.probabilities)

@@ -19,7 +19,7 @@ averaged and blended into one volume by :class:`spine_rt.patching.Stitcher`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +31,18 @@ from spine_rt.pipelines.stage_one_maps import StageOneMaps
 from spine_rt.pipelines.stage_runners import StageRunners
 
 
+#: receives ``(rows, probabilities (C, n, Y, Z), covered (n, Y, Z))`` for final rows of ``X``
+RowsConsumer = Callable[[slice, np.ndarray, np.ndarray], None]
+
+
 @dataclass(frozen=True)
 class StageTwoRun:
     """What the stage-two sliding window gave.
 
     Attributes:
         probabilities: ``(C, X, Y, Z)`` float32 blended stage-two softmax where
-            ``covered``, 0 elsewhere; ``None`` when no window ran.
+            ``covered``, 0 elsewhere; ``None`` when no window ran or the rows
+            went to a ``rows_consumer``.
         covered: ``(X, Y, Z)`` bool, voxels inside at least one window that ran.
         windows_run / windows_total: windows that ran / planned.
         calls: calls per fold (each with ``batch_size`` windows).
@@ -50,12 +55,13 @@ class StageTwoRun:
     calls: int
 
 
-def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Numerically stable softmax over ``axis`` (float32)."""
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    exponentials = np.exp(shifted, dtype=np.float32)
-    exponentials /= exponentials.sum(axis=axis, keepdims=True)
-    return exponentials
+def softmax(logits: np.ndarray, axis: int = 1, in_place: bool = False) -> np.ndarray:
+    """Numerically stable softmax over ``axis``; with ``in_place`` (float32 input) ``logits`` is overwritten."""
+    values = logits if in_place and logits.dtype == np.float32 else logits.astype(np.float32)
+    values -= values.max(axis=axis, keepdims=True)
+    np.exp(values, out=values)
+    values /= values.sum(axis=axis, keepdims=True)
+    return values
 
 
 def windows_touching(grid: PatchGrid, roi: np.ndarray | None) -> np.ndarray:
@@ -82,6 +88,7 @@ def run_stage_two(
     stride: Sequence[int | None] | None = None,
     mode: str = "gaussian",
     alignment: Sequence[int] = (1, 1, 1),
+    rows_consumer: RowsConsumer | None = None,
 ) -> StageTwoRun:
     """Run stage two over ``volume`` where ``roi`` says (everywhere when ``roi`` is None).
 
@@ -98,6 +105,11 @@ def run_stage_two(
         alignment: window starts are multiples of this per axis (the last one
             is flush with the edge), e.g. ``(8, 8, 1)`` so patches start on
             stage-one feature voxels.
+        rows_consumer: bounded memory: instead of returning the probability
+            volume, hand it over in blocks of rows of ``X`` as soon as no
+            window left can change them (``rows, probabilities (C, n, Y, Z),
+            covered (n, Y, Z)``; the block is reused after the call). Every row
+            is handed over exactly once, in order, also when no window runs.
 
     Raises:
         InputError: the volume is smaller than a patch, or a runner's output does not fit.
@@ -109,6 +121,8 @@ def run_stage_two(
     run = windows_touching(grid, roi)
     covered = np.zeros(volume.shape, bool)
     if len(run) == 0:
+        if rows_consumer is not None:
+            _hand_over_empty_rows(rows_consumer, covered, maps[0].classes, patch[0])
         return StageTwoRun(None, covered, 0, len(grid), 0)
 
     starts = grid.window_starts()[run]
@@ -120,33 +134,53 @@ def run_stage_two(
     for first in range(0, len(run), batch_size):
         chunk = list(range(first, min(first + batch_size, len(run))))
         slots = chunk + [chunk[-1]] * (batch_size - len(chunk))
-        mr = np.stack([_crop(volume, starts[k], patch) for k in slots])[:, None]
         mean = None
         feeds: dict[int, dict[str, np.ndarray]] = {}  # stage-one folds shared by stage-two folds are sampled once
         for fold, runner in enumerate(stage.runners):
             source = fold_pairs[fold]
             if source not in feeds:
-                feeds[source] = _feed(maps[source], mr, [starts[k] for k in slots], patch, image_name, feature_name)
+                feeds[source] = _feed(volume, maps[source], [starts[k] for k in slots], patch, image_name,
+                                      feature_name)
             returned = runner.infer(feeds[source])[output_name]
             prediction = np.asarray(returned, np.float32)
-            if output_is_logits:
-                prediction = softmax(prediction)
-            mean = prediction if mean is None else mean + prediction
+            if output_is_logits:  # the runner's output array is ours: no copy
+                prediction = softmax(prediction, in_place=prediction.flags.writeable)
+            if mean is None:
+                mean = prediction
+            else:
+                mean += prediction
         if stage.fold_count > 1:
             mean /= stage.fold_count
         calls += 1
         if stitcher is None:
             if mean.shape[2:] != patch:
                 raise InputError(f"stage two returned {mean.shape}, expected (B, C, {', '.join(map(str, patch))})")
-            stitcher = _stitcher(grid, run, mean.shape[1], mode)
+            consumer = None
+            if rows_consumer is not None:
+                # rows leave the stitcher only once no later window touches them: their coverage is final
+                def consumer(rows: slice, block: np.ndarray) -> None:
+                    rows_consumer(rows, block[0], covered[rows])
+            stitcher = _stitcher(grid, run, mean.shape[1], mode, consumer)
         for slot, k in enumerate(chunk):
             stitcher.add(k, 0, mean[slot])
             covered[_window(starts[k], patch)] = True
-    probabilities = stitcher.finish()[0]
+    finished = stitcher.finish()
+    probabilities = None if finished is None else finished[0]
     return StageTwoRun(probabilities, covered, len(run), len(grid), calls)
 
 
-def _stitcher(grid: PatchGrid, run: np.ndarray, channels: int, mode: str) -> Stitcher:
+def _hand_over_empty_rows(rows_consumer: RowsConsumer, covered: np.ndarray, channels: int, rows_per_block: int) -> None:
+    size_x = covered.shape[0]
+    block = np.zeros((channels, min(rows_per_block, size_x), *covered.shape[1:]), np.float32)
+    for first in range(0, size_x, rows_per_block):
+        rows = slice(first, min(first + rows_per_block, size_x))
+        part = block[:, : rows.stop - rows.start]
+        part[...] = 0.0
+        rows_consumer(rows, part, covered[rows])
+
+
+def _stitcher(grid: PatchGrid, run: np.ndarray, channels: int, mode: str,
+              consumer: Callable[[slice, np.ndarray], None] | None) -> Stitcher:
     backend = NumpyBackend()
     return Stitcher(
         backend,
@@ -157,21 +191,21 @@ def _stitcher(grid: PatchGrid, run: np.ndarray, channels: int, mode: str) -> Sti
         channels=channels,
         dtype=np.dtype(np.float32),
         fill=np.zeros(channels, np.float32),
+        slab=consumer is not None,
+        consumer=consumer,
     )
 
 
-def _feed(maps: StageOneMaps, mr: np.ndarray, starts: Sequence[np.ndarray], patch: tuple[int, ...],
+def _feed(volume: np.ndarray, maps: StageOneMaps, starts: Sequence[np.ndarray], patch: tuple[int, ...],
           image_name: str, feature_name: str) -> dict[str, np.ndarray]:
     """Stage two's inputs for a batch: MR + full-resolution probabilities, and 1/4-resolution features."""
-    probabilities = np.stack([maps.patch_probabilities(start, patch) for start in starts])
+    image = np.empty((len(starts), 1 + maps.classes, *patch), np.float32)
+    for slot, start in enumerate(starts):
+        image[slot, 0] = volume[_window(start, patch)]
+        image[slot, 1:] = maps.patch_probabilities(start, patch)
     features = np.stack([maps.patch_features(start, patch) for start in starts])
-    return {image_name: np.concatenate([mr, probabilities], axis=1), feature_name: features}
+    return {image_name: image, feature_name: features}
 
 
 def _window(start: np.ndarray, patch: Sequence[int]) -> tuple[slice, ...]:
     return tuple(slice(int(s), int(s) + p) for s, p in zip(start, patch))
-
-
-def _crop(volume: np.ndarray, start: np.ndarray, patch: Sequence[int]) -> np.ndarray:
-    return volume[_window(start, patch)]
-

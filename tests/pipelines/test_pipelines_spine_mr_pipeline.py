@@ -160,12 +160,15 @@ def test_report_contents(ipr_image):
     json.dumps(report)  # plain data only
 
 
-def test_probabilities_on_request(ipr_image):
-    pipe = fake_pipeline()
-    assert pipe(ipr_image).probabilities is None
-    result = pipe(ipr_image, return_probabilities=True)
+@pytest.mark.parametrize("roi", [True, False])
+def test_probabilities_on_request_and_the_same_labels_from_the_bounded_memory_path(ipr_image, roi):
+    pipe = fake_pipeline(stage_two=EchoStageTwo(noise=2.0), roi=roi, roi_margin_mm=3.0)
+    labels_only = pipe(ipr_image)  # fused and reduced to labels slab by slab
+    assert labels_only.probabilities is None
+    result = pipe(ipr_image, return_probabilities=True)  # the whole probability volume
     assert result.probabilities.shape == (20, *ipr_image.shape)
     np.testing.assert_array_equal(result.probabilities.argmax(0), result.labels)
+    np.testing.assert_array_equal(labels_only.labels, result.labels)
 
 
 def test_few_slices_are_padded_to_the_patch_depth():

@@ -101,6 +101,28 @@ def test_windows_outside_the_roi_do_not_run():
     assert run.covered[:64, :64].all() and not run.covered[64:].any() and not run.covered[:, 64:].any()
 
 
+@pytest.mark.parametrize("roi_rows", [None, (0, 10), ()])
+def test_rows_consumer_gets_every_row_once_in_order(roi_rows):
+    volume = np.zeros((128, 64, 12), np.float32)
+    roi = None
+    if roi_rows is not None:
+        roi = np.zeros(volume.shape, bool)
+        if roi_rows:
+            roi[slice(*roi_rows)] = True
+    maps = _maps(np.zeros((CLASSES, 64, 32, 12), np.float32))
+    seen = []
+
+    def consume(rows, probabilities, covered):
+        seen.append((rows.start, rows.stop))
+        assert probabilities.shape == (CLASSES, rows.stop - rows.start, 64, 12) and covered.shape == probabilities.shape[1:]
+        assert (probabilities[3][covered] > 0.99).all() and (probabilities[:, ~covered] == 0).all()
+
+    run = run_stage_two(volume, [maps], stage_two_runners([ConstantStageTwo(3)]), [0], 2, roi=roi,
+                        alignment=(8, 8, 1), rows_consumer=consume)
+    assert run.probabilities is None
+    assert seen[0][0] == 0 and seen[-1][1] == 128 and all(a[1] == b[0] for a, b in zip(seen, seen[1:]))
+
+
 def test_no_roi_voxel_means_no_stage_two_call():
     recorder = RecordingRunner(ConstantStageTwo(3))
     maps = _maps(np.zeros((CLASSES, 32, 32, 12), np.float32))
