@@ -64,6 +64,8 @@ def _add_common(parser: argparse.ArgumentParser, mr: bool) -> None:
     training.add_argument("--resume", metavar="CKPT", help="continue from a run's last.pt")
     training.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     training.add_argument("--no-progress", action="store_true", help="no progress bars")
+    training.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice; "
+                          "1 on a machine shared with other jobs)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +88,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="stage one works at F times stage two's in-plane spacing (2)")
     stage1.add_argument("--crop", metavar="X,Y", help="crop on stage one's grid, multiples of 16 (512,256)")
     stage1.add_argument("--cps-weight", type=float, help="weight of the cross pseudo supervision term (1)")
+    stage1.add_argument("--cps-rampup", type=int, metavar="N", help="raise the CPS weight from 0 over the first N "
+                        "steps (sigmoid ramp-up; default 0 = full weight at once, as SEEDS)")
     stage1.set_defaults(run=run)
 
     stage2 = recipes.add_parser("stage2", help="stage two: 3D DeepLabv3+ with cross tri-attention",
@@ -125,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
     from spine_rt.train.checkpoints import read_training_checkpoint
     from spine_rt.train.training_options import TrainingOptions
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be a positive integer, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     resume = read_training_checkpoint(args.resume, args.recipe) if args.resume else None
     out = args.out if args.out is not None else (str(Path(args.resume).parent) if args.resume else None)
     if out is None:
@@ -170,6 +180,7 @@ def _train_stage_one(args: argparse.Namespace, options, resume, out: str):
         preset=resume["config"]["preset"] if resume is not None else args.preset,
         crop_size=_sizes(args.crop, 2, "--crop") if args.crop else settings.get("crop_size"),
         batch_size=args.batch_size, cps_weight=args.cps_weight,
+        cps_rampup_iterations=args.cps_rampup if args.cps_rampup is not None else settings.get("cps_rampup_iterations"),
     ), augment=not args.no_augment)
     return recipe.train(data, out, options, resume, args.overwrite, _print_epoch)
 

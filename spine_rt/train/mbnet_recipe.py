@@ -105,7 +105,7 @@ class MBNetTask:
             ])
             self._intensity.set_random_state(seed=seed)
 
-    def start_epoch(self, seed: int) -> None:
+    def start_epoch(self, seed: int, iteration: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
         if self._intensity is not None:
             self._intensity.set_random_state(seed=seed)

@@ -1,9 +1,11 @@
 """Dice + cross-entropy on integer label maps (SEEDS: weight 1 each, background included).
 
-A thin wrapper of ``monai.losses.DiceCELoss`` (softmax, one-hot targets,
-Dice per sample and class, classes absent from a sample and its prediction
-count as a perfect Dice) that takes the label map as ``(N, *spatial)``
-integers and computes in float32 even under autocast.
+A thin wrapper of ``monai.losses.DiceCELoss`` (softmax, one-hot targets;
+the Dice of each class is taken over the whole batch, so a class missing
+from one crop does not turn every false positive there into a Dice of 0; a
+class absent from the batch and its prediction counts as a perfect Dice)
+that takes the label map as ``(N, *spatial)`` integers and computes in
+float32 even under autocast.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class DiceCrossEntropyLoss(nn.Module):
         super().__init__()
         losses = require("monai.losses", "training with Dice + cross-entropy")
         self.loss = losses.DiceCELoss(
-            include_background=True, to_onehot_y=True, softmax=True,
+            include_background=True, to_onehot_y=True, softmax=True, batch=True,
             lambda_dice=float(dice_weight), lambda_ce=float(cross_entropy_weight),
         )
 

@@ -15,6 +15,7 @@ scan (whole slices), argmax, Dice per class on stage one's grid.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +40,14 @@ from spine_rt.train.training_options import TrainingOptions
 from spine_rt.train.training_spacing import preprocessing_record
 from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
 
+def cps_rampup(iteration: int, rampup_iterations: int) -> float:
+    """The share of the CPS weight at ``iteration``: ``exp(-5 (1 - t)^2)``, ``t = iteration / rampup``, 1 after it."""
+    if rampup_iterations <= 0 or iteration >= rampup_iterations:
+        return 1.0
+    remaining = 1.0 - iteration / rampup_iterations
+    return math.exp(-5.0 * remaining * remaining)
+
+
 #: SEEDS' training crop (256 x 512) with the long side along the spine: (S->I, A->P) pixels at stage one's grid
 DEFAULT_CROP_SIZE = (512, 256)
 
@@ -51,7 +60,11 @@ class StageOneRecipe:
         preset: ``"full"`` (the paper network) or ``"tiny"``.
         crop_size: ``(X, Y)`` crop on stage one's grid, multiples of 16.
         batch_size: labelled crops per step (and unlabelled pairs per step).
-        cps_weight: weight of the cross pseudo supervision term.
+        cps_weight: weight of the cross pseudo supervision term (SEEDS: 1).
+        cps_rampup_iterations: the CPS weight rises from 0 to ``cps_weight`` over this many
+            steps (sigmoid ramp-up ``exp(-5 (1 - t)^2)``); 0 = full weight from the first step,
+            as SEEDS states. From random weights on a few scans a ramp-up keeps the two
+            branches' early all-background pseudo-labels from locking in.
         foreground_share: chance a labelled crop is centred on a labelled voxel.
         augment: random flips, affine and intensity changes.
         validation_batch_size: slices per forward pass in validation.
@@ -61,6 +74,7 @@ class StageOneRecipe:
     crop_size: tuple[int, int] = DEFAULT_CROP_SIZE
     batch_size: int = 4
     cps_weight: float = 1.0
+    cps_rampup_iterations: int = 0
     foreground_share: float = DEFAULT_FOREGROUND_SHARE
     augment: bool = True
     validation_batch_size: int = 8
@@ -71,6 +85,9 @@ class StageOneRecipe:
             raise InputError(f"batch size must be a positive integer, got {self.batch_size!r}")
         if self.cps_weight < 0:
             raise InputError(f"cps weight must be >= 0, got {self.cps_weight!r}")
+        if isinstance(self.cps_rampup_iterations, bool) or not isinstance(self.cps_rampup_iterations, int) \
+                or self.cps_rampup_iterations < 0:
+            raise InputError(f"cps ramp-up must be a non-negative number of steps, got {self.cps_rampup_iterations!r}")
 
     def task(self, data: MrTrainingData, device: TrainingDevice, seed: int = 0,
              resume: Mapping[str, Any] | None = None) -> StageOneTask:
@@ -115,9 +132,11 @@ class StageOneTask:
         self.augmentation = SliceAugmentation(settings.crop_size, seed) if settings.augment else None
         self.loss = CrossPseudoSupervisionLoss(settings.cps_weight)
         self.rng = np.random.default_rng(seed)
+        self.iteration = 0
 
-    def start_epoch(self, seed: int) -> None:
+    def start_epoch(self, seed: int, iteration: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
+        self.iteration = iteration
         if self.augmentation is not None:
             self.augmentation.set_seed(seed)
 
@@ -146,6 +165,8 @@ class StageOneTask:
         )
 
     def batch_loss(self, batch: CpsBatch):
+        self.loss.cps_weight = cps_rampup(self.iteration, self.settings.cps_rampup_iterations) * self.settings.cps_weight
+        self.iteration += 1
         return self.loss(self.model, batch)
 
     def validate(self) -> ValidationDice:

@@ -201,7 +201,7 @@ class StageTwoTask:
                                                         self.settings.stage_one_batch_size, dtype=np.float16)
         return maps
 
-    def start_epoch(self, seed: int) -> None:
+    def start_epoch(self, seed: int, iteration: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
 
     def patch(self, volume: TrainingVolume, start: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -57,8 +57,8 @@ class TrainingTask(Protocol):
     #: the network being trained (its state dict is the checkpoint's ``state_dict``), on the device
     model: nn.Module
 
-    def start_epoch(self, seed: int) -> None:
-        """Reseed the samplers and augmentations for a new epoch."""
+    def start_epoch(self, seed: int, iteration: int) -> None:
+        """Reseed the samplers and augmentations for a new epoch; ``iteration`` steps were taken before it."""
 
     def sample_batch(self) -> Any:
         """One training batch, on the device."""
@@ -207,7 +207,7 @@ def run_training(
         started = time.perf_counter()
         seed = epoch_seed(options.seed, epoch)
         seed_torch(seed)
-        task.start_epoch(seed)
+        task.start_epoch(seed, iterations_done)
         losses: list[float] = []
         parts_sum: dict[str, float] = {}
         bar = tqdm(range(options.iterations), desc=f"{task.recipe} epoch {epoch}/{options.epochs}",
