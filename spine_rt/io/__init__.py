@@ -21,6 +21,7 @@ from spine_rt.io.orientation import MR_MODEL_AXES, AxisReorientation, parse_axis
 from spine_rt.io.read import read_image
 from spine_rt.io.resample import Interpolation, SpacingResample
 from spine_rt.io.write import save_image, save_labels
+from spine_rt.io.xray_image import XrayImage, read_xray_image
 
 __all__ = [
     "AxisCodes",
@@ -38,4 +39,6 @@ __all__ = [
     "save_image",
     "save_labels",
     "voxel_spacing",
+    "XrayImage",
+    "read_xray_image",
 ]
