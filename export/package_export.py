@@ -29,6 +29,7 @@ from spine_rt.export.checkpoint_arguments import CheckpointPaths, resolve_checkp
 from spine_rt.export.labels import parse_labels, read_labels
 from spine_rt.export.model_families import ModelFamily, model_family, network_config
 from spine_rt.export.onnx_export import OPSET
+from spine_rt.export.parity_inputs import parity_inputs
 from spine_rt.export.package_writer import PackageWriter, check_destination
 from spine_rt.export.provenance import provenance
 from spine_rt.export.random_init import randomize_for_export
@@ -40,6 +41,8 @@ from spine_rt.models.checkpoint import load_checkpoint
 DEFAULT_PRESET = "full"
 DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 DEFAULT_SEED = 0
+#: batch of the inputs that calibrate the batch norms of --random-init networks
+CALIBRATION_BATCH = 4
 
 
 def resolve_precisions(precisions: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -147,7 +150,11 @@ def export_package(
         for fold, source in enumerate(sources[recipe.name]):
             network = build(recipe.network, preset, **overrides)
             if source is None:
-                randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold)
+                calibration = parity_inputs(recipe.network, network_config(network), sizes[recipe.name],
+                                            batch=CALIBRATION_BATCH, seed=seed + 1)
+                randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold,
+                                     calibration_inputs=[torch.from_numpy(calibration[name])
+                                                         for name in network.input_names])
                 digest = None
             else:
                 try:

@@ -9,7 +9,9 @@ centre of a given scan) goes through:
 * every backend :func:`spine_rt.runtime.available_backends` lists, at every
   precision the package has: onnxruntime (CPU, CUDA) on the graph of that
   precision, torch (FP32 everywhere, FP16 on CUDA only), TensorRT when
-  installed (via ``spine_rt.runtime.tensorrt_runner.TensorRTRunner``).
+  installed, on the engines ``spine-rt build-engine`` stored in the package
+  (:func:`spine_rt.engines.open_engine_runner`; a missing engine is a
+  skipped row saying so).
 
 Each row reports max/mean abs error, relative error and argmax agreement as
 defined in :mod:`spine_rt.export.parity` (worst over the stage's outputs),
@@ -189,20 +191,17 @@ def _backend_notes(wanted: Sequence[str], choices: Sequence[Any], facts: Backend
     return notes
 
 
-def _tensorrt_runner(graph: Path, device: str, precision: str, label: str):
-    """A TensorRT runner built from the ONNX graph (TensorRT's builder is imported only here).
+def _tensorrt_runner(package: ModelPackage, stage_name: str, fold: int, device: str, precision: str):
+    """The runner of the engine ``spine-rt build-engine`` stored for this stage, fold and precision.
 
     Raises:
-        EnvironmentProblem: the TensorRT runner is missing or cannot build from ONNX.
+        EnvironmentProblem: no stored engine matches this machine and graph
+            (the message says what differs; build it with ``spine-rt build-engine``).
     """
-    try:
-        from spine_rt.runtime.tensorrt_runner import TensorRTRunner
-    except ImportError as exc:
-        raise EnvironmentProblem(f"spine_rt.runtime.tensorrt_runner is not available ({exc})") from None
-    from_onnx = getattr(TensorRTRunner, "from_onnx", None)
-    if from_onnx is None:
-        raise EnvironmentProblem("TensorRTRunner has no from_onnx(); build engines with spine-rt build-engine")
-    return from_onnx(graph, device=device, name=label)
+    from spine_rt.engines import open_engine_runner
+
+    return open_engine_runner(package, stage_name, fold=fold, device=device, precision=precision,
+                              batch=VERIFY_BATCH)
 
 
 def _run_backend(package: ModelPackage, stage_name: str, fold: int, backend: str, device: str, precision: str,
@@ -217,7 +216,7 @@ def _run_backend(package: ModelPackage, stage_name: str, fold: int, backend: str
 
         runner = stage_torch_runner(package, stage_name, fold, device=device, precision=precision)
     else:
-        runner = _tensorrt_runner(package.graph_path(stage_name, precision, fold), device, precision, label)
+        runner = _tensorrt_runner(package, stage_name, fold, device, precision)
     with runner:
         return runner.infer(inputs)
 

@@ -137,7 +137,9 @@ def export_stage_fold(
         records += [{"stage": recipe.name, "fold": fold, "precision": precision, **r.as_dict()} for r in results]
         problems = parity_failures(results, precision)
         if problems:
+            hint = (" (these weights do not survive FP16 activations; export with --precision fp32, or check "
+                    "for attention over very large energies)" if precision == "fp16" else "")
             raise ParityError(f"{label}: onnxruntime differs from torch beyond tolerance: {'; '.join(problems)}; "
-                              "no package was written")
+                              f"no package was written{hint}")
     graph_inputs, graph_outputs = graph_io(fp32)
     return FoldExport(tuple(graph_files), weights, graph_inputs, graph_outputs, tuple(records))
