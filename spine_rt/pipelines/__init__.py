@@ -1,7 +1,9 @@
-"""spine_rt.pipelines: the spine MR two-stage pipeline (SSHSNet).
+"""spine_rt.pipelines: the spine MR two-stage pipeline (SSHSNet) and the X-ray pipeline (BiLuNet/MBNet).
 
 * :func:`load_pipeline` (also ``spine_rt.load_pipeline``) - a model package
-  -> a :class:`SpineMrPipeline`; :func:`pipeline_from_modules` - torch networks
+  -> a :class:`SpineMrPipeline` (task ``spine_mr``) or an :class:`XrayPipeline`
+  (task ``xray``: labels, lumbar/pelvic angles, :class:`XrayResult`; see
+  ``xray_pipeline``); :func:`pipeline_from_modules` - torch networks
   -> a pipeline.
 * :class:`SpineMrPipeline` - ``pipe(scan) -> Result`` (labels in the scan's geometry).
 * :class:`Result` - labels, affine, report, optional probabilities, ``save``.
@@ -51,6 +53,8 @@ from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.spine_mr_pipeline import SCHEDULES, SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
+from spine_rt.pipelines.xray_pipeline import XrayPipeline
+from spine_rt.pipelines.xray_result import XrayResult
 
 __all__ = [
     "CohortItem",
@@ -60,6 +64,8 @@ __all__ = [
     "SCHEDULES",
     "SpineMrPipeline",
     "StageRunners",
+    "XrayPipeline",
+    "XrayResult",
     "load_pipeline",
     "pipeline_from_modules",
     "scans_in_folder",

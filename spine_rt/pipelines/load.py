@@ -19,6 +19,8 @@ from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
 from spine_rt.pipelines.stage_runners import StageRunners
+from spine_rt.pipelines.xray_loading import load_xray_pipeline
+from spine_rt.pipelines.xray_pipeline import XrayPipeline
 
 STAGE_NAMES = ("stage1", "stage2")
 #: stage one's patch when a module is given without one (SEEDS: training crops 256 x 512)
@@ -40,8 +42,12 @@ def load_pipeline(
     overlap: float | None = None,
     folds: Sequence[int] | None = None,
     verify: bool = True,
-) -> SpineMrPipeline:
-    """Open a spine MR model package and make a pipeline of it (construct once, call many times).
+) -> SpineMrPipeline | XrayPipeline:
+    """Open a model package and make a pipeline of it (construct once, call many times).
+
+    A spine MR package (manifest task ``spine_mr``) gives a :class:`SpineMrPipeline`;
+    an X-ray package (task ``xray``) an :class:`~spine_rt.pipelines.xray_pipeline.XrayPipeline`
+    (backend, device, precision, tta, folds and verify apply; the MR options must keep their defaults).
 
     Args:
         package: the package folder (or an open :class:`ModelPackage`).
@@ -70,8 +76,14 @@ def load_pipeline(
 
     opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
     manifest = opened.manifest
+    if manifest.task == "xray":
+        mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
+                      "overlap": overlap is not None, "batch_size": batch_size is not None,
+                      "stage_one_batch_size": stage_one_batch_size is not None}
+        return _xray_pipeline(opened, backend, device, precision, tta, folds,
+                              [name for name, given in mr_options.items() if given])
     if manifest.task != "spine_mr":
-        raise InputError(f"{opened.root}: a {manifest.task} package; load_pipeline serves spine_mr packages")
+        raise InputError(f"{opened.root}: a {manifest.task} package; load_pipeline serves spine_mr and xray packages")
     for name in STAGE_NAMES:
         opened.stage(name)
     stage_two_patch = opened.stage("stage2").patch_size
@@ -107,6 +119,13 @@ def load_pipeline(
         overlap=overlap,
         backend_reason=reason,
     )
+
+
+def _xray_pipeline(package: ModelPackage, backend: str, device: str | None, precision: str | None, tta: bool,
+                   folds: Sequence[int] | None, mr_options: list[str]) -> XrayPipeline:
+    if mr_options:
+        raise InputError(f"{package.root}: an X-ray package; {', '.join(mr_options)} apply to spine MR packages only")
+    return load_xray_pipeline(package, backend=backend, device=device, precision=precision, tta=tta, folds=folds)
 
 
 def _stage_runners(package: ModelPackage, backend: str, device: str, precision: str | None,
