@@ -45,7 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(one-stage models: 512,512)")
     parser.add_argument("--random-init", action="store_true",
                         help="export untrained, seeded weights instead of checkpoints (tests, benchmarks)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of --random-init and the parity inputs (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of --random-init and the parity inputs (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing package at --out (atomically)")
     parser.set_defaults(run=run)
 

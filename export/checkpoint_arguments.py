@@ -45,7 +45,8 @@ def parse_checkpoint_specs(family: ModelFamily, specs: Sequence[str]) -> dict[st
     return result
 
 
-def resolve_checkpoints(family: ModelFamily, checkpoints: Mapping[str, CheckpointPaths] | CheckpointPaths) -> dict[str, list[Path]]:
+def resolve_checkpoints(family: ModelFamily,
+                        checkpoints: Mapping[str, CheckpointPaths] | CheckpointPaths) -> dict[str, list[Path]]:
     """Check ``checkpoints`` against ``family``: every stage has >= 1 existing file.
 
     Args:

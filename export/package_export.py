@@ -44,6 +44,9 @@ DEFAULT_SEED = 0
 #: batch of the inputs that calibrate the batch norms of --random-init networks
 CALIBRATION_BATCH = 4
 
+#: ``labels=``: ``{id: name}``, a list of names, a ``labels.json`` path, or ``None`` (the model's default)
+LabelsArgument = Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None
+
 
 def resolve_precisions(precisions: str | Sequence[str] | None) -> tuple[str, ...]:
     """``"fp32,fp16"`` / ``["fp16"]`` / ``None`` -> precisions in :data:`PRECISIONS` order, ``fp32`` always included.
@@ -61,7 +64,7 @@ def resolve_precisions(precisions: str | Sequence[str] | None) -> tuple[str, ...
     return tuple(p for p in PRECISIONS if p in wanted | {"fp32"})
 
 
-def resolve_labels(family: ModelFamily, labels: Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None) -> dict[int, str]:
+def resolve_labels(family: ModelFamily, labels: LabelsArgument) -> dict[int, str]:
     """The family's default labels, a ``labels.json`` path, or a mapping/list (validated)."""
     if labels is None:
         return dict(family.default_labels)
@@ -91,7 +94,7 @@ def export_package(
     *,
     preset: str | None = None,
     precisions: str | Sequence[str] | None = None,
-    labels: Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None = None,
+    labels: LabelsArgument = None,
     patch_sizes: Mapping[str, Sequence[int]] | None = None,
     random_init: bool = False,
     seed: int | None = None,
@@ -142,27 +145,7 @@ def export_package(
     out_path = Path(out)
     check_destination(out_path.absolute(), overwrite)
 
-    # build and load every network first: a wrong checkpoint fails before any export work
-    networks: dict[str, list[tuple[torch.nn.Module, str | None]]] = {}
-    for stage_index, recipe in enumerate(family.stages):
-        overrides = recipe.config_overrides(len(label_map), sizes[recipe.name])
-        networks[recipe.name] = []
-        for fold, source in enumerate(sources[recipe.name]):
-            network = build(recipe.network, preset, **overrides)
-            if source is None:
-                calibration = parity_inputs(recipe.network, network_config(network), sizes[recipe.name],
-                                            batch=CALIBRATION_BATCH, seed=seed + 1)
-                randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold,
-                                     calibration_inputs=[torch.from_numpy(calibration[name])
-                                                         for name in network.input_names])
-                digest = None
-            else:
-                try:
-                    load_checkpoint(network, source)
-                except InputError as exc:
-                    raise InputError(f"stage {recipe.name}, {source}: {exc}") from None
-                digest = sha256_file(source)
-            networks[recipe.name].append((network, digest))
+    networks = build_networks(family, preset, label_map, sizes, sources, seed)  # bad checkpoints fail here
 
     with PackageWriter(out_path, overwrite=overwrite) as writer:
         stages: dict[str, Stage] = {}
@@ -198,6 +181,45 @@ def export_package(
             provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity),
         )
         return writer.commit(manifest)
+
+
+def build_networks(
+    family: ModelFamily,
+    preset: str,
+    labels: Mapping[int, str],
+    patch_sizes: Mapping[str, tuple[int, ...]],
+    sources: Mapping[str, Sequence[Path | None]],
+    seed: int,
+) -> dict[str, list[tuple[torch.nn.Module, str | None]]]:
+    """Every stage's networks, one per fold, with weights: ``{stage: [(network, checkpoint sha256)]}``.
+
+    A ``None`` source means random weights (:func:`randomize_for_export`,
+    batch norms calibrated on real-looking inputs); the sha256 is then ``None``.
+
+    Raises:
+        InputError: a checkpoint that does not fit (names the stage and file).
+    """
+    networks: dict[str, list[tuple[torch.nn.Module, str | None]]] = {}
+    for stage_index, recipe in enumerate(family.stages):
+        overrides = recipe.config_overrides(len(labels), patch_sizes[recipe.name])
+        networks[recipe.name] = []
+        for fold, source in enumerate(sources[recipe.name]):
+            network = build(recipe.network, preset, **overrides)
+            if source is None:
+                calibration = parity_inputs(recipe.network, network_config(network), patch_sizes[recipe.name],
+                                            batch=CALIBRATION_BATCH, seed=seed + 1)
+                randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold,
+                                     calibration_inputs=[torch.from_numpy(calibration[name])
+                                                         for name in network.input_names])
+                digest = None
+            else:
+                try:
+                    load_checkpoint(network, source)
+                except InputError as exc:
+                    raise InputError(f"stage {recipe.name}, {source}: {exc}") from None
+                digest = sha256_file(source)
+            networks[recipe.name].append((network, digest))
+    return networks
 
 
 def _jsonable(value: Any) -> Any:

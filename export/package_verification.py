@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.dependencies import is_available, require
+from spine_rt.dependencies import require
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.export.model_families import MODEL_FAMILIES
 from spine_rt.export.parity import OutputParity, compare_outputs, parity_failures, tolerance
@@ -163,7 +163,8 @@ def _scan_array(package: ModelPackage, stage_name: str, stage: Stage, scan: Path
                 rgb = picture.convert("RGB").resize((width, height), PillowImage.BILINEAR)
         except (OSError, UnidentifiedImageError) as exc:
             raise InputError(f"cannot read X-ray image {scan}: {exc}") from None
-        return np.moveaxis(np.asarray(rgb, dtype=np.float32) * float(manifest.preprocessing.get("scale", 1 / 255)), -1, 0)
+        scale = float(manifest.preprocessing.get("scale", 1 / 255))
+        return np.moveaxis(np.asarray(rgb, dtype=np.float32) * scale, -1, 0)
     from spine_rt.io import GridTransform, read_image
 
     image = read_image(scan)
