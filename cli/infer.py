@@ -1,0 +1,394 @@
+"""``spine-rt infer``: segment a spine MR, a lateral X-ray, or a folder of them with a model package.
+
+::
+
+    spine-rt infer scan.nii.gz                          # -> ./scan_seg.nii.gz
+    spine-rt infer dicom_series/ -o seg.nii.gz --report seg.json --qc seg.png
+    spine-rt infer lateral.png --model xray_pkg/        # -> ./lateral_seg.png; angles printed
+    spine-rt infer scans/ -o results/ --qc results/qc   # a cohort: one label map + report per case
+
+INPUT and the model's task (manifest) decide what happens:
+
+* a spine MR model (``spine_mr``): INPUT is a NIfTI file, a DICOM series
+  folder (files only), or a folder of NIfTI files / DICOM series
+  sub-folders (a cohort, read ahead with
+  :func:`spine_rt.pipelines.segment_cohort`);
+* an X-ray model (``xray``): INPUT is a PNG/JPEG/DICOM picture, or a folder
+  of them (a cohort).
+
+Outputs (all written atomically; the input is never overwritten):
+
+* one case: OUTPUT (``-o``), by default ``<input stem>_seg.nii.gz`` (MR) or
+  ``<input stem>_seg.png`` (X-ray) in the *current folder* (not beside the
+  input, whose folder may be read-only or an archive); ``-o`` naming an
+  existing folder puts that default name there. ``--report FILE.json`` and
+  ``--qc FILE.png`` add the report and a QC picture. An existing output is
+  refused unless ``--overwrite``.
+* a cohort: OUTPUT is a folder (default ``./<input folder name>_seg``) that
+  gets ``<name>_seg.nii.gz`` / ``<name>_seg.png`` and ``<name>_report.json``
+  per case and ``summary.csv``; ``--qc`` names a folder for
+  ``<name>_qc.png``. A case whose label map and report both exist is
+  skipped unless ``--overwrite``. A case that cannot be read is reported
+  (stderr and the summary) and the others still run.
+
+Exit codes: 0 every case done (or skipped as done); 2 bad input or usage,
+including a cohort in which at least one case failed (exit 2 comes after
+all other cases ran; the summary names the failed ones); 3 the machine
+lacks the requested backend or device (``--backend tensorrt`` without
+TensorRT, ``--device cuda:0`` without a GPU); 1 a bug.
+
+Without ``--model`` the bundled demo package is used
+(:func:`spine_rt.pipelines.default_model.default_package_path`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spine_rt.errors import EXIT_INPUT, EXIT_OK, InputError
+
+MR_SUFFIX = "_seg.nii.gz"
+XRAY_SUFFIX = "_seg.png"
+REPORT_SUFFIX = "_report.json"
+QC_SUFFIX = "_qc.png"
+SUMMARY_NAME = "summary.csv"
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+#: measured X-ray values copied into the summary
+SUMMARY_VALUES = ("PI", "PT", "SS", "LL", "PI-LL", "LDI")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scan or picture and where its results go."""
+
+    name: str
+    input: Path
+    output: Path
+    report: Path | None
+    qc: Path | None
+
+    @property
+    def done(self) -> bool:
+        return self.output.is_file() and self.report is not None and self.report.is_file()
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "infer",
+        help="segment a spine MR, an X-ray, or a folder of them",
+        description="Segment INPUT with a model package: a NIfTI file or DICOM series folder (spine MR model), "
+        "a PNG/JPEG/DICOM X-ray (X-ray model: labels plus lumbar/pelvic angles), or a folder of such (a cohort: "
+        "OUTPUT is a folder with one label map and report per case and summary.csv; finished cases are skipped "
+        "unless --overwrite; an unreadable case is reported, the others run, and the exit code is then 2).",
+    )
+    parser.add_argument("input", metavar="INPUT", help="NIfTI file, DICOM series folder, X-ray picture, or a folder")
+    parser.add_argument("-o", "--output", metavar="OUTPUT", default=None,
+                        help="label map (one case; default ./<stem>_seg.nii.gz or ./<stem>_seg.png) or folder "
+                        "(a folder INPUT; default ./<folder>_seg)")
+    parser.add_argument("--model", metavar="PKG", default=None,
+                        help="model package folder (default: the bundled demo model)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto (TensorRT > onnxruntime CUDA > torch CUDA > onnxruntime CPU), tensorrt, "
+                        "onnxruntime or torch (default: auto)")
+    parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda:N (default: best available)")
+    parser.add_argument("--schedule", default=None, metavar="NAME",
+                        help="spine MR: fast (default) or reference (the authors' schedule)")
+    parser.add_argument("--no-roi", action="store_true", help="spine MR: run stage two everywhere, not only near "
+                        "stage one's foreground")
+    parser.add_argument("--batch", type=int, default=None, metavar="N", help="spine MR: stage-two windows per call")
+    parser.add_argument("--tta", action="store_true",
+                        help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
+    parser.add_argument("--report", metavar="FILE.json", default=None,
+                        help="one case: write the report (JSON) here (a cohort writes one per case into OUTPUT)")
+    parser.add_argument("--qc", metavar="FILE.png", default=None,
+                        help="one case: write a QC picture here; a cohort: a folder for <name>_qc.png")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs; redo finished cases")
+    parser.set_defaults(run=run)
+
+
+# ---------------------------------------------------------------- planning
+def _open_package(model: str | None):
+    from spine_rt.model_package import ModelPackage
+    from spine_rt.pipelines.default_model import default_package_path
+
+    return ModelPackage.open(Path(model) if model is not None else default_package_path(), verify=True)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem if path.is_file() else name
+
+
+def _same(first: Path, second: Path) -> bool:
+    return first.resolve() == second.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.resolve() in path.resolve().parents
+
+
+def _is_mr_cohort(folder: Path) -> bool:
+    """A folder holding NIfTI files or sub-folders is a cohort; one holding files only is a DICOM series."""
+    from spine_rt.io.nifti import is_nifti_path
+
+    return any((p.is_file() and is_nifti_path(p)) or p.is_dir() for p in folder.iterdir())
+
+
+def _check_single_input(source: Path, task: str, model: str) -> None:
+    from spine_rt.io.nifti import is_nifti_path
+    from spine_rt.io.xray_image import is_dicom_file, is_xray_image_path
+
+    if task == "xray":
+        if source.is_dir() or not (is_xray_image_path(source) or is_dicom_file(source)):
+            raise InputError(f"{source}: not an X-ray picture (.png, .jpg, .jpeg, .dcm); "
+                             f"the model {model} is an X-ray package")
+    elif source.is_file() and not is_nifti_path(source):
+        what = "an X-ray picture" if is_xray_image_path(source) else "not a NIfTI file (.nii, .nii.gz)"
+        raise InputError(f"{source}: {what}; the model {model} is a spine MR package (NIfTI or DICOM series in)")
+
+
+def _single_case(args: argparse.Namespace, source: Path, task: str) -> Case:
+    default_name = _stem(source) + (XRAY_SUFFIX if task == "xray" else MR_SUFFIX)
+    output = Path(args.output) if args.output is not None else Path.cwd() / default_name
+    if output.is_dir():
+        output = output / default_name
+    report = Path(args.report) if args.report is not None else None
+    qc = Path(args.qc) if args.qc is not None else None
+    for path, what in ((output, "output"), (report, "--report"), (qc, "--qc")):
+        if path is None:
+            continue
+        if path.exists() and _same(path, source):
+            raise InputError(f"{path}: the {what} is the input; refusing to overwrite the input")
+        if source.is_dir() and (_same(path, source) or _inside(path, source)):
+            raise InputError(f"{path}: refusing to write into the input DICOM series folder")
+        if not path.parent.is_dir():
+            raise InputError(f"{path.parent}: the folder for the {what} does not exist")
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{path} exists; pass --overwrite to replace it")
+    if report is not None and report.suffix.lower() != ".json":
+        raise InputError(f"{report}: the report is JSON; the name must end in .json")
+    return Case(_stem(source), source, output, report, qc)
+
+
+def _cohort_inputs(source: Path, task: str, skip: list[Path]) -> list[Path]:
+    from spine_rt.pipelines import scans_in_folder
+    from spine_rt.io.xray_image import is_xray_image_path
+
+    if task == "xray":
+        found = [p for p in sorted(source.iterdir()) if p.is_file() and is_xray_image_path(p)]
+        if not found:
+            raise InputError(f"{source}: no X-ray picture (.png, .jpg, .jpeg, .dcm) inside")
+        return found
+    return [p for p in scans_in_folder(source) if not any(_same(p, s) for s in skip if s.exists())]
+
+
+def _cohort_cases(args: argparse.Namespace, source: Path, task: str) -> tuple[Path, list[Case]]:
+    if args.report is not None:
+        raise InputError("--report names one file; for a folder INPUT every case's report is written into "
+                         "OUTPUT as <name>_report.json")
+    out_dir = Path(args.output) if args.output is not None else Path.cwd() / f"{source.resolve().name}_seg"
+    if _same(out_dir, source):
+        raise InputError(f"{out_dir}: the output folder is the input folder; choose another -o")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: a folder INPUT needs an output folder, and this is a file")
+    qc_dir = Path(args.qc) if args.qc is not None else None
+    if qc_dir is not None and qc_dir.exists() and not qc_dir.is_dir():
+        raise InputError(f"{qc_dir}: for a folder INPUT, --qc names a folder for the QC pictures")
+    inputs = _cohort_inputs(source, task, [out_dir] + ([qc_dir] if qc_dir is not None else []))
+    suffix = XRAY_SUFFIX if task == "xray" else MR_SUFFIX
+    stems = [_stem(p) for p in inputs]
+    cases = []
+    for path, stem in zip(inputs, stems):
+        name = stem if stems.count(stem) == 1 else f"{stem}_{path.suffix.lstrip('.').lower() or 'dir'}"
+        cases.append(Case(name, path, out_dir / f"{name}{suffix}", out_dir / f"{name}{REPORT_SUFFIX}",
+                          None if qc_dir is None else qc_dir / f"{name}{QC_SUFFIX}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if qc_dir is not None:
+        qc_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, cases
+
+
+# ---------------------------------------------------------------- running
+def _load(args: argparse.Namespace, package):
+    from spine_rt.pipelines import load_pipeline
+
+    if package.manifest.task == "xray":
+        given = [flag for flag, value in (("--schedule", args.schedule), ("--no-roi", args.no_roi),
+                                          ("--batch", args.batch)) if value]
+        if given:
+            raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
+        return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta)
+    return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
+                         roi=not args.no_roi, batch_size=args.batch, tta=args.tta)
+
+
+def _write_report(result: Any, case: Case) -> None:
+    from spine_rt.atomic_write import write_bytes_atomic
+
+    if case.report is None:
+        return
+    report = {"case": case.name, "output": str(case.output), **result.report}
+    write_bytes_atomic(case.report, (json.dumps(report, indent=2) + "\n").encode())
+
+
+def _write_qc(result: Any, case: Case, task: str, names: dict[int, str]) -> None:
+    from spine_rt.measure.qc_picture import mr_qc_picture, xray_qc_picture
+
+    if case.qc is None:
+        return
+    if task == "xray":
+        from spine_rt.io import read_xray_image
+
+        xray_qc_picture(read_xray_image(case.input).pixels, result.labels, result.measurement, case.qc)
+    else:
+        from spine_rt.io import read_image
+
+        mr_qc_picture(read_image(case.input), result.labels, names, case.qc)
+
+
+def _finish(result: Any, case: Case, task: str, names: dict[int, str]) -> None:
+    """Labels, then the QC picture, then the report (its presence marks the case done)."""
+    result.save(case.output)
+    _write_qc(result, case, task, names)
+    _write_report(result, case)
+
+
+def _summary_row(case: Case, status: str, report: dict | None, error: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "case": case.name, "status": status, "input": str(case.input),
+        "output": str(case.output) if status != "failed" else "",
+        "report": str(case.report) if status != "failed" and case.report else "",
+        "qc": str(case.qc) if status != "failed" and case.qc else "",
+        "seconds": "", "structures": "", "error": error,
+    }
+    if report:
+        row["seconds"] = report.get("seconds", {}).get("total", "")
+        row["structures"] = len(report.get("structures", []))
+        values = (report.get("measurements") or {}).get("values", {})
+        for name in SUMMARY_VALUES:
+            row[name] = (values.get(name) or {}).get("value", "")
+    return row
+
+
+def _previous_report(case: Case) -> dict | None:
+    try:
+        return json.loads(case.report.read_text()) if case.report is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_summary(out_dir: Path, rows: list[dict[str, Any]], task: str) -> Path:
+    from spine_rt.atomic_write import write_bytes_atomic
+
+    columns = ["case", "status", "input", "output", "report", "qc", "seconds", "structures", "error"]
+    if task == "xray":
+        columns += list(SUMMARY_VALUES)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_bytes_atomic(out_dir / SUMMARY_NAME, text.getvalue().encode())
+
+
+def _describe(result: Any, task: str) -> list[str]:
+    report = result.report
+    lines = [f"  {report.get('backend')} on {report.get('device')}, {report['seconds']['total']:.2f} s; "
+             f"structures: {', '.join(s['name'] for s in report.get('structures', [])) or 'none'}"]
+    if task == "xray" and report.get("measurements"):
+        from spine_rt.measure.qc_picture import XRAY_KEY_VALUES, value_line
+
+        values = result.measurement.values
+        lines.append("  " + ", ".join(value_line(name, values.get(name)) for name in XRAY_KEY_VALUES))
+    return lines
+
+
+def _run_single(args: argparse.Namespace, package, source: Path, task: str) -> int:
+    _check_single_input(source, task, str(package.root))
+    case = _single_case(args, source, task)
+    with _load(args, package) as pipe:
+        result = pipe(source)
+    _finish(result, case, task, package.manifest.labels)
+    print(f"wrote {case.output}")
+    print("\n".join(_describe(result, task)))
+    for path, what in ((case.report, "report"), (case.qc, "QC picture")):
+        if path is not None:
+            print(f"  {what}: {path}")
+    return EXIT_OK
+
+
+def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> int:
+    from tqdm import tqdm
+
+    out_dir, cases = _cohort_cases(args, source, task)
+    todo = [case for case in cases if args.overwrite or not case.done]
+    rows: dict[str, dict[str, Any]] = {case.name: _summary_row(case, "skipped (already done)", _previous_report(case))
+                                       for case in cases if case not in todo}
+    failed: list[str] = []
+    names = package.manifest.labels
+    progress = tqdm(total=len(todo), unit="case", desc="spine-rt infer", disable=None, file=sys.stderr)
+
+    def record(case: Case, result: Any, error: Exception | None) -> None:
+        if error is None:
+            try:
+                _finish(result, case, task, names)
+            except (InputError, OSError) as problem:
+                error = problem
+        if error is None:
+            rows[case.name] = _summary_row(case, "done", result.report)
+        else:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            failed.append(case.name)
+            rows[case.name] = _summary_row(case, "failed", None, message)
+            tqdm.write(f"spine-rt infer: {case.name}: {message}", file=sys.stderr)
+        progress.update(1)
+
+    try:
+        if todo:
+            with _load(args, package) as pipe:
+                if task == "xray":
+                    for case in todo:
+                        try:
+                            result = pipe(case.input)
+                        except InputError as error:
+                            record(case, None, error)
+                            continue
+                        record(case, result, None)
+                else:
+                    from spine_rt.pipelines import segment_cohort
+
+                    for case, item in zip(todo, segment_cohort(pipe, [case.input for case in todo])):
+                        record(case, item.result, item.error)
+    finally:
+        progress.close()
+        ordered = [rows.get(case.name) or _summary_row(case, "not run", None) for case in cases]
+        summary = _write_summary(out_dir, ordered, task)
+    skipped = len(cases) - len(todo)
+    print(f"{len(todo) - len(failed)} case(s) segmented, {skipped} skipped as done"
+          f"{' (--overwrite redoes them)' if skipped else ''}, {len(failed)} failed; outputs in {out_dir}; "
+          f"summary {summary}")
+    if failed:
+        print(f"spine-rt infer: {len(failed)} of {len(cases)} case(s) failed: {', '.join(failed)} "
+              f"(details in {summary})", file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    source = Path(args.input)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    package = _open_package(args.model)
+    task = package.manifest.task
+    if source.is_dir() and (task == "xray" or _is_mr_cohort(source)):
+        return _run_cohort(args, package, source, task)
+    return _run_single(args, package, source, task)
