@@ -103,6 +103,42 @@ def test_an_oracle_network_gives_the_phantom_angles_at_the_input_size(phantom, t
     json.dumps(result.report)  # plain JSON
 
 
+def test_a_monochrome1_dicom_with_pixel_spacing_is_measured_in_mm(phantom, tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PhotometricInterpretation = "DX", "MONOCHROME1"
+    ds.Rows, ds.Columns = phantom.image.shape
+    ds.ImagerPixelSpacing = [phantom.pixel_spacing_mm, phantom.pixel_spacing_mm]
+    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 16, 12, 11, 0
+    ds.PixelData = ((255 - phantom.image.astype(np.uint16)) * 16).astype("<u2").tobytes()  # dark bone, 12 bits
+    path = tmp_path / "lateral.dcm"
+    ds.save_as(path, enforce_file_format=True)
+
+    captured = []
+
+    class CapturingOracle(OracleRunner):
+        def infer(self, feed):
+            captured.append(feed["image"])
+            return super().infer(feed)
+
+    result = XrayPipeline(_runners(CapturingOracle(phantom.mask)))(path)
+    assert result.report["input"]["pixel_spacing_mm"] == [phantom.pixel_spacing_mm] * 2
+    assert result.report["input"]["format"] == "dicom"
+    assert result.report["measurements"]["angles_in"].startswith("mm")
+    expected = XrayPreprocessing().network_input(phantom.image)  # inverted back: bone bright again
+    np.testing.assert_allclose(captured[0], expected, atol=1.5 / 255)
+    truth = phantom.parameters.as_dict()
+    assert abs(result.report["measurements"]["values"]["PI"]["value"] - truth["PI"]) <= 1.5
+
+
 def test_nearest_resize_keeps_only_present_labels_and_matches_integer_upsampling():
     rng = np.random.default_rng(0)
     small = rng.choice([0, 2, 4], size=(16, 12)).astype(np.uint8)
