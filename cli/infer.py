@@ -29,7 +29,8 @@ Outputs (all written atomically; the input is never overwritten):
   per case and ``summary.csv``; ``--qc`` names a folder for
   ``<name>_qc.png``. A case whose label map and report both exist is
   skipped unless ``--overwrite``. A case that cannot be read is reported
-  (stderr and the summary) and the others still run.
+  (stderr and the summary) and the others still run. A tqdm progress bar
+  runs on stderr when stderr is a terminal.
 
 Exit codes: 0 every case done (or skipped as done); 2 bad input or usage,
 including a cohort in which at least one case failed (exit 2 comes after

@@ -104,8 +104,9 @@ class LumbarLandmarks:
             vertebrae=tuple(VertebraLandmarks(v.level, plate(v.upper), plate(v.lower), point(v.centroid), v.area_px)
                             for v in self.vertebrae),
             s1_endplate=None if self.s1_endplate is None else plate(self.s1_endplate),
-            femoral_heads=tuple(FittedCircle(point(h.centre), h.radius * column_factor, h.rms_px * column_factor, h.points)
-                                for h in self.femoral_heads),
+            femoral_heads=tuple(
+                FittedCircle(point(h.centre), h.radius * column_factor, h.rms_px * column_factor, h.points)
+                for h in self.femoral_heads),
             hip_axis=None if self.hip_axis is None else point(self.hip_axis),
             facing=self.facing,
             facing_from=self.facing_from,

@@ -25,7 +25,8 @@ class RectangleFrame:
 
 
 def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Hull vertices ``(H, 2)`` counter-clockwise (monotone chain); fewer than 3 distinct points come back as they are."""
+    """Hull vertices ``(H, 2)`` in order around the hull (monotone chain); fewer than 3 distinct points come back
+    as they are."""
     unique = np.unique(points, axis=0)
     if len(unique) < 3:
         return unique
