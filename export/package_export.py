@@ -10,8 +10,10 @@
     )
 
 Every keyword defaults to ``None`` and is resolved here (one place for each
-default): preset ``full``, precisions ``fp32`` + ``fp16``, the family's
-labels and patch sizes, seed 0. The FP32 graph is always written (it is the
+default): preset, labels, network widths and preprocessing from spine-rt
+training checkpoints when they record them (else preset ``full`` and the
+family's labels and SEEDS grid), precisions ``fp32`` + ``fp16``, the
+family's patch sizes, seed 0. The FP32 graph is always written (it is the
 reference of the FP16 one); ``fp16`` adds the strongly typed FP16 graph.
 """
 
@@ -34,6 +36,7 @@ from spine_rt.export.package_writer import PackageWriter, check_destination
 from spine_rt.export.provenance import provenance
 from spine_rt.export.random_init import randomize_for_export
 from spine_rt.export.stage_export import FoldExport, export_stage_fold
+from spine_rt.export.training_metadata import TrainingMetadata, agreed, read_training_metadata
 from spine_rt.model_package import PRECISIONS, Manifest, ModelPackage, Stage, sha256_file
 from spine_rt.models import PRESETS, build
 from spine_rt.models.checkpoint import load_checkpoint
@@ -107,10 +110,11 @@ def export_package(
         out: the package folder to create.
         checkpoints: ``{stage: path or [paths, one per fold]}`` (a bare path
             or list for one-stage models); ``None`` with ``random_init``.
-        preset: ``full`` (default) or ``tiny``.
+        preset: ``full`` or ``tiny``; default: the preset the checkpoints were
+            trained with (spine-rt training checkpoints record it), else ``full``.
         precisions: ``fp32`` and/or ``fp16`` (default both; FP32 is always written).
         labels: ``{id: name}``, a list of names, or a ``labels.json`` path;
-            sets ``num_classes`` (default: the family's labels).
+            sets ``num_classes`` (default: the checkpoints' labels, else the family's).
         patch_sizes: ``{stage: spatial size}`` overriding the defaults
             (stage one ``(256, 512)``, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
         random_init: export untrained, seeded weights instead of checkpoints.
@@ -126,12 +130,7 @@ def export_package(
         ParityError: a graph differs from torch beyond tolerance (nothing written).
     """
     family = model_family(model)
-    preset = DEFAULT_PRESET if preset is None else preset
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
     chosen_precisions = resolve_precisions(precisions)
-    label_map = resolve_labels(family, labels)
-    sizes = resolve_patch_sizes(family, preset, patch_sizes)
     seed = DEFAULT_SEED if seed is None else int(seed)
     if random_init and checkpoints:
         raise InputError("give either checkpoints or --random-init, not both")
@@ -142,10 +141,19 @@ def export_package(
             raise InputError(f"no checkpoints given; pass --checkpoint for each stage of {family.name} "
                              f"({', '.join(family.stage_names)}) or --random-init")
         sources = dict(resolve_checkpoints(family, checkpoints))
+    trained = {stage: [read_training_metadata(path) for path in paths if path is not None]
+               for stage, paths in sources.items()}
+    everything = [record for records in trained.values() for record in records]
+    if preset is None:
+        preset = agreed(everything, "preset") or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    label_map = resolve_labels(family, labels if labels is not None else agreed(everything, "labels"))
+    sizes = resolve_patch_sizes(family, preset, patch_sizes)
     out_path = Path(out)
     check_destination(out_path.absolute(), overwrite)
 
-    networks = build_networks(family, preset, label_map, sizes, sources, seed)  # bad checkpoints fail here
+    networks = build_networks(family, preset, label_map, sizes, sources, seed, trained)  # bad checkpoints fail here
 
     with PackageWriter(out_path, overwrite=overwrite) as writer:
         stages: dict[str, Stage] = {}
@@ -176,7 +184,7 @@ def export_package(
             task=family.task,
             model=family.name,
             labels=label_map,
-            preprocessing=family.preprocessing(sizes),
+            preprocessing=_preprocessing(family, sizes, everything),
             stages=stages,
             provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity),
         )
@@ -190,6 +198,7 @@ def build_networks(
     patch_sizes: Mapping[str, tuple[int, ...]],
     sources: Mapping[str, Sequence[Path | None]],
     seed: int,
+    trained: Mapping[str, Sequence[TrainingMetadata]] | None = None,
 ) -> dict[str, list[tuple[torch.nn.Module, str | None]]]:
     """Every stage's networks, one per fold, with weights: ``{stage: [(network, checkpoint sha256)]}``.
 
@@ -201,7 +210,9 @@ def build_networks(
     """
     networks: dict[str, list[tuple[torch.nn.Module, str | None]]] = {}
     for stage_index, recipe in enumerate(family.stages):
-        overrides = recipe.config_overrides(len(labels), patch_sizes[recipe.name])
+        # what the network was trained with (widths, depths...), then what the package fixes
+        overrides = dict(agreed((trained or {}).get(recipe.name, ()), "overrides") or {})
+        overrides.update(recipe.config_overrides(len(labels), patch_sizes[recipe.name]))
         networks[recipe.name] = []
         for fold, source in enumerate(sources[recipe.name]):
             network = build(recipe.network, preset, **overrides)
@@ -220,6 +231,17 @@ def build_networks(
                 digest = sha256_file(source)
             networks[recipe.name].append((network, digest))
     return networks
+
+
+def _preprocessing(family: ModelFamily, sizes: Mapping[str, tuple[int, ...]],
+                   trained: Sequence[TrainingMetadata]) -> dict[str, Any]:
+    """The family's preprocessing, updated with what the checkpoints were trained with (spacings, value scaling)."""
+    preprocessing = family.preprocessing(sizes)
+    preprocessing.update(agreed(trained, "preprocessing") or {})
+    value_scaling = agreed(trained, "value_scaling")
+    if value_scaling is not None:
+        preprocessing["value_scaling"] = value_scaling
+    return preprocessing
 
 
 def _jsonable(value: Any) -> Any:
