@@ -302,14 +302,24 @@ def _write_summary(out_dir: Path, rows: list[dict[str, Any]], task: str) -> Path
 
 
 def _describe(result: Any, task: str) -> list[str]:
+    """Lines for stdout: backend, time, structures; for X-rays the key angles (measured, MBNet's)."""
+    from spine_rt.measure.qc_picture import XRAY_KEY_VALUES, value_line
+
     report = result.report
     lines = [f"  {report.get('backend')} on {report.get('device')}, {report['seconds']['total']:.2f} s; "
              f"structures: {', '.join(s['name'] for s in report.get('structures', [])) or 'none'}"]
     if task == "xray" and report.get("measurements"):
-        from spine_rt.measure.qc_picture import XRAY_KEY_VALUES, value_line
-
         values = result.measurement.values
-        lines.append("  " + ", ".join(value_line(name, values.get(name)) for name in XRAY_KEY_VALUES))
+        lines.append("  measured: " + ", ".join(value_line(name, values.get(name)) for name in XRAY_KEY_VALUES))
+    regressed = report.get("regressed_values")
+    if regressed:
+        entries = regressed["values"]
+        if regressed["scaling"] is None:
+            shown = ", ".join(f"{name} {entries[name]['raw']:.3f}" for name in XRAY_KEY_VALUES)
+            lines.append(f"  MBNet (raw sigmoid outputs, no value scaling in the package): {shown}")
+        else:
+            shown = ", ".join(value_line(name, entries[name]["value"]) for name in XRAY_KEY_VALUES)
+            lines.append(f"  MBNet: {shown}")
     return lines
 
 
