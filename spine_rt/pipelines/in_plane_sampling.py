@@ -59,9 +59,25 @@ def sample_in_plane(
         the value of its edge.
     """
     values = values[..., slices]
-    for axis, (first, count) in enumerate(zip(start, size)):
-        values = _interpolate_axis(values, 1 + axis, source_stride, int(first), int(count), target_stride)
+    # crop every in-plane axis to the band the box reads first (a view), so that interpolating
+    # the first axis does not run over the whole extent of the second one
+    starts = [int(first) for first in start]
+    for axis, count in enumerate(size):
+        band = _band(values.shape[1 + axis], source_stride, starts[axis], int(count), target_stride)
+        index = [slice(None)] * values.ndim
+        index[1 + axis] = band
+        values = values[tuple(index)]
+        starts[axis] -= band.start * source_stride
+    for axis, (first, count) in enumerate(zip(starts, size)):
+        values = _interpolate_axis(values, 1 + axis, source_stride, first, int(count), target_stride)
     return values.astype(np.float32, copy=False)
+
+
+def _band(length: int, source_stride: int, first: int, count: int, target_stride: int) -> slice:
+    """The source voxels (clamped to ``[0, length)``) that a box of ``count`` target voxels interpolates from."""
+    centres = first + target_stride * np.array([0, count - 1]) + (target_stride - 1) / 2.0
+    lower = np.floor((centres - (source_stride - 1) / 2.0) / source_stride).astype(np.int64)
+    return slice(int(np.clip(lower[0], 0, length - 1)), int(np.clip(lower[1] + 1, 0, length - 1)) + 1)
 
 
 def _interpolate_axis(values: np.ndarray, axis: int, source_stride: int, first: int, count: int,
