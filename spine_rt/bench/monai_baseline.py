@@ -1,0 +1,206 @@
+"""Baseline (b): MONAI ``sliding_window_inference`` driving the same torch stage-two network.
+
+What runs, on the package's torch weights in FP32:
+
+1. spine-rt's preprocessing (the same network volume as the fast schedule);
+2. stage one **once per slice** with spine-rt's stage-one loop
+   (:func:`~spine_rt.pipelines.stage_one_runner.run_stage_one`, torch
+   runners) - not per outer window as the authors did; this baseline
+   isolates the stage-two sliding window;
+3. MONAI takes one input tensor, so the stage-one outputs become extra
+   channels of it: ``(1, 1 + C + F, X, Y, Z)`` = the MR volume, the stage-one
+   probabilities upsampled (linearly) to full resolution (C = 20), and the
+   stage-one features on stage two's 1/4-resolution grid repeated 4 x 4
+   in-plane to full resolution (F = 512 full, 64 tiny). The predictor splits
+   a window batch back into ``image`` (the first 1 + C channels) and
+   ``stage_one_features`` (the other F channels, every 4th voxel in-plane);
+   window starts are multiples of 4 (volume padded to a multiple of 8,
+   window interval 96), so stage two sees exactly the features spine-rt
+   feeds it;
+4. ``sliding_window_inference(overlap=0.5, mode="gaussian",
+   sw_batch_size=4)`` over the whole volume (no region of interest), the
+   predictor returning stage two's softmax; folds averaged;
+5. argmax and spine-rt's exact inverse of the preprocessing.
+
+The full-resolution extra channels cost ``(1 + C + F) x 4`` bytes per voxel
+(340 B tiny, 2.1 kB full): that is the price of MONAI's one-tensor interface.
+torch and MONAI are imported when the baseline is built.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from spine_rt.bench.segmenter import Segmentation
+from spine_rt.errors import InputError
+
+NAME = "MONAI sliding window (torch fp32)"
+#: MONAI settings of the baseline
+MONAI_OVERLAP = 0.5
+MONAI_MODE = "gaussian"
+MONAI_SW_BATCH_SIZE = 4
+#: stage two takes the stage-one features at 1/4 of the full in-plane resolution
+FEATURE_STRIDE = 4
+#: stage-one slices per call (as the fast schedule)
+STAGE_ONE_BATCH_SIZE = 8
+
+
+class MonaiBaseline:
+    """The MONAI baseline (see the module docstring); a :class:`~spine_rt.bench.segmenter.Segmenter`.
+
+    Args:
+        package: the model package folder.
+        device: ``"cpu"`` or ``"cuda:N"``.
+        overlap / mode / sw_batch_size: MONAI's settings.
+
+    Raises:
+        InputError: not a spine MR package or one without torch weights.
+        EnvironmentProblem: torch or MONAI is not installed.
+    """
+
+    kind = "baseline"
+
+    def __init__(self, package: str | os.PathLike[str], device: str = "cpu", overlap: float = MONAI_OVERLAP,
+                 mode: str = MONAI_MODE, sw_batch_size: int = MONAI_SW_BATCH_SIZE) -> None:
+        from spine_rt.dependencies import require
+        from spine_rt.model_package import ModelPackage
+        from spine_rt.pipelines import MrPreprocessing
+        from spine_rt.pipelines.runner_factory import create_stage_runners
+        from spine_rt.pipelines.stage_runners import pair_folds
+
+        require("torch", "the MONAI baseline")
+        require("monai", "the MONAI baseline")
+        opened = ModelPackage.open(package)
+        if opened.manifest.task != "spine_mr":
+            raise InputError(f"{opened.root}: a {opened.manifest.task} package; the MONAI baseline needs spine_mr")
+        self.name = NAME
+        self.device = device
+        self.overlap = float(overlap)
+        self.mode = mode
+        self.sw_batch_size = int(sw_batch_size)
+        self.preprocessing = MrPreprocessing.from_manifest(opened.manifest.preprocessing)
+        self.stage_one = create_stage_runners(opened, "stage1", "torch", device, "fp32")
+        self.stage_two = create_stage_runners(opened, "stage2", "torch", device, "fp32")
+        self.fold_pairs = pair_folds(self.stage_one, self.stage_two)
+        self.patch = tuple(int(p) for p in self.stage_two.patch_size)
+        factor = self.preprocessing.resolution_factor
+        self.size_multiple = (factor * FEATURE_STRIDE, factor * FEATURE_STRIDE, 1)
+
+    # ------------------------------------------------------------------ Segmenter
+    def segment(self, image: np.ndarray, affine: np.ndarray) -> Segmentation:
+        import torch
+
+        from spine_rt.io import Image
+        from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
+        from spine_rt.pipelines.stage_one_runner import run_stage_one
+
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        prepared = self.preprocessing.prepare(Image(image, np.asarray(affine, np.float64)), self.size_multiple,
+                                              self.patch)
+        volume = prepared.volume
+        seconds["preprocessing"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        factor = self.preprocessing.resolution_factor
+        stage_one = run_stage_one(downsample_in_plane(volume, factor), self.stage_one, STAGE_ONE_BATCH_SIZE, factor)
+        seconds["stage_one"] = time.perf_counter() - clock
+
+        seconds["stage_two_inputs"] = 0.0
+        seconds["stage_two"] = 0.0
+        mean = None
+        windows = 0
+        with torch.inference_mode():
+            for fold, runner in enumerate(self.stage_two.runners):
+                clock = time.perf_counter()
+                inputs = self.stacked_input(volume, stage_one.maps[self.fold_pairs[fold]])
+                seconds["stage_two_inputs"] += time.perf_counter() - clock
+                clock = time.perf_counter()
+                probabilities, fold_windows = self.sliding_window(inputs, runner, stage_one.maps[0].classes)
+                del inputs
+                mean = probabilities if mean is None else mean.add_(probabilities)
+                windows += fold_windows
+                seconds["stage_two"] += time.perf_counter() - clock
+
+            clock = time.perf_counter()
+            # the sum over folds has the argmax of their mean
+            labels = torch.argmax(mean[0], dim=0).to(torch.uint8).cpu().numpy()
+        labels = prepared.labels_to_input(labels)
+        seconds["postprocessing"] = time.perf_counter() - clock
+        per_fold = windows // self.stage_two.fold_count
+        return Segmentation(labels, seconds, per_fold, per_fold)
+
+    def runner_groups(self) -> dict[str, Iterable[Any]]:
+        return {"stage1": self.stage_one.runners, "stage2": self.stage_two.runners}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "schedule": "MONAI sliding_window_inference over the whole volume; stage one once per slice",
+            "backend": "torch",
+            "device": self.device,
+            "precision": "fp32",
+            "overlap": self.overlap,
+            "mode": self.mode,
+            "sw_batch_size": self.sw_batch_size,
+            "input": "one tensor: MR + stage-one probabilities + stage-one features (4x4 repeated), "
+                     "split inside the predictor",
+        }
+
+    def close(self) -> None:
+        self.stage_one.close()
+        self.stage_two.close()
+
+    # ------------------------------------------------------------------ parts
+    def stacked_input(self, volume: np.ndarray, maps: Any) -> Any:
+        """``(1, 1 + C + F, X, Y, Z)`` float32 torch tensor on the device: MR, probabilities, features."""
+        import torch
+
+        from spine_rt.pipelines.in_plane_sampling import sample_in_plane
+        from spine_rt.pipelines.stage_one_maps import full_resolution_rows
+
+        size_x, size_y, size_z = volume.shape
+        classes, features = maps.classes, maps.feature_channels
+        stacked = torch.empty((1, 1 + classes + features, size_x, size_y, size_z), dtype=torch.float32)
+        target = stacked[0].numpy()
+        target[0] = volume
+        target[1:1 + classes] = full_resolution_rows(maps.probabilities, maps.probability_stride,
+                                                     slice(0, size_x), size_y)
+        coarse = sample_in_plane(maps.features, maps.feature_stride, (0, 0),
+                                 (size_x // FEATURE_STRIDE, size_y // FEATURE_STRIDE), FEATURE_STRIDE)
+        view = target[1 + classes:].reshape(features, size_x // FEATURE_STRIDE, FEATURE_STRIDE,
+                                            size_y // FEATURE_STRIDE, FEATURE_STRIDE, size_z)
+        view[...] = coarse[:, :, None, :, None, :]
+        return stacked.to(self.device)
+
+    def sliding_window(self, inputs: Any, runner: Any, classes: int) -> tuple[Any, int]:
+        """MONAI over ``inputs`` with ``runner`` (a stage-two TorchRunner); returns probabilities and windows run.
+
+        Call it under ``torch.inference_mode()``.
+        """
+        import torch
+        from monai.inferers import sliding_window_inference
+
+        image_name, feature_name = self.stage_two.input_names[:2]
+        output_name = self.stage_two.output_names[0]
+        image_channels = 1 + classes
+        windows = 0
+
+        def predictor(batch: Any) -> Any:
+            nonlocal windows
+            windows += int(batch.shape[0])
+            image = batch[:, :image_channels].contiguous()
+            features = batch[:, image_channels:, ::FEATURE_STRIDE, ::FEATURE_STRIDE, :].contiguous()
+            out = runner.infer({image_name: image, feature_name: features})[output_name]
+            out = out.float()
+            return out if output_name == "probabilities" else torch.softmax(out, dim=1)
+
+        probabilities = sliding_window_inference(
+            inputs, self.patch, self.sw_batch_size, predictor, overlap=self.overlap, mode=self.mode,
+            sw_device=self.device, device=self.device, progress=False,
+        )
+        return probabilities, windows
