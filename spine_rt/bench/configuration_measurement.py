@@ -43,6 +43,7 @@ class ConfigurationMeasurement:
             the share of a call spent outside the backend (preprocessing, feed
             assembly, stitching, fusion, inverse, Python).
         stage_two_patches_run / stage_two_patches_total: per call.
+        counts: the last call's counts (stage-one slices and windows, calls, ...).
         voxels: input voxels per call.
         peak_host_memory_bytes: RSS high-water mark during the calls (bytes).
         peak_host_memory_is_per_configuration: the mark was reset before this
@@ -62,6 +63,7 @@ class ConfigurationMeasurement:
     overhead_fraction: float
     stage_two_patches_run: int
     stage_two_patches_total: int
+    counts: dict[str, int]
     voxels: int
     peak_host_memory_bytes: int
     peak_host_memory_is_per_configuration: bool
@@ -91,6 +93,7 @@ class ConfigurationMeasurement:
             "backend_by_stage_median_s": dict(self.backend_by_stage),
             "overhead_fraction": self.overhead_fraction,
             "stage_two_patches": {"run": self.stage_two_patches_run, "total": self.stage_two_patches_total},
+            "counts": dict(self.counts),
             "patches_per_s": self.patches_per_second,
             "voxels": self.voxels,
             "voxels_per_s": self.voxels_per_second,
@@ -154,6 +157,7 @@ def measure(segmenter: Segmenter, image: np.ndarray, affine: np.ndarray, repeat:
         overhead_fraction=float(np.median(overhead)),
         stage_two_patches_run=result.stage_two_patches_run,
         stage_two_patches_total=result.stage_two_patches_total,
+        counts=dict(result.counts),
         voxels=int(np.asarray(image).size),
         peak_host_memory_bytes=peak_host_memory_bytes(),
         peak_host_memory_is_per_configuration=per_configuration,

@@ -1,29 +1,33 @@
 """Baseline (b): MONAI ``sliding_window_inference`` driving the same torch stage-two network.
 
-What runs, on the package's torch weights in FP32:
+What runs, on torch runners in FP32 (the package's weights, or given modules):
 
 1. spine-rt's preprocessing (the same network volume as the fast schedule);
 2. stage one **once per slice** with spine-rt's stage-one loop
-   (:func:`~spine_rt.pipelines.stage_one_runner.run_stage_one`, torch
-   runners) - not per outer window as the authors did; this baseline
-   isolates the stage-two sliding window;
+   (:func:`~spine_rt.pipelines.stage_one_runner.run_stage_one`), not per
+   outer window as the authors did: this baseline isolates the stage-two
+   sliding window;
 3. MONAI takes one input tensor, so the stage-one outputs become extra
    channels of it: ``(1, 1 + C + F, X, Y, Z)`` = the MR volume, the stage-one
-   probabilities upsampled (linearly) to full resolution (C = 20), and the
-   stage-one features on stage two's 1/4-resolution grid repeated 4 x 4
-   in-plane to full resolution (F = 512 full, 64 tiny). The predictor splits
-   a window batch back into ``image`` (the first 1 + C channels) and
-   ``stage_one_features`` (the other F channels, every 4th voxel in-plane);
-   window starts are multiples of 4 (volume padded to a multiple of 8,
-   window interval 96), so stage two sees exactly the features spine-rt
-   feeds it;
+   probabilities upsampled bilinearly to full resolution (C = 20), and the
+   stage-one features upsampled bilinearly to stage two's 1/4-resolution
+   grid, then repeated 4 x 4 in-plane to full resolution (F = 512 full, 64
+   tiny). Built with torch on the device (``interpolate(...,
+   align_corners=False)`` samples exactly the voxel centres that spine-rt's
+   :func:`~spine_rt.pipelines.in_plane_sampling.sample_in_plane` does). The
+   predictor splits each window batch back into ``image`` (the first 1 + C
+   channels) and ``stage_one_features`` (the other F channels, every 4th
+   voxel in-plane); window starts are multiples of 4 (volume padded to a
+   multiple of 8, window interval 96), so stage two gets the features
+   spine-rt feeds it;
 4. ``sliding_window_inference(overlap=0.5, mode="gaussian",
    sw_batch_size=4)`` over the whole volume (no region of interest), the
-   predictor returning stage two's softmax; folds averaged;
+   predictor returning stage two's softmax; folds summed (same argmax as
+   their mean);
 5. argmax and spine-rt's exact inverse of the preprocessing.
 
 The full-resolution extra channels cost ``(1 + C + F) x 4`` bytes per voxel
-(340 B tiny, 2.1 kB full): that is the price of MONAI's one-tensor interface.
+(340 B tiny, 2.1 kB full): the price of MONAI's one-tensor interface.
 torch and MONAI are imported when the baseline is built.
 """
 
@@ -54,42 +58,58 @@ class MonaiBaseline:
     """The MONAI baseline (see the module docstring); a :class:`~spine_rt.bench.segmenter.Segmenter`.
 
     Args:
-        package: the model package folder.
-        device: ``"cpu"`` or ``"cuda:N"``.
+        stage_one / stage_two: :class:`~spine_rt.pipelines.StageRunners` of torch
+            runners (stage two's must take torch tensors).
+        preprocessing: the MR preprocessing numbers.
+        device: ``"cpu"`` or ``"cuda:N"`` (where MONAI's tensors live).
         overlap / mode / sw_batch_size: MONAI's settings.
+        name: table name.
 
     Raises:
-        InputError: not a spine MR package or one without torch weights.
         EnvironmentProblem: torch or MONAI is not installed.
     """
 
     kind = "baseline"
 
-    def __init__(self, package: str | os.PathLike[str], device: str = "cpu", overlap: float = MONAI_OVERLAP,
-                 mode: str = MONAI_MODE, sw_batch_size: int = MONAI_SW_BATCH_SIZE) -> None:
+    def __init__(self, stage_one: Any, stage_two: Any, preprocessing: Any, device: str = "cpu",
+                 overlap: float = MONAI_OVERLAP, mode: str = MONAI_MODE, sw_batch_size: int = MONAI_SW_BATCH_SIZE,
+                 name: str = NAME) -> None:
         from spine_rt.dependencies import require
-        from spine_rt.model_package import ModelPackage
-        from spine_rt.pipelines import MrPreprocessing
-        from spine_rt.pipelines.runner_factory import create_stage_runners
         from spine_rt.pipelines.stage_runners import pair_folds
 
         require("torch", "the MONAI baseline")
         require("monai", "the MONAI baseline")
-        opened = ModelPackage.open(package)
-        if opened.manifest.task != "spine_mr":
-            raise InputError(f"{opened.root}: a {opened.manifest.task} package; the MONAI baseline needs spine_mr")
-        self.name = NAME
+        self.name = name
+        self.stage_one = stage_one
+        self.stage_two = stage_two
+        self.preprocessing = preprocessing
         self.device = device
         self.overlap = float(overlap)
         self.mode = mode
         self.sw_batch_size = int(sw_batch_size)
-        self.preprocessing = MrPreprocessing.from_manifest(opened.manifest.preprocessing)
-        self.stage_one = create_stage_runners(opened, "stage1", "torch", device, "fp32")
-        self.stage_two = create_stage_runners(opened, "stage2", "torch", device, "fp32")
-        self.fold_pairs = pair_folds(self.stage_one, self.stage_two)
-        self.patch = tuple(int(p) for p in self.stage_two.patch_size)
-        factor = self.preprocessing.resolution_factor
+        self.fold_pairs = pair_folds(stage_one, stage_two)
+        self.patch = tuple(int(p) for p in stage_two.patch_size)
+        factor = preprocessing.resolution_factor
         self.size_multiple = (factor * FEATURE_STRIDE, factor * FEATURE_STRIDE, 1)
+
+    @classmethod
+    def from_package(cls, package: str | os.PathLike[str], device: str = "cpu", **options: Any) -> MonaiBaseline:
+        """The baseline on a spine MR package's torch weights (FP32).
+
+        Raises:
+            InputError: not a spine MR package, or one without torch weights.
+            EnvironmentProblem: torch or MONAI is not installed.
+        """
+        from spine_rt.model_package import ModelPackage
+        from spine_rt.pipelines import MrPreprocessing
+        from spine_rt.pipelines.runner_factory import create_stage_runners
+
+        opened = ModelPackage.open(package)
+        if opened.manifest.task != "spine_mr":
+            raise InputError(f"{opened.root}: a {opened.manifest.task} package; the MONAI baseline needs spine_mr")
+        return cls(create_stage_runners(opened, "stage1", "torch", device, "fp32"),
+                   create_stage_runners(opened, "stage2", "torch", device, "fp32"),
+                   MrPreprocessing.from_manifest(opened.manifest.preprocessing), device, **options)
 
     # ------------------------------------------------------------------ Segmenter
     def segment(self, image: np.ndarray, affine: np.ndarray) -> Segmentation:
@@ -113,7 +133,7 @@ class MonaiBaseline:
 
         seconds["stage_two_inputs"] = 0.0
         seconds["stage_two"] = 0.0
-        mean = None
+        total = None
         windows = 0
         with torch.inference_mode():
             for fold, runner in enumerate(self.stage_two.runners):
@@ -123,17 +143,18 @@ class MonaiBaseline:
                 clock = time.perf_counter()
                 probabilities, fold_windows = self.sliding_window(inputs, runner, stage_one.maps[0].classes)
                 del inputs
-                mean = probabilities if mean is None else mean.add_(probabilities)
+                total = probabilities if total is None else total.add_(probabilities)
                 windows += fold_windows
                 seconds["stage_two"] += time.perf_counter() - clock
-
             clock = time.perf_counter()
-            # the sum over folds has the argmax of their mean
-            labels = torch.argmax(mean[0], dim=0).to(torch.uint8).cpu().numpy()
+            labels = torch.argmax(total[0], dim=0).to(torch.uint8).cpu().numpy()
         labels = prepared.labels_to_input(labels)
         seconds["postprocessing"] = time.perf_counter() - clock
         per_fold = windows // self.stage_two.fold_count
-        return Segmentation(labels, seconds, per_fold, per_fold)
+        counts = {"stage_one_slices": stage_one.slices, "stage_one_windows_per_slice": stage_one.windows_per_slice,
+                  "stage_one_calls": stage_one.calls, "stage_two_patches_run": per_fold,
+                  "stage_two_patches_total": per_fold, "voxels": int(volume.size)}
+        return Segmentation(labels, seconds, per_fold, per_fold, counts)
 
     def runner_groups(self) -> dict[str, Iterable[Any]]:
         return {"stage1": self.stage_one.runners, "stage2": self.stage_two.runners}
@@ -143,7 +164,7 @@ class MonaiBaseline:
             "schedule": "MONAI sliding_window_inference over the whole volume; stage one once per slice",
             "backend": "torch",
             "device": self.device,
-            "precision": "fp32",
+            "precision": self.stage_two.precision,
             "overlap": self.overlap,
             "mode": self.mode,
             "sw_batch_size": self.sw_batch_size,
@@ -157,25 +178,30 @@ class MonaiBaseline:
 
     # ------------------------------------------------------------------ parts
     def stacked_input(self, volume: np.ndarray, maps: Any) -> Any:
-        """``(1, 1 + C + F, X, Y, Z)`` float32 torch tensor on the device: MR, probabilities, features."""
+        """``(1, 1 + C + F, X, Y, Z)`` float32 tensor on the device: MR, probabilities, features."""
         import torch
-
-        from spine_rt.pipelines.in_plane_sampling import sample_in_plane
-        from spine_rt.pipelines.stage_one_maps import full_resolution_rows
+        from torch.nn.functional import interpolate
 
         size_x, size_y, size_z = volume.shape
         classes, features = maps.classes, maps.feature_channels
-        stacked = torch.empty((1, 1 + classes + features, size_x, size_y, size_z), dtype=torch.float32)
-        target = stacked[0].numpy()
-        target[0] = volume
-        target[1:1 + classes] = full_resolution_rows(maps.probabilities, maps.probability_stride,
-                                                     slice(0, size_x), size_y)
-        coarse = sample_in_plane(maps.features, maps.feature_stride, (0, 0),
-                                 (size_x // FEATURE_STRIDE, size_y // FEATURE_STRIDE), FEATURE_STRIDE)
-        view = target[1 + classes:].reshape(features, size_x // FEATURE_STRIDE, FEATURE_STRIDE,
-                                            size_y // FEATURE_STRIDE, FEATURE_STRIDE, size_z)
-        view[...] = coarse[:, :, None, :, None, :]
-        return stacked.to(self.device)
+        device = torch.device(self.device)
+        stacked = torch.empty((1, 1 + classes + features, size_x, size_y, size_z), dtype=torch.float32,
+                              device=device)
+        stacked[0, 0] = torch.from_numpy(volume).to(device)
+
+        def upsampled(values: np.ndarray, factor: int, size: tuple[int, int]) -> Any:
+            """``(C, X, Y, Z)`` -> ``(C, X', Y', Z)``, bilinear on every slice (voxel centres, edges clamped)."""
+            slices = torch.from_numpy(values).to(device).permute(3, 0, 1, 2)  # (Z, C, X, Y)
+            result = interpolate(slices, scale_factor=factor, mode="bilinear", align_corners=False)
+            return result[:, :, : size[0], : size[1]].permute(1, 2, 3, 0)
+
+        stacked[0, 1:1 + classes] = upsampled(maps.probabilities, maps.probability_stride, (size_x, size_y))
+        quarter = (size_x // FEATURE_STRIDE, size_y // FEATURE_STRIDE)
+        coarse = upsampled(maps.features, maps.feature_stride // FEATURE_STRIDE, quarter)  # (F, X/4, Y/4, Z)
+        target = stacked[0, 1 + classes:].view(features, quarter[0], FEATURE_STRIDE, quarter[1], FEATURE_STRIDE,
+                                               size_z)
+        target.copy_(coarse[:, :, None, :, None, :].expand_as(target))
+        return stacked
 
     def sliding_window(self, inputs: Any, runner: Any, classes: int) -> tuple[Any, int]:
         """MONAI over ``inputs`` with ``runner`` (a stage-two TorchRunner); returns probabilities and windows run.
@@ -195,8 +221,7 @@ class MonaiBaseline:
             windows += int(batch.shape[0])
             image = batch[:, :image_channels].contiguous()
             features = batch[:, image_channels:, ::FEATURE_STRIDE, ::FEATURE_STRIDE, :].contiguous()
-            out = runner.infer({image_name: image, feature_name: features})[output_name]
-            out = out.float()
+            out = runner.infer({image_name: image, feature_name: features})[output_name].float()
             return out if output_name == "probabilities" else torch.softmax(out, dim=1)
 
         probabilities = sliding_window_inference(

@@ -204,7 +204,7 @@ def _baseline_builder(package: Path, baseline: str, device: str) -> Callable[[],
             return reference_baseline(package, device)
         from spine_rt.bench.monai_baseline import MonaiBaseline
 
-        return MonaiBaseline(package, device)
+        return MonaiBaseline.from_package(package, device)
 
     return build
 

@@ -38,7 +38,8 @@ class PipelineSegmenter:
         report = result.report
         patches = report.get("stage_two_patches", {})
         seconds = {k: float(v) for k, v in report.get("seconds", {}).items() if k not in _NOT_A_STEP}
-        return Segmentation(result.labels, seconds, int(patches.get("run", 0)), int(patches.get("total", 0)))
+        return Segmentation(result.labels, seconds, int(patches.get("run", 0)), int(patches.get("total", 0)),
+                            dict(report.get("counts", {})))
 
     def runner_groups(self) -> dict[str, Iterable[Any]]:
         return {"stage1": self.pipeline.stage_one.runners, "stage2": self.pipeline.stage_two.runners}

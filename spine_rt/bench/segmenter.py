@@ -25,12 +25,15 @@ class Segmentation:
             ``stage_one``, ``stage_two``, ``postprocessing``.
         stage_two_patches_run / stage_two_patches_total: stage-two patches
             that ran / that the schedule planned.
+        counts: every count the segmenter reports (``stage_one_slices``,
+            ``stage_one_windows_per_slice``, ``stage_two_calls``, ...).
     """
 
     labels: np.ndarray
     seconds: dict[str, float] = field(default_factory=dict)
     stage_two_patches_run: int = 0
     stage_two_patches_total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Segmenter(Protocol):

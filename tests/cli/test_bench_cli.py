@@ -1,0 +1,100 @@
+"""``spine-rt bench``: the report's fields on a tiny volume, and one-line exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from spine_rt.cli import main
+
+#: spatial patch sizes of the small package the benchmark exports in these tests
+SMALL_PATCHES = {"stage1": (64, 128), "stage2": (64, 64, 12)}
+
+
+@pytest.fixture(scope="module")
+def small_package(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from spine_rt.export import export_package
+
+    out = tmp_path_factory.mktemp("bench_cli") / "sshsnet_small"
+    return export_package("sshsnet", out=out, preset="tiny", random_init=True, seed=0,
+                          patch_sizes=SMALL_PATCHES, precisions=["fp32"]).root
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--backend", "--device", "--shape", "--phantom", "--repeat", "--warmup",
+                   "--baselines", "--json", "--threads"):
+        assert option in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "--shape", "12,64"],
+    ["bench", "--shape", "twelve,64,128"],
+    ["bench", "--shape", "12,8,128"],
+    ["bench", "--shape", "12,64,128", "--baselines", "nnunet"],
+    ["bench", "--shape", "12,64,128", "--model", "/no/such/package"],
+])
+def test_bad_input_exits_2_with_one_line(argv, capsys):
+    assert main.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spine-rt bench: error:")
+
+
+def test_shape_and_phantom_exclude_each_other():
+    with pytest.raises(SystemExit) as exc:
+        main.main(["bench", "--shape", "12,64,128", "--phantom"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.torch
+def test_report_fields_without_model(small_package, tmp_path, monkeypatch, capsys):
+    """No --model: the benchmark exports a random-init package (here: a copy of a small one) and says so."""
+    from spine_rt.bench import pipeline_benchmark
+
+    def export_small(folder, fp16=False):
+        return shutil.copytree(small_package, tmp_path / "exported" / "sshsnet_tiny")
+
+    monkeypatch.setattr(pipeline_benchmark, "export_bench_package", export_small)
+    report_path = tmp_path / "bench.json"
+    argv = ["bench", "--shape", "12,64,128", "--repeat", "1", "--warmup", "0", "--threads", "1",
+            "--json", str(report_path)]
+    assert main.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "random-init" in captured.err
+    assert "spine-rt fast (onnxruntime)" in captured.out and "MONAI" in captured.out
+
+    report = json.loads(report_path.read_text())
+    assert report["tool"] == "spine-rt bench"
+    assert report["model"]["random_weights"] is True
+    assert report["input"]["shape"] == [12, 64, 128]
+    assert report["settings"]["device"] == "cpu"
+    assert report["environment"]["onnxruntime"]
+    assert report["machine"]["before"]["cpu_model"]
+    assert any("random-init" in note for note in report["notes"])
+    names = [run["name"] for run in report["runs"]]
+    assert names[0] == report["primary"] == "spine-rt fast (onnxruntime)"
+    assert "spine-rt fast (torch)" in names
+    assert {"authors' schedule (torch fp32)", "MONAI sliding window (torch fp32)"} <= set(names)
+    for run in report["runs"]:
+        for key in ("end_to_end", "stages", "backend", "overhead_fraction", "stage_two_patches", "patches_per_s",
+                    "voxels_per_s", "peak_host_memory_bytes", "peak_gpu_memory_bytes", "time_ratio_vs_primary",
+                    "dice_vs_primary", "settings", "timer"):
+            assert key in run, (run["name"], key)
+        assert set(run["end_to_end"]) == {"median_s", "p95_s", "samples_s"}
+        assert len(run["end_to_end"]["samples_s"]) == 1
+        assert {"stage_one", "stage_two"} <= set(run["stages"])
+        assert run["stage_two_patches"]["run"] > 0
+        assert 0.0 <= run["overhead_fraction"] <= 1.0
+        assert 0.0 <= run["dice_vs_primary"] <= 1.0
+        assert run["peak_host_memory_bytes"] > 0
+        assert run["peak_gpu_memory_bytes"] is None
+        assert run["timer"] == "perf_counter"
+    assert report["runs"][0]["time_ratio_vs_primary"] == 1.0
+    assert report["runs"][0]["dice_vs_primary"] == 1.0
