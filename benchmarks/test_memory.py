@@ -1,0 +1,162 @@
+"""Peak host memory of the pipeline call on volumes of growing size, each in a fresh process.
+
+For every size a new Python process (``--child``) loads the package
+(onnxruntime by default), runs one warm-up call on a one-patch volume (so the
+backend's arenas exist), draws the synthetic scan, then resets the process's
+RSS high-water mark (``/proc/self/clear_refs``) and records the resident
+memory as its *baseline* (interpreter, libraries, weights, arenas, the scan
+itself). After one pipeline call on the scan, the high-water mark minus the
+baseline is what the call needed; divided by the scan's voxels it gives
+bytes per voxel. Targets: linear growth and < 16 bytes per voxel.
+
+    pytest benchmarks/test_memory.py                             # sizes up to 12 x 1024 x 1024
+    SPINE_RT_BENCH_LARGEST=1 pytest benchmarks/test_memory.py    # and 24 x 1024 x 1024
+    python benchmarks/test_memory.py [--largest] [--backend onnxruntime] [--threads 1] [--json F]
+
+The largest size, 24 x 1024 x 1024 (25 M voxels), is behind ``--largest``
+(``SPINE_RT_BENCH_LARGEST=1`` for pytest): it takes minutes on two cores.
+Shapes are ``(slices, S-I, A-P)`` at 4.4 x 0.3448 x 0.3448 mm, the grid the
+networks run on (:mod:`spine_rt.bench.bench_input`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SIZES = [(12, 512, 512), (12, 1024, 512), (12, 1024, 1024)]
+LARGEST = (24, 1024, 1024)
+TARGET_BYTES_PER_VOXEL = 16.0
+#: a one-patch volume for the warm-up call
+WARMUP_SHAPE = (12, 192, 192)
+_MIB = 1024.0 * 1024.0
+
+
+def measure_in_child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
+    """Run this file with ``--child`` for one size; returns its JSON line."""
+    command = [sys.executable, __file__, "--child", "--package", package, "--shape", ",".join(map(str, shape)),
+               "--backend", backend]
+    if threads:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"child for {shape} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
+    """One size in this (fresh) process: see the module docstring."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    import spine_rt
+    from spine_rt.bench.bench_input import shaped_input
+    from spine_rt.bench.peak_memory import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
+
+    pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
+    for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
+        if threads and getattr(runner, "backend", "") == "onnxruntime":
+            runner.threads = threads
+    warm = shaped_input(WARMUP_SHAPE)
+    pipeline(warm.image, warm.affine)
+    del warm
+    scan = shaped_input(shape)
+    if not reset_peak_host_memory():
+        raise RuntimeError("cannot reset the RSS high-water mark here (/proc/self/clear_refs)")
+    baseline = current_host_memory_bytes()
+    result = pipeline(scan.image, scan.affine)
+    peak = peak_host_memory_bytes()
+    extra = peak - baseline
+    return {"shape": list(shape), "voxels": scan.voxels, "backend": backend, "threads": threads,
+            "baseline_bytes": baseline, "peak_bytes": peak, "call_bytes": extra,
+            "bytes_per_voxel": extra / scan.voxels,
+            "network_volume_shape": result.report["preprocessing"]["network_volume_shape"],
+            "stage_two_patches": result.report["stage_two_patches"],
+            "seconds": result.report["seconds"]["total"]}
+
+
+def linear_fit(rows: list[dict]) -> dict:
+    """Least-squares ``call_bytes = intercept + slope * voxels`` and its worst relative residual."""
+    voxels = np.array([row["voxels"] for row in rows], float)
+    used = np.array([row["call_bytes"] for row in rows], float)
+    if len(rows) < 2:
+        return {"slope_bytes_per_voxel": float(used[0] / voxels[0]), "intercept_bytes": 0.0, "max_residual": 0.0}
+    slope, intercept = np.polyfit(voxels, used, 1)
+    residual = np.max(np.abs(used - (intercept + slope * voxels)) / used)
+    return {"slope_bytes_per_voxel": float(slope), "intercept_bytes": float(intercept),
+            "max_residual": float(residual)}
+
+
+def package_folder(folder: str) -> str:
+    from spine_rt.bench.bench_package import demo_package, export_bench_package
+
+    demo = demo_package()
+    return str(demo if demo is not None else export_bench_package(folder))
+
+
+# --------------------------------------------------------------------------- pytest
+def _sizes() -> list[tuple[int, int, int]]:
+    return SIZES + ([LARGEST] if os.environ.get("SPINE_RT_BENCH_LARGEST") == "1" else [])
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    pytest.importorskip("torch")
+    return package_folder(str(tmp_path_factory.mktemp("memory_bench")))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/clear_refs (Linux)")
+@pytest.mark.parametrize("shape", _sizes(), ids=lambda s: "x".join(map(str, s)))
+def test_peak_memory(package, shape, record_property):
+    row = measure_in_child(package, shape, "onnxruntime", threads=1)
+    for key, value in row.items():
+        record_property(key, value)
+    assert row["bytes_per_voxel"] < TARGET_BYTES_PER_VOXEL
+
+
+# --------------------------------------------------------------------------- script
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--largest", action="store_true", help=f"also {'x'.join(map(str, LARGEST))}")
+    parser.add_argument("--backend", default="onnxruntime", help="pipeline backend (default onnxruntime)")
+    parser.add_argument("--threads", type=int, default=None, help="torch / onnxruntime threads")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the rows and the fit as JSON")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--package", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        shape = tuple(int(v) for v in args.shape.split(","))
+        print(json.dumps(child(args.package, shape, args.backend, args.threads)))
+        return
+    sizes = SIZES + ([LARGEST] if args.largest else [])
+    with tempfile.TemporaryDirectory(prefix="spine-rt-memory-bench-") as folder:
+        package = package_folder(folder)
+        rows = []
+        print(f"{'shape':>14}  {'voxels':>11}  {'baseline MiB':>12}  {'peak MiB':>9}  {'call MiB':>9}  "
+              f"{'B/voxel':>8}  {'s':>6}", flush=True)
+        for shape in sizes:
+            row = measure_in_child(package, shape, args.backend, args.threads)
+            rows.append(row)
+            print(f"{'x'.join(map(str, shape)):>14}  {row['voxels']:>11,}  {row['baseline_bytes'] / _MIB:>12.0f}  "
+                  f"{row['peak_bytes'] / _MIB:>9.0f}  {row['call_bytes'] / _MIB:>9.0f}  "
+                  f"{row['bytes_per_voxel']:>8.2f}  {row['seconds']:>6.1f}", flush=True)
+    fit = linear_fit(rows)
+    print(f"linear fit: {fit['slope_bytes_per_voxel']:.2f} bytes/voxel + {fit['intercept_bytes'] / _MIB:.0f} MiB, "
+          f"worst residual {100 * fit['max_residual']:.1f} % (target < {TARGET_BYTES_PER_VOXEL:.0f} bytes/voxel: "
+          f"{'met' if fit['slope_bytes_per_voxel'] < TARGET_BYTES_PER_VOXEL else 'MISSED'})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "fit": fit}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
