@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ STAGE_ONE_CROP = "160,80"
 STAGE_TWO_PATCH = (96, 96, 12)
 #: stage one's exported input: one window holds a whole slice of the demo phantom
 STAGE_ONE_PATCH = (176, 112)
+#: files of the package folder that are not part of the exported package
+KEPT_NAMES = ("__init__.py", "__pycache__")
 
 
 def stage_one_arguments(run: Path, threads: int, iterations: int, epochs: int) -> list[str]:
@@ -58,9 +61,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=Path("/tmp/spine-rt-demo-training"),
                         help="folder for the two training runs (default /tmp/spine-rt-demo-training)")
     parser.add_argument("--out", type=Path, default=DEMO_PACKAGE, help=f"the package folder (default {DEMO_PACKAGE})")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: two threads on cores shared with other jobs run far slower)")
     parser.add_argument("--stage-one-iterations", type=int, default=80, help="steps per stage-one epoch (80)")
-    parser.add_argument("--stage-one-epochs", type=int, default=4, help="stage-one epochs (4)")
+    parser.add_argument("--stage-one-epochs", type=int, default=60, help="stage-one epochs (60)")
     parser.add_argument("--stage-two-iterations", type=int, default=80, help="steps per stage-two epoch (80)")
     parser.add_argument("--stage-two-epochs", type=int, default=3, help="stage-two epochs (3)")
     parser.add_argument("--skip-stage-one", action="store_true", help="reuse WORK/stage1/best.pt")
@@ -71,18 +75,23 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def export_demo_package(stage_one: Path, stage_two: Path, out: Path) -> None:
     """Export both checkpoints as the demo package at ``out`` (FP32 only: the demo runs on CPUs).
 
-    The package's ``__init__.py`` (which makes ``spine_rt/demo_model`` an
-    importable package) is kept across the atomic replacement.
+    The package is exported into a fresh sibling folder and its files then
+    replace the package files in ``out``; ``out``'s ``__init__.py`` (which
+    makes ``spine_rt/demo_model`` an importable package) is kept.
     """
     from spine_rt.export import export_package
 
-    keep = out / "__init__.py"
-    init_text = keep.read_text() if keep.is_file() else None
-    export_package("sshsnet", out=out, checkpoints={"stage1": stage_one, "stage2": stage_two}, preset="tiny",
+    staging = out.parent / f".{out.name}-export"
+    export_package("sshsnet", out=staging, checkpoints={"stage1": stage_one, "stage2": stage_two}, preset="tiny",
                    precisions="fp32", patch_sizes={"stage1": STAGE_ONE_PATCH, "stage2": STAGE_TWO_PATCH},
                    seed=SEED, overwrite=True)
-    if init_text is not None:
-        keep.write_text(init_text)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.name not in KEPT_NAMES:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    for new in staging.iterdir():
+        new.rename(out / new.name)
+    staging.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:
