@@ -9,7 +9,7 @@ between sagittal slices. See ``docs/demo_model.md``.
 
 ::
 
-    python scripts/train_demo_model.py                       # about 35 min on 2 busy CPU cores
+    python scripts/train_demo_model.py                       # about 25 min on 2 shared CPU cores
     python scripts/train_demo_model.py --work /tmp/demo_runs --out /tmp/demo_pkg
 
 The model knows phantoms only; it is not for clinical use.
@@ -66,7 +66,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage-one-iterations", type=int, default=80, help="steps per stage-one epoch (80)")
     parser.add_argument("--stage-one-epochs", type=int, default=60, help="stage-one epochs (60)")
     parser.add_argument("--stage-two-iterations", type=int, default=80, help="steps per stage-two epoch (80)")
-    parser.add_argument("--stage-two-epochs", type=int, default=3, help="stage-two epochs (3)")
+    parser.add_argument("--stage-two-epochs", type=int, default=40, help="stage-two epochs (40)")
     parser.add_argument("--skip-stage-one", action="store_true", help="reuse WORK/stage1/best.pt")
     parser.add_argument("--skip-stage-two", action="store_true", help="reuse WORK/stage2/best.pt (export only)")
     return parser.parse_args(argv)
