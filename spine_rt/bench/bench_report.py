@@ -116,6 +116,13 @@ class BenchReport:
         lines.insert(0, f"model {model.get('package')} ({model.get('origin')}); input {self.input.get('description')}; "
                         f"device {self.settings.get('device')}; {self.settings.get('repeat')} timed runs after "
                         f"{self.settings.get('warmup')} warm-up; timer {self.primary.timer}")
+        env = self.environment
+        versions = ", ".join(f"{name} {env.get(key)}" for name, key in (
+            ("spine-rt", "spine_rt"), ("python", "python"), ("numpy", "numpy"), ("onnxruntime", "onnxruntime"),
+            ("torch", "torch"), ("tensorrt", "tensorrt")) if env.get(key))
+        machine = self.machine.get("before", {})
+        lines.append(f"versions: {versions}; CPU {machine.get('cpu_model')} ({machine.get('usable_cores')} cores), "
+                     f"load {machine.get('load_average_1_5_15_min')}")
         lines.append("time/fast: median end-to-end time over spine-rt fast's ("
                      f"{self.primary.name}); Dice: mean label agreement with it; overhead: share of the time "
                      "outside backend calls; peak: process RSS high-water mark during the configuration's runs")
