@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "BenchReport": "spine_rt.bench.bench_report",
     "ConfigurationMeasurement": "spine_rt.bench.configuration_measurement",
     "measure": "spine_rt.bench.configuration_measurement",
+    "measure_interleaved": "spine_rt.bench.configuration_measurement",
+    "ConfigurationRecorder": "spine_rt.bench.configuration_measurement",
     "BenchInput": "spine_rt.bench.bench_input",
     "parse_shape": "spine_rt.bench.bench_input",
     "phantom_input": "spine_rt.bench.bench_input",
@@ -62,7 +64,12 @@ __all__ = list(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.bench.bench_input import BenchInput, parse_shape, phantom_input, shaped_input
     from spine_rt.bench.bench_report import BenchReport
-    from spine_rt.bench.configuration_measurement import ConfigurationMeasurement, measure
+    from spine_rt.bench.configuration_measurement import (
+        ConfigurationMeasurement,
+        ConfigurationRecorder,
+        measure,
+        measure_interleaved,
+    )
     from spine_rt.bench.label_agreement import dice_per_structure, mean_dice
     from spine_rt.bench.latency_summary import LatencySummary
     from spine_rt.bench.machine_facts import machine_facts

@@ -125,6 +125,6 @@ class BenchReport:
                      f"load {machine.get('load_average_1_5_15_min')}")
         lines.append("time/fast: median end-to-end time over spine-rt fast's ("
                      f"{self.primary.name}); Dice: mean label agreement with it; overhead: share of the time "
-                     "outside backend calls; peak: process RSS high-water mark during the configuration's runs")
+                     "outside backend calls; peak: largest process RSS high-water mark over the configuration's calls")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)

@@ -1,16 +1,24 @@
-"""Measuring one configuration (a pipeline or a baseline) on one scan: the benchmark's inner loop.
+"""Measuring configurations (pipelines or baselines) on one scan: the benchmark's inner loop.
 
-:func:`measure` runs ``warmup`` untimed calls, then ``repeat`` timed calls,
-each timed end to end by a :mod:`~spine_rt.bench.stopwatch` (perf_counter
-on the CPU, CUDA events on a GPU) while a
+Each call is timed end to end by a :mod:`~spine_rt.bench.stopwatch`
+(perf_counter on the CPU, CUDA events on a GPU) while a
 :class:`~spine_rt.bench.runner_clock.RunnerClock` sums the time inside the
-backend calls. The peak memory is reset before the warm-up and read after
-the last call, so it covers this configuration's calls (the process's other
+backend calls (:class:`ConfigurationRecorder`).
+
+* :func:`measure_interleaved` - several configurations, warm-up calls first,
+  then round by round one timed call of each (what ``spine-rt bench`` does:
+  on a shared machine whose load drifts, every configuration sees the same
+  drift, so their ratios stay fair);
+* :func:`measure` - one configuration alone.
+
+The peak memory is reset before and read after every call of a
+configuration; its peak is the largest over its calls (the process's other
 live objects, e.g. the scan and other loaded networks, included).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +32,7 @@ from spine_rt.bench.peak_memory import (
     reset_peak_host_memory,
 )
 from spine_rt.bench.runner_clock import RunnerClock
-from spine_rt.bench.segmenter import Segmenter
+from spine_rt.bench.segmenter import Segmentation, Segmenter
 from spine_rt.bench.stopwatch import stopwatch_for
 
 
@@ -45,9 +53,10 @@ class ConfigurationMeasurement:
         stage_two_patches_run / stage_two_patches_total: per call.
         counts: the last call's counts (stage-one slices and windows, calls, ...).
         voxels: input voxels per call.
-        peak_host_memory_bytes: RSS high-water mark during the calls (bytes).
-        peak_host_memory_is_per_configuration: the mark was reset before this
-            configuration (otherwise it is the process's since start).
+        peak_host_memory_bytes: the largest RSS high-water mark over the
+            configuration's calls (bytes; the process's live memory included).
+        peak_host_memory_is_per_configuration: the mark was reset before each
+            call (otherwise it is the process's since start).
         peak_gpu_memory_bytes: torch's CUDA peak during the calls (bytes), ``None`` on the CPU.
         timer: ``"perf_counter"`` or ``"cuda_events"``.
         labels: the last call's label map (for agreement; not serialised).
@@ -104,64 +113,142 @@ class ConfigurationMeasurement:
         }
 
 
-def measure(segmenter: Segmenter, image: np.ndarray, affine: np.ndarray, repeat: int, warmup: int,
-            device: str) -> ConfigurationMeasurement:
-    """Time ``segmenter`` on ``image`` (see the module docstring).
+class ConfigurationRecorder:
+    """Times the calls of one segmenter and keeps what :class:`ConfigurationMeasurement` needs.
+
+    The runner clock stays installed from :meth:`open` to :meth:`close`. Before
+    every call (warm-up included) the host and GPU peak-memory marks are reset,
+    and after it they are read, so the configuration's peak is the largest
+    over its own calls even when calls of several configurations alternate.
 
     Args:
         segmenter: what to measure.
-        image / affine: the scan.
-        repeat: timed calls (>= 1).
-        warmup: untimed calls before them (>= 0).
         device: where it runs (picks the stopwatch and the GPU memory counter).
+    """
+
+    def __init__(self, segmenter: Segmenter, device: str) -> None:
+        self.segmenter = segmenter
+        self.device = device
+        self._watch = stopwatch_for(device)
+        self._clock = RunnerClock(segmenter.runner_groups())
+        self._end_to_end: list[float] = []
+        self._backend: list[float] = []
+        self._by_stage: dict[str, list[float]] = {}
+        self._steps: dict[str, list[float]] = {}
+        self._last: Segmentation | None = None
+        self._voxels = 0
+        self._peak_host = 0
+        self._peak_gpu: int | None = None
+        self._peak_is_per_configuration = True
+
+    def open(self) -> None:
+        self._clock.install()
+
+    def close(self) -> None:
+        self._clock.remove()
+
+    def warm_up(self, image: np.ndarray, affine: np.ndarray) -> None:
+        """One untimed call (its memory peak counts)."""
+        self._before_call()
+        self.segmenter.segment(image, affine)
+        self._after_call()
+
+    def timed_call(self, image: np.ndarray, affine: np.ndarray) -> None:
+        """One timed call."""
+        self._last = None  # the previous labels can go before the next call allocates
+        self._before_call()
+        self._clock.reset()
+        self._watch.start()
+        result = self.segmenter.segment(image, affine)
+        self._end_to_end.append(self._watch.stop())
+        self._after_call()
+        self._backend.append(self._clock.total_seconds)
+        for stage, seconds in self._clock.seconds.items():
+            self._by_stage.setdefault(stage, []).append(seconds)
+        for step, seconds in result.seconds.items():
+            self._steps.setdefault(step, []).append(seconds)
+        self._voxels = int(np.asarray(image).size)
+        self._last = result
+
+    def result(self) -> ConfigurationMeasurement:
+        """The measurement over the timed calls so far.
+
+        Raises:
+            RuntimeError: no timed call yet.
+        """
+        result = self._last
+        if result is None:
+            raise RuntimeError(f"{self.segmenter.name}: no timed call yet")
+        overhead = [max(0.0, 1.0 - b / e) for b, e in zip(self._backend, self._end_to_end)]
+        return ConfigurationMeasurement(
+            name=self.segmenter.name,
+            kind=self.segmenter.kind,
+            settings=self.segmenter.describe(),
+            end_to_end=LatencySummary.of(self._end_to_end),
+            stages={step: LatencySummary.of(values) for step, values in self._steps.items()},
+            backend=LatencySummary.of(self._backend),
+            backend_by_stage={stage: float(np.median(values)) for stage, values in self._by_stage.items()},
+            overhead_fraction=float(np.median(overhead)),
+            stage_two_patches_run=result.stage_two_patches_run,
+            stage_two_patches_total=result.stage_two_patches_total,
+            counts=dict(result.counts),
+            voxels=self._voxels,
+            peak_host_memory_bytes=self._peak_host,
+            peak_host_memory_is_per_configuration=self._peak_is_per_configuration,
+            peak_gpu_memory_bytes=self._peak_gpu,
+            timer=self._watch.kind,
+            labels=result.labels,
+        )
+
+    def _before_call(self) -> None:
+        self._peak_is_per_configuration &= reset_peak_host_memory()
+        reset_peak_gpu_memory(self.device)
+
+    def _after_call(self) -> None:
+        self._peak_host = max(self._peak_host, peak_host_memory_bytes())
+        gpu = peak_gpu_memory_bytes(self.device)
+        if gpu is not None:
+            self._peak_gpu = max(self._peak_gpu or 0, gpu)
+
+
+def _check_counts(repeat: int, warmup: int) -> None:
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got {repeat} and {warmup}")
+
+
+def measure(segmenter: Segmenter, image: np.ndarray, affine: np.ndarray, repeat: int, warmup: int,
+            device: str) -> ConfigurationMeasurement:
+    """Time ``segmenter`` alone on ``image``: ``warmup`` untimed calls, then ``repeat`` timed ones.
 
     Raises:
         ValueError: ``repeat < 1`` or ``warmup < 0``.
     """
-    if repeat < 1 or warmup < 0:
-        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got {repeat} and {warmup}")
-    watch = stopwatch_for(device)
-    clock = RunnerClock(segmenter.runner_groups())
-    per_configuration = reset_peak_host_memory()
-    reset_peak_gpu_memory(device)
-    end_to_end: list[float] = []
-    backend: list[float] = []
-    by_stage: dict[str, list[float]] = {}
-    steps: dict[str, list[float]] = {}
-    result = None
-    with clock:
-        for _ in range(warmup):
-            segmenter.segment(image, affine)
+    return measure_interleaved([segmenter], image, affine, repeat, warmup, device)[0]
+
+
+def measure_interleaved(segmenters: Sequence[Segmenter], image: np.ndarray, affine: np.ndarray, repeat: int,
+                        warmup: int, device: str) -> list[ConfigurationMeasurement]:
+    """Time several segmenters round by round (fair on a machine whose load changes).
+
+    Every segmenter first gets its ``warmup`` untimed calls; then each of the
+    ``repeat`` rounds makes one timed call of every segmenter in order, so a
+    change of the machine's load affects all of them alike.
+
+    Raises:
+        ValueError: ``repeat < 1`` or ``warmup < 0``.
+    """
+    _check_counts(repeat, warmup)
+    recorders = [ConfigurationRecorder(segmenter, device) for segmenter in segmenters]
+    for recorder in recorders:
+        recorder.open()
+    try:
+        for recorder in recorders:
+            for _ in range(warmup):
+                recorder.warm_up(image, affine)
         for _ in range(repeat):
-            clock.reset()
-            result = None  # the previous labels can go before the next call allocates
-            watch.start()
-            result = segmenter.segment(image, affine)
-            end_to_end.append(watch.stop())
-            backend.append(clock.total_seconds)
-            for stage, seconds in clock.seconds.items():
-                by_stage.setdefault(stage, []).append(seconds)
-            for step, seconds in result.seconds.items():
-                steps.setdefault(step, []).append(seconds)
-    if result is None:  # unreachable: repeat >= 1
-        raise RuntimeError("no timed call ran")
-    overhead = [max(0.0, 1.0 - b / e) for b, e in zip(backend, end_to_end)]
-    return ConfigurationMeasurement(
-        name=segmenter.name,
-        kind=segmenter.kind,
-        settings=segmenter.describe(),
-        end_to_end=LatencySummary.of(end_to_end),
-        stages={step: LatencySummary.of(values) for step, values in steps.items()},
-        backend=LatencySummary.of(backend),
-        backend_by_stage={stage: float(np.median(values)) for stage, values in by_stage.items()},
-        overhead_fraction=float(np.median(overhead)),
-        stage_two_patches_run=result.stage_two_patches_run,
-        stage_two_patches_total=result.stage_two_patches_total,
-        counts=dict(result.counts),
-        voxels=int(np.asarray(image).size),
-        peak_host_memory_bytes=peak_host_memory_bytes(),
-        peak_host_memory_is_per_configuration=per_configuration,
-        peak_gpu_memory_bytes=peak_gpu_memory_bytes(device),
-        timer=watch.kind,
-        labels=result.labels,
-    )
+            for recorder in recorders:
+                recorder.timed_call(image, affine)
+    finally:
+        for recorder in recorders:
+            recorder.close()
+    return [recorder.result() for recorder in recorders]

@@ -9,8 +9,10 @@ The library side of ``spine-rt bench``. In order:
    on the device, best first); the first is the *primary* configuration;
 4. the baselines on the same weights and scan: ``reference`` (the authors'
    schedule, torch FP32) and ``monai`` (MONAI's sliding window, torch FP32);
-5. each configuration is built, measured (:func:`~spine_rt.bench.configuration_measurement.measure`)
-   and closed before the next one is built.
+5. every configuration is built (all stay loaded), warmed up, then timed
+   round by round, one call of each per round
+   (:func:`~spine_rt.bench.configuration_measurement.measure_interleaved`),
+   so a drifting machine load affects all of them alike.
 
 ``threads`` fixes torch's intra-op threads and those of onnxruntime sessions.
 """
@@ -29,7 +31,7 @@ from typing import Any
 from spine_rt.bench.bench_input import phantom_input, shaped_input
 from spine_rt.bench.bench_package import BENCH_PRESET, BENCH_SEED, export_bench_package
 from spine_rt.bench.bench_report import BenchReport
-from spine_rt.bench.configuration_measurement import measure
+from spine_rt.bench.configuration_measurement import measure_interleaved
 from spine_rt.bench.machine_facts import machine_facts
 from spine_rt.bench.segmenter import Segmenter
 from spine_rt.errors import InputError
@@ -137,18 +139,21 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
         for baseline in options.baselines:
             builders.append(_baseline_builder(package, baseline, device))
 
-        measurements = []
-        for build in builders:
-            segmenter = build()
-            try:
-                _limit_runner_threads(segmenter, options.threads)
-                say(f"measuring {segmenter.name}: {options.warmup} warm-up + {options.repeat} timed runs")
-                measurement = measure(segmenter, scan.image, scan.affine, options.repeat, options.warmup, device)
-            finally:
+        segmenters: list[Segmenter] = []
+        try:
+            for build in builders:
+                segmenters.append(build())
+                _limit_runner_threads(segmenters[-1], options.threads)
+            say(f"measuring {', '.join(s.name for s in segmenters)}: {options.warmup} warm-up call(s) each, then "
+                f"{options.repeat} round(s) of one timed call each")
+            measurements = measure_interleaved(segmenters, scan.image, scan.affine, options.repeat, options.warmup,
+                                               device)
+        finally:
+            for segmenter in segmenters:
                 segmenter.close()
-            say(f"  median {measurement.end_to_end.median_s:.3f} s, "
+        for measurement in measurements:
+            say(f"  {measurement.name}: median {measurement.end_to_end.median_s:.3f} s, "
                 f"{measurement.stage_two_patches_run}/{measurement.stage_two_patches_total} stage-two patches")
-            measurements.append(measurement)
 
     machine_after = machine_facts()
     notes += _machine_notes(machine_before, machine_after)
@@ -236,5 +241,6 @@ def _machine_notes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
              if facts.get("load_average_1_5_15_min")]
     if loads and max(loads) > BUSY_LOAD_PER_CORE * cores:
         return [f"the machine was busy (1-minute load {', '.join(f'{v:.2f}' for v in loads)} on {cores} cores, "
-                "before/after): absolute times are inflated; ratios measured in one run remain comparable"]
+                "before/after): absolute times are inflated; the configurations were timed round by round, so "
+                "their ratios saw the same load"]
     return []
