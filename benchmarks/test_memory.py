@@ -7,11 +7,14 @@ RSS high-water mark (``/proc/self/clear_refs``) and records the resident
 memory as its *baseline* (interpreter, libraries, weights, arenas, the scan
 itself). After one pipeline call on the scan, the high-water mark minus the
 baseline is what the call needed; divided by the scan's voxels it gives
-bytes per voxel. Targets: linear growth and < 16 bytes per voxel.
+bytes per voxel. Targets: linear growth and < 16 bytes per voxel. The
+package is a random-init tiny SSHSNet on SEEDS' 0.3448 mm grid, so the
+network volume has the scan's size.
 
     pytest benchmarks/test_memory.py                             # sizes up to 12 x 1024 x 1024
     SPINE_RT_BENCH_LARGEST=1 pytest benchmarks/test_memory.py    # and 24 x 1024 x 1024
     python benchmarks/test_memory.py [--largest] [--backend onnxruntime] [--threads 1] [--json F]
+    python benchmarks/test_memory.py --steps 12,1024,1024 --threads 1   # numpy memory per pipeline step
 
 The largest size, 24 x 1024 x 1024 (25 M voxels), is behind ``--largest``
 (``SPINE_RT_BENCH_LARGEST=1`` for pytest): it takes minutes on two cores.
@@ -84,6 +87,74 @@ def child(package: str, shape: tuple[int, int, int], backend: str, threads: int 
             "seconds": result.report["seconds"]["total"]}
 
 
+#: pipeline steps whose numpy memory ``--steps`` traces: (module, function)
+TRACED_STEPS = (
+    ("spine_rt.pipelines.fast_schedule", "downsample_in_plane"),
+    ("spine_rt.pipelines.fast_schedule", "run_stage_one"),
+    ("spine_rt.pipelines.fast_schedule", "stage_one_roi"),
+    ("spine_rt.pipelines.stage_two_window", "windows_touching"),
+    ("spine_rt.pipelines.fast_schedule", "run_stage_two"),
+)
+
+
+def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> list[tuple]:
+    """Numpy memory (``tracemalloc``) at entry, peak inside and at exit of each pipeline step, bytes per voxel.
+
+    Memory that the backends allocate themselves (onnxruntime's arena) is not
+    traced; the scan itself is drawn before tracing starts.
+    """
+    import functools
+    import importlib
+    import tracemalloc
+
+    import spine_rt
+    from spine_rt.bench.bench_input import shaped_input
+    from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
+    for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
+        if threads and getattr(runner, "backend", "") == "onnxruntime":
+            runner.threads = threads
+    warm = shaped_input(WARMUP_SHAPE)
+    pipeline(warm.image, warm.affine)
+    del warm
+    scan = shaped_input(shape)
+    rows: list[tuple] = []
+
+    def traced(name: str, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                after, peak = tracemalloc.get_traced_memory()
+                rows.append((name, before / scan.voxels, peak / scan.voxels, after / scan.voxels))
+        return wrapper
+
+    originals = []
+    for module_name, name in TRACED_STEPS:
+        module = importlib.import_module(module_name)
+        originals.append((module, name, getattr(module, name)))
+        setattr(module, name, traced(f"{module_name.rsplit('.', 1)[1]}.{name}", getattr(module, name)))
+    for cls, name in ((MrPreprocessing, "prepare"), (PreparedVolume, "labels_to_input")):
+        originals.append((cls, name, getattr(cls, name)))
+        setattr(cls, name, traced(f"{cls.__name__}.{name}", getattr(cls, name)))
+    tracemalloc.start()
+    try:
+        pipeline(scan.image, scan.affine)
+    finally:
+        tracemalloc.stop()
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    return rows
+
+
 def linear_fit(rows: list[dict]) -> dict:
     """Least-squares ``call_bytes = intercept + slope * voxels`` and its worst relative residual."""
     voxels = np.array([row["voxels"] for row in rows], float)
@@ -97,10 +168,11 @@ def linear_fit(rows: list[dict]) -> dict:
 
 
 def package_folder(folder: str) -> str:
-    from spine_rt.bench.bench_package import demo_package, export_bench_package
+    """A random-init tiny package on SEEDS' 0.3448 mm grid (the demo package's coarser grid would make a
+    network volume ~12x smaller than the scan, so bytes per scan voxel would not describe the paper's workload)."""
+    from spine_rt.bench.bench_package import export_bench_package
 
-    demo = demo_package()
-    return str(demo if demo is not None else export_bench_package(folder))
+    return str(export_bench_package(folder))
 
 
 # --------------------------------------------------------------------------- pytest
@@ -130,6 +202,8 @@ def main() -> None:
     parser.add_argument("--backend", default="onnxruntime", help="pipeline backend (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="torch / onnxruntime threads")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the rows and the fit as JSON")
+    parser.add_argument("--steps", default=None, metavar="SLICES,SI,AP",
+                        help="instead: traced numpy memory per pipeline step for one size (bytes per voxel)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--package", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shape", default=None, help=argparse.SUPPRESS)
@@ -141,6 +215,13 @@ def main() -> None:
     sizes = SIZES + ([LARGEST] if args.largest else [])
     with tempfile.TemporaryDirectory(prefix="spine-rt-memory-bench-") as folder:
         package = package_folder(folder)
+        if args.steps:
+            shape = tuple(int(v) for v in args.steps.split(","))
+            print(f"{'x'.join(map(str, shape))}: numpy memory per input voxel (bytes; the scan itself excluded)")
+            print(f"{'step':40s} {'at entry':>9s} {'peak in step':>13s} {'at exit':>8s}")
+            for name, before, peak, after in step_peaks(package, shape, args.backend, args.threads):
+                print(f"{name:40s} {before:9.1f} {peak:13.1f} {after:8.1f}")
+            return
         rows = []
         print(f"{'shape':>14}  {'voxels':>11}  {'baseline MiB':>12}  {'peak MiB':>9}  {'call MiB':>9}  "
               f"{'B/voxel':>8}  {'s':>6}", flush=True)

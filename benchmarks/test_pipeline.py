@@ -21,6 +21,8 @@ volume, so the region of interest skips nothing.
     python benchmarks/test_pipeline.py [--repeat 3] [--warmup 1] [--threads 1] [--json F]
     python benchmarks/test_pipeline.py --random-init ...        # the random-init package even if the demo exists
     python benchmarks/test_pipeline.py --model PKG ...          # another (trained) package
+    python benchmarks/test_pipeline.py --truth 0,1000 ...       # Dice vs the phantoms' truth instead of times
+    python benchmarks/test_pipeline.py --profile ...            # cProfile of one spine-rt fast call
 
 The demo package runs on its own coarser grid (1.2 mm in-plane): the same
 phantom then makes a network volume of about 300 x 160 x 12 voxels, not
@@ -150,6 +152,52 @@ def test_pipeline(benchmark, package, scan, fast_labels, name):
 
 
 # --------------------------------------------------------------------------- script
+def _with_threads(chosen, threads: int | None):
+    for runners in chosen.runner_groups().values():
+        for runner in runners:
+            if threads and getattr(runner, "backend", "") == "onnxruntime" and not runner.is_active:
+                runner.threads = threads
+    return chosen
+
+
+def print_truth_agreement(package: Path, seeds: list[int], threads: int | None) -> None:
+    """Mean Dice of each configuration against the phantom's truth and against spine-rt fast (onnxruntime)."""
+    from spine_rt.phantoms import spine_mr
+
+    chosen = [_with_threads(segmenter(name, package), threads) for name in CONFIGURATIONS]
+    try:
+        print(f"{'seed':>5}  {'configuration':34s}  {'Dice vs truth':>13}  {'Dice vs fast':>12}")
+        for seed in seeds:
+            phantom = spine_mr(seed)
+            labels = [c.segment(phantom.image, phantom.affine).labels for c in chosen]
+            for c, found in zip(chosen, labels):
+                print(f"{seed:>5}  {c.name:34s}  {mean_dice(found, phantom.labels):>13.4f}  "
+                      f"{mean_dice(found, labels[0]):>12.4f}")
+    finally:
+        for c in chosen:
+            c.close()
+
+
+def print_profile(package: Path, threads: int | None) -> None:
+    """cProfile of one spine-rt fast (onnxruntime) call on the phantom, after one warm-up call."""
+    import cProfile
+    import pstats
+
+    scan = phantom_input(PHANTOM_SEED)
+    chosen = _with_threads(segmenter("fast-onnxruntime", package), threads)
+    try:
+        chosen.segment(scan.image, scan.affine)
+        profile = cProfile.Profile()
+        profile.enable()
+        chosen.segment(scan.image, scan.affine)
+        profile.disable()
+    finally:
+        chosen.close()
+    statistics = pstats.Stats(profile)
+    statistics.sort_stats("cumulative").print_stats(40)
+    statistics.sort_stats("tottime").print_stats(20)
+
+
 def main() -> None:
     from spine_rt.bench import BenchOptions, run_bench
 
@@ -162,7 +210,14 @@ def main() -> None:
     which.add_argument("--random-init", action="store_true",
                        help="a random-init tiny package with the paper's patches even when the demo package exists")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument("--truth", default=None, metavar="SEEDS",
+                        help="instead of timing: Dice of every configuration against the phantoms' true labels "
+                        "(comma-separated phantom seeds)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing: cProfile one call of spine-rt fast (onnxruntime), top functions")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="spine-rt-pipeline-bench-") as folder:
         if args.model is not None:
             path, trained, origin = Path(args.model), True, f"given with --model ({args.model})"
@@ -171,6 +226,12 @@ def main() -> None:
         else:
             path, trained = package_for_benchmark(folder)
             origin = "trained demo package" if trained else "random-init"
+        if args.truth:
+            print_truth_agreement(path, [int(seed) for seed in args.truth.split(",")], args.threads)
+            return
+        if args.profile:
+            print_profile(path, args.threads)
+            return
         report = run_bench(BenchOptions(model=path, backends=("onnxruntime", "torch"), device="cpu", shape=None,
                                         seed=PHANTOM_SEED, repeat=args.repeat, warmup=args.warmup,
                                         threads=args.threads),
