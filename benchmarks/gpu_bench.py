@@ -47,7 +47,7 @@ from typing import Any
 EXIT_ENVIRONMENT = 3
 SEED = 0
 #: the paper's patches: stage one 256 x 512 at half resolution, stage two 192 x 192 x 12
-STAGE_ONE_PATCH = (256, 512)
+STAGE_ONE_PATCH = (512, 256)  # (S->I, A->P): long side along the spine
 STAGE_TWO_PATCH = (192, 192, 12)
 #: calibration batch of the random batch-norm statistics (as the export)
 CALIBRATION_BATCH = 4

@@ -155,7 +155,7 @@ def _mbnet_overrides(num_classes: int, patch_size: tuple[int, ...]) -> dict[str,
 
 STAGE_ONE = StageRecipe(
     name="stage1", network="stage1_pair",
-    default_patch_size={"full": (256, 512), "tiny": (256, 512)},
+    default_patch_size={"full": (512, 256), "tiny": (512, 256)},  # (S->I, A->P): long side along the spine
     size_multiple=16, patch_rank=2, class_output="probabilities", config_overrides=_stage_one_overrides,
 )
 STAGE_TWO = StageRecipe(

@@ -116,7 +116,7 @@ def export_package(
         labels: ``{id: name}``, a list of names, or a ``labels.json`` path;
             sets ``num_classes`` (default: the checkpoints' labels, else the family's).
         patch_sizes: ``{stage: spatial size}`` overriding the defaults
-            (stage one ``(256, 512)``, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
+            (stage one ``(512, 256)`` = S->I x A->P, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
         random_init: export untrained, seeded weights instead of checkpoints.
         seed: seed of the random weights and of the parity inputs (default 0).
         overwrite: replace an existing package at ``out`` (atomically).

@@ -19,7 +19,7 @@ DEMO_PACKAGE = Path(__file__).resolve().parents[1] / "demo_model"
 #: preset and seed of the package exported when none is given
 BENCH_PRESET = "tiny"
 BENCH_SEED = 0
-#: spatial patch sizes of the exported package; ``None``: the paper's (stage one 256 x 512, stage two 192 x 192 x 12)
+#: spatial patch sizes of the exported package; ``None``: the paper's (stage one 512 x 256 (S->I x A->P), stage two 192 x 192 x 12)
 BENCH_PATCH_SIZES: dict[str, tuple[int, ...]] | None = None
 
 

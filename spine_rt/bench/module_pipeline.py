@@ -16,7 +16,7 @@ from typing import Any
 from spine_rt.pipelines import SpineMrPipeline, StageRunners
 
 #: stage one's static window (X, Y) at half resolution (SEEDS: training crops 256 x 512)
-STAGE_ONE_PATCH = (256, 512)
+STAGE_ONE_PATCH = (512, 256)  # (S->I, A->P): long side along the spine
 
 
 def module_stage_runners(

@@ -23,8 +23,9 @@ from spine_rt.pipelines.xray_loading import load_xray_pipeline
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 
 STAGE_NAMES = ("stage1", "stage2")
-#: stage one's patch when a module is given without one (SEEDS: training crops 256 x 512)
-DEFAULT_STAGE_ONE_PATCH = (256, 512)
+#: stage one's patch when a module is given without one (SEEDS: training crops 256 x 512),
+#: as (S->I, A->P) pixels: the long side along the spine, as the training recipe crops
+DEFAULT_STAGE_ONE_PATCH = (512, 256)
 
 
 def load_pipeline(

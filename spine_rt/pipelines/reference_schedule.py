@@ -17,8 +17,10 @@ For a normalised volume ``(X, Y, Z)`` on the full-resolution model grid:
    crop undone and nearest resize back happen in the pipeline as for the
    fast schedule. No post-processing, no TTA.
 
-The outer window in-plane is ``f`` x stage one's patch (2 x 256 x 512 =
-512 x 1024) and its depth stage two's patch depth (12), so stage one sees
+The outer window in-plane is ``f`` x stage one's patch (2 x 512 x 256 =
+1024 x 512 along (S->I, A->P): SEEDS' "512 x 1024" read with the long side
+along the spine, the reading that pads a sagittal scan least and so favours
+the baseline) and its depth stage two's patch depth (12), so stage one sees
 exactly its graph's size. When a package's patches are the paper's these are
 exactly SEEDS' numbers; for other patch sizes the strides are scaled in
 proportion (``100/512`` of the outer window, ``81/192`` of the patch).
@@ -41,7 +43,7 @@ from spine_rt.pipelines.stage_two_window import run_stage_two
 from spine_rt.pipelines.volume_padding import VolumePadding
 
 #: SEEDS.md, the authors' schedule
-PAPER_OUTER_WINDOW = (512, 1024, 12)
+PAPER_OUTER_WINDOW = (1024, 512, 12)  # (S->I, A->P, slices)
 PAPER_OUTER_STRIDE = (100, 100, 6)
 PAPER_PATCH = (192, 192, 12)
 PAPER_INNER_STRIDE = (81, 81, 1)

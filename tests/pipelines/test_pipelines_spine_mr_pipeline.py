@@ -103,8 +103,9 @@ def test_mirroring_tta_runs_twice_and_keeps_the_geometry(ipr_image):
 
 
 def test_reference_windows_for_the_paper_patches_are_seeds_numbers():
-    windows = ReferenceWindows.for_patches((256, 512), (192, 192, 12), 2)
-    assert windows == ReferenceWindows((512, 1024, 12), (100, 100, 6), (81, 81, 1), 20)
+    # stage one's paper patch as (S->I, A->P) = (512, 256): SEEDS' 512 x 1024 window, long side along the spine
+    windows = ReferenceWindows.for_patches((512, 256), (192, 192, 12), 2)
+    assert windows == ReferenceWindows((1024, 512, 12), (100, 100, 6), (81, 81, 1), 20)
     assert len(PatchGrid.plan(windows.outer_window, (192, 192, 12), stride=windows.inner_stride)) == 60
 
 
@@ -113,9 +114,10 @@ def test_reference_schedule_runs_every_patch_of_every_window_and_returns_labels_
     stage_two = RecordingRunner(EchoStageTwo())
     pipe = fake_pipeline(stage_one, stage_two, schedule="reference")
     windows = pipe.schedule.windows
-    # scaled to the small fake patches: outer = 2 x stage-one patch, strides in SEEDS' proportions
+    # scaled to the small fake patches: outer = 2 x stage-one patch, strides in SEEDS' proportions per axis
+    # (the paper's outer window is 1024 x 512 along S->I x A->P)
     assert windows.outer_window == (128, 256, 12)
-    assert windows.outer_stride == (25, 25, 6) and windows.inner_stride == (27, 27, 1) and windows.batch_size == 20
+    assert windows.outer_stride == (12, 50, 6) and windows.inner_stride == (27, 27, 1) and windows.batch_size == 20
     per_window = len(PatchGrid.plan(windows.outer_window, (64, 64, 12), stride=windows.inner_stride))
     assert per_window == 4 * 9
     image = reoriented(ipr_image, "RAS")
