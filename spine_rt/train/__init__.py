@@ -20,8 +20,7 @@ above are loaded on first use (``spine_rt.train.StageOneRecipe``).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from spine_rt.lazy_exports import lazy_exports
 
 #: public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -42,7 +41,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'spine_rt.train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
