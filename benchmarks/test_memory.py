@@ -55,15 +55,14 @@ def measure_in_child(package: str, shape: tuple[int, int, int], backend: str, th
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
-    """One size in this (fresh) process: see the module docstring."""
+def warmed_pipeline(package: str, backend: str, threads: int | None):
+    """The pipeline on ``package`` (CPU, ``threads`` for torch and onnxruntime) after one small warm-up call."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     import spine_rt
     from spine_rt.bench.bench_input import shaped_input
-    from spine_rt.bench.peak_memory import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
 
     pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
     for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
@@ -71,7 +70,15 @@ def child(package: str, shape: tuple[int, int, int], backend: str, threads: int 
             runner.threads = threads
     warm = shaped_input(WARMUP_SHAPE)
     pipeline(warm.image, warm.affine)
-    del warm
+    return pipeline
+
+
+def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
+    """One size in this (fresh) process: see the module docstring."""
+    from spine_rt.bench.bench_input import shaped_input
+    from spine_rt.bench.peak_memory import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
+
+    pipeline = warmed_pipeline(package, backend, threads)
     scan = shaped_input(shape)
     if not reset_peak_host_memory():
         raise RuntimeError("cannot reset the RSS high-water mark here (/proc/self/clear_refs)")
@@ -107,21 +114,10 @@ def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads:
     import importlib
     import tracemalloc
 
-    import spine_rt
     from spine_rt.bench.bench_input import shaped_input
     from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
-    for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
-        if threads and getattr(runner, "backend", "") == "onnxruntime":
-            runner.threads = threads
-    warm = shaped_input(WARMUP_SHAPE)
-    pipeline(warm.image, warm.affine)
-    del warm
+    pipeline = warmed_pipeline(package, backend, threads)
     scan = shaped_input(shape)
     rows: list[tuple] = []
 
