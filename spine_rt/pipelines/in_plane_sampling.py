@@ -43,6 +43,7 @@ def sample_in_plane(
     size: Sequence[int],
     target_stride: int,
     slices: slice = slice(None),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Linear interpolation of ``values`` onto a box of a grid of another stride.
 
@@ -53,12 +54,23 @@ def sample_in_plane(
         size: ``(nx, ny)`` voxels of the box on the target grid.
         target_stride: full-resolution voxels per voxel of the target grid.
         slices: which ``Z`` slices to take (no interpolation across slices).
+        out: optional float32 array ``(C, nx, ny, len(slices))`` to write into
+            (for example a slot of a network input batch), saving a copy.
 
     Returns:
-        ``(C, nx, ny, len(slices))`` float32; positions beyond the map take
-        the value of its edge.
+        ``(C, nx, ny, len(slices))`` float32 (``out`` when given); positions
+        beyond the map take the value of its edge.
+
+    Doubling the resolution (``source_stride == 2 * target_stride`` with the
+    box on the target grid, the stage-one probabilities and features for
+    stage two) takes a fast path: every target voxel lies a quarter of a
+    source voxel from its nearest source voxel, so each output is ``0.75 *
+    nearest + 0.25 * next`` without index gathers. It equals the general path
+    to float32 rounding.
     """
     values = values[..., slices]
+    if _doubles(values.shape[1:3], source_stride, start, size, target_stride):
+        return _sample_doubling(values, start, size, target_stride, out)
     # crop every in-plane axis to the band the box reads first (a view), so that interpolating
     # the first axis does not run over the whole extent of the second one
     starts = [int(first) for first in start]
@@ -70,7 +82,83 @@ def sample_in_plane(
         starts[axis] -= band.start * source_stride
     for axis, (first, count) in enumerate(zip(starts, size)):
         values = _interpolate_axis(values, 1 + axis, source_stride, first, int(count), target_stride)
+    if out is not None:
+        out[...] = values
+        return out
     return values.astype(np.float32, copy=False)
+
+
+def _doubles(lengths: Sequence[int], source_stride: int, start: Sequence[int], size: Sequence[int],
+             target_stride: int) -> bool:
+    """Whether the fast doubling path applies: stride ratio 2, the box on the target grid and reading
+    at most one voxel beyond the map on each side (stage-two patches always do)."""
+    if source_stride != 2 * target_stride or any(int(first) % target_stride for first in start):
+        return False
+    for length, first, count in zip(lengths, start, size):
+        low, high = _doubling_band(int(first) // target_stride, int(count))
+        if low < -1 or high > length or count < 1:
+            return False
+    return True
+
+
+def _doubling_band(first: int, count: int) -> tuple[int, int]:
+    """The source voxels (inclusive, unclamped) that target voxels ``first .. first + count - 1`` read."""
+    return first // 2 - 1, (first + count - 1) // 2 + 1
+
+
+def _sample_doubling(values: np.ndarray, start: Sequence[int], size: Sequence[int], target_stride: int,
+                     out: np.ndarray | None) -> np.ndarray:
+    """:func:`sample_in_plane` for ``source_stride == 2 * target_stride`` (see its docstring).
+
+    Target voxel ``j`` (counted on the target grid from the map's origin) lies
+    at source position ``j / 2 - 1 / 4``: an even ``j = 2m`` at ``m - 1/4``
+    (``0.25 v[m-1] + 0.75 v[m]``), an odd ``j = 2m + 1`` at ``m + 1/4``
+    (``0.75 v[m] + 0.25 v[m+1]``), source indices clamped to the map.
+    """
+    firsts = [int(first) // target_stride for first in start]
+    counts = [int(count) for count in size]
+    result = out if out is not None else np.empty((values.shape[0], *counts, values.shape[3]), np.float32)
+    band = values
+    lows = []
+    for axis, (first, count) in enumerate(zip(firsts, counts)):
+        low, high = _doubling_band(first, count)
+        begin, end = max(low, 0), min(high, values.shape[1 + axis] - 1) + 1
+        index = [slice(None)] * band.ndim
+        index[1 + axis] = slice(begin, end)
+        band = band[tuple(index)]
+        if begin - low or high + 1 - end:  # one voxel beyond the map: repeat its edge
+            padding = [(0, 0)] * band.ndim
+            padding[1 + axis] = (begin - low, high + 1 - end)
+            band = np.pad(band, padding, mode="edge")
+        lows.append(low)
+    rows = _double_axis(band.astype(np.float32, copy=False), 1, firsts[0], counts[0], lows[0], None)
+    return _double_axis(rows, 2, firsts[1], counts[1], lows[1], result)
+
+
+def _double_axis(values: np.ndarray, axis: int, first: int, count: int, low: int,
+                 out: np.ndarray | None) -> np.ndarray:
+    """Target voxels ``first .. first + count - 1`` along ``axis`` from ``values``, whose index ``p`` along
+    ``axis`` holds source voxel ``low + p`` (already clamped / edge-padded: no bounds checks here)."""
+    shape = list(values.shape)
+    shape[axis] = count
+    result = out if out is not None else np.empty(shape, np.float32)
+
+    def along(array: np.ndarray, part: slice) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = part
+        return array[tuple(index)]
+
+    for parity in (0, 1):
+        begin = first + (parity - first) % 2  # the first target voxel of this parity
+        n = len(range(begin, first + count, 2))
+        if n == 0:
+            continue
+        nearest = begin // 2 - low
+        neighbour = nearest - 1 if parity == 0 else nearest + 1
+        target = along(result, slice(begin - first, count, 2))
+        np.multiply(along(values, slice(nearest, nearest + n)), np.float32(0.75), out=target)
+        target += np.float32(0.25) * along(values, slice(neighbour, neighbour + n))
+    return result
 
 
 def _band(length: int, source_stride: int, first: int, count: int, target_stride: int) -> slice:

@@ -51,10 +51,12 @@ class StageOneMaps:
     def feature_channels(self) -> int:
         return int(self.features.shape[0])
 
-    def patch_probabilities(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
-        """``(C, px, py, pz)``: the probabilities at full resolution on the patch at ``start`` ``(x, y, z)``."""
+    def patch_probabilities(self, start: Sequence[int], size: Sequence[int],
+                            out: np.ndarray | None = None) -> np.ndarray:
+        """``(C, px, py, pz)``: the probabilities at full resolution on the patch at ``start`` ``(x, y, z)``
+        (written into ``out`` when given)."""
         slices = slice(int(start[2]), int(start[2]) + int(size[2]))
-        return sample_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], 1, slices)
+        return sample_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], 1, slices, out)
 
     def patch_features(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
         """``(F, px/4, py/4, pz)``: the features at 1/4 resolution on the patch at ``start`` ``(x, y, z)``."""

@@ -202,7 +202,7 @@ def _feed(volume: np.ndarray, maps: StageOneMaps, starts: Sequence[np.ndarray], 
     image = np.empty((len(starts), 1 + maps.classes, *patch), np.float32)
     for slot, start in enumerate(starts):
         image[slot, 0] = volume[_window(start, patch)]
-        image[slot, 1:] = maps.patch_probabilities(start, patch)
+        maps.patch_probabilities(start, patch, out=image[slot, 1:])
     features = np.stack([maps.patch_features(start, patch) for start in starts])
     return {image_name: image, feature_name: features}
 

@@ -91,3 +91,36 @@ def test_upsampling_keeps_constants_and_interpolates_linearly():
 def test_same_stride_sampling_is_a_copy():
     values = np.random.default_rng(3).random((2, 6, 6, 2)).astype(np.float32)
     np.testing.assert_array_equal(sample_in_plane(values, 4, (8, 4), (3, 4), 4), values[:, 2:5, 1:5])
+
+
+def test_doubling_fast_path_equals_the_general_interpolation(monkeypatch):
+    """Stride ratio 2 (stage one's probabilities and features for stage two) takes a gather-free path;
+    it must give the general path's values on boxes inside, at and one voxel beyond the map's edges."""
+    import spine_rt.pipelines.in_plane_sampling as sampling
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for target_stride in (1, 2, 4):
+        for lengths in [(1, 1), (2, 5), (7, 4), (9, 11)]:
+            values = rng.random((3, *lengths, 2)).astype(np.float32)
+            for start in [(0, 0), (1, 3), (-1, 0), (2 * lengths[0] - 3, 1)]:
+                for size in [(1, 1), (4, 3), (2 * lengths[0] + 1, 2 * lengths[1] + 1)]:
+                    begin = tuple(target_stride * s for s in start)
+                    cases.append((values, 2 * target_stride, begin, size, target_stride))
+    fast = [sample_in_plane(*case) for case in cases]
+    taken = sum(sampling._doubles(case[0].shape[1:3], *case[1:]) for case in cases)
+    assert 0 < taken < len(cases)  # both paths ran: boxes far beyond the map take the general one
+    monkeypatch.setattr(sampling, "_doubles", lambda *args: False)
+    for case, result in zip(cases, fast):
+        general = sample_in_plane(*case)
+        assert result.shape == general.shape
+        np.testing.assert_allclose(result, general, atol=1e-6)
+
+
+def test_sampling_into_a_given_buffer_returns_that_buffer():
+    values = np.random.default_rng(6).random((4, 10, 12, 3)).astype(np.float32)
+    batch = np.zeros((2, 5, 8, 6, 3), np.float32)
+    returned = sample_in_plane(values, 2, (4, 2), (8, 6), 1, out=batch[1, 1:])
+    assert returned.base is batch or returned is batch[1, 1:] or np.shares_memory(returned, batch)
+    np.testing.assert_allclose(batch[1, 1:], sample_in_plane(values, 2, (4, 2), (8, 6), 1))
+    assert not batch[0].any() and not batch[1, 0].any()
