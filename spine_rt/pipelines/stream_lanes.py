@@ -1,0 +1,88 @@
+"""``StreamLanes``: where the device fast schedule queues its work: two CUDA streams, or in order.
+
+Three lanes: ``copy`` (host-to-device uploads from pinned memory), ``one``
+(stage one) and ``two`` (stage two). With ``two_streams`` on a CUDA device
+each lane is its own ``torch.cuda.Stream`` and work is ordered between them
+only by CUDA events (``record_event`` / ``wait_event``), so stage one of
+slab ``k + 1`` and stage two of slab ``k`` run at the same time; nothing here
+calls ``torch.cuda.synchronize``. Otherwise (CPU tensors, or one stream
+asked for) every lane is the caller's current stream and the event methods
+do nothing: the same calls in the same order run one after the other, which
+is how the slab logic is tested without a GPU.
+
+Memory across streams: a tensor made on one lane and read on another is
+passed to :meth:`StreamLanes.share`, which ``record_stream``-s it so torch's
+caching allocator does not hand its memory out again before the reading
+lane is done with it.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+from spine_rt.dependencies import require
+
+torch = require("torch", "the device fast schedule")
+
+LANES = ("copy", "one", "two")
+
+
+class StreamLanes:
+    """The lanes of one prediction on ``device`` (see the module docstring).
+
+    Args:
+        device: a ``torch.device``.
+        two_streams: separate CUDA streams per lane (CUDA devices only).
+    """
+
+    def __init__(self, device: Any, two_streams: bool) -> None:
+        self.device = device
+        self.two_streams = bool(two_streams) and device.type == "cuda"
+        self._origin = torch.cuda.current_stream(device) if device.type == "cuda" else None
+        self._streams: dict[str, Any] = {}
+        if self.two_streams:
+            self._streams = {name: torch.cuda.Stream(device=device) for name in LANES}
+
+    def start(self) -> None:
+        """Every lane waits for the work queued so far on the caller's stream (the buffers made before)."""
+        for stream in self._streams.values():
+            stream.wait_stream(self._origin)
+
+    def lane(self, name: str) -> Any:
+        """Context manager that makes lane ``name`` torch's current stream (a null context in order mode)."""
+        stream = self._streams.get(name)
+        return torch.cuda.stream(stream) if stream is not None else nullcontext()
+
+    def stream(self, name: str) -> Any:
+        """The CUDA stream of lane ``name`` (``None`` in order mode)."""
+        return self._streams.get(name)
+
+    def record(self, name: str) -> Any:
+        """An event recorded on lane ``name`` now (``None`` in order mode)."""
+        stream = self._streams.get(name)
+        return stream.record_event() if stream is not None else None
+
+    def wait(self, name: str, event: Any) -> None:
+        """Lane ``name`` waits (on the device, not the host) for ``event``."""
+        stream = self._streams.get(name)
+        if stream is not None and event is not None:
+            stream.wait_event(event)
+
+    def share(self, tensor: Any, *names: str) -> None:
+        """``tensor`` is also used on lanes ``names``: keep its memory until their queued work is done."""
+        for name in names:
+            stream = self._streams.get(name)
+            if stream is not None:
+                tensor.record_stream(stream)
+
+    def join(self) -> None:
+        """The caller's stream waits for every lane (no host synchronisation)."""
+        for stream in self._streams.values():
+            self._origin.wait_stream(stream)
+
+
+def host_wait(event: Any) -> None:
+    """Block the host until ``event`` has happened (an event wait, not a device synchronisation)."""
+    if event is not None:
+        event.synchronize()
