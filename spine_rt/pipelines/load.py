@@ -15,6 +15,7 @@ from typing import Any
 
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.model_package import ModelPackage
+from spine_rt.pipelines.pipelining import check_pipelining
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
@@ -43,6 +44,7 @@ def load_pipeline(
     overlap: float | None = None,
     folds: Sequence[int] | None = None,
     verify: bool = True,
+    pipelining: str = "auto",
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -68,6 +70,11 @@ def load_pipeline(
         folds: stage-two folds to use (default: all in the package); stage one
             uses the same folds, or its only fold.
         verify: check every file's sha256 against the manifest on opening.
+        pipelining: ``"auto"`` (the device fast schedule with stage one and
+            stage two on two CUDA streams for torch/TensorRT runners on a CUDA
+            device, the host schedule otherwise), ``"two-stream"``,
+            ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.pipelining`);
+            the report says which ran and why.
 
     Raises:
         InputError: not a package, not a spine MR package, a bad option.
@@ -75,12 +82,14 @@ def load_pipeline(
     """
     from spine_rt.runtime import available_backends, select_backend
 
+    check_pipelining(pipelining)
     opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
     manifest = opened.manifest
     if manifest.task == "xray":
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
-                      "stage_one_batch_size": stage_one_batch_size is not None}
+                      "stage_one_batch_size": stage_one_batch_size is not None,
+                      "pipelining": pipelining != "auto"}
         return _xray_pipeline(opened, backend, device, precision, tta, folds,
                               [name for name, given in mr_options.items() if given])
     if manifest.task != "spine_mr":
@@ -119,6 +128,7 @@ def load_pipeline(
         stage_one_batch_size=stage_one_batch_size,
         overlap=overlap,
         backend_reason=reason,
+        pipelining=pipelining,
     )
 
 

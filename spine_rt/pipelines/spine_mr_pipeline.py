@@ -7,7 +7,9 @@ Construct once (runners loaded, options checked), call many times::
     result.labels, result.affine, result.report; result.save("seg.nii.gz")
 
 A call: read -> preprocess (:mod:`~spine_rt.pipelines.preprocessing`) ->
-schedule (``"fast"``: :mod:`~spine_rt.pipelines.fast_schedule`, or
+schedule (``"fast"``: :mod:`~spine_rt.pipelines.fast_schedule` on the host, or
+:mod:`~spine_rt.pipelines.device_fast_schedule` on the runners' device with
+two CUDA streams, see :mod:`~spine_rt.pipelines.pipelining`; or
 ``"reference"``: :mod:`~spine_rt.pipelines.reference_schedule`), optionally
 with mirroring TTA -> argmax -> exact inverse of the preprocessing -> report.
 
@@ -36,9 +38,11 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
+from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
 from spine_rt.pipelines.fast_schedule import FastSchedule
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
+from spine_rt.pipelines.pipelining import check_pipelining, choose_pipelining
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
@@ -86,6 +90,9 @@ class SpineMrPipeline:
         stage_one_batch_size: stage-one windows (slices) per call (default 8).
         overlap: overlap of stage-two windows in the fast schedule (default 0.5).
         backend_reason: why the backend was chosen (for the report).
+        pipelining: ``"auto"``, ``"two-stream"``, ``"sequential"`` or ``"off"``
+            (see :mod:`~spine_rt.pipelines.pipelining`): the fast schedule on
+            the device with two CUDA streams, in order, or on the host.
 
     Raises:
         InputError: an invalid option (one line naming the valid values).
@@ -106,7 +113,9 @@ class SpineMrPipeline:
         stage_one_batch_size: int | None = None,
         overlap: float | None = None,
         backend_reason: str = "",
+        pipelining: str = "auto",
     ) -> None:
+        check_pipelining(pipelining)
         if schedule not in SCHEDULES:
             raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
         if schedule == "reference" and tta:
@@ -126,8 +135,9 @@ class SpineMrPipeline:
         self.tta = bool(tta)
         self.backend_reason = backend_reason
         factor = self.preprocessing.resolution_factor
+        self.pipelining = choose_pipelining(pipelining, schedule, stage_one, stage_two)
         if schedule == "fast":
-            self.schedule: FastSchedule | ReferenceSchedule = FastSchedule(
+            self.schedule: FastSchedule | DeviceFastSchedule | ReferenceSchedule = FastSchedule(
                 stage_one=stage_one,
                 stage_two=stage_two,
                 resolution_factor=factor,
@@ -139,6 +149,9 @@ class SpineMrPipeline:
                 roi_margin_mm=margin,
                 overlap=chosen_overlap,
             )
+            if self.pipelining.mode != "off":
+                self.schedule = DeviceFastSchedule.like(self.schedule, stage_two.device,
+                                                        two_streams=self.pipelining.mode == "two-stream")
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
             if batch_size is not None:
@@ -246,8 +259,10 @@ class SpineMrPipeline:
             "stages": {"stage1": self.stage_one.describe(), "stage2": self.stage_two.describe()},
             "tta": self.tta,
             "tta_mirror_axes": [_AXIS_NAMES[a] for a in MIRROR_AXES] if self.tta else [],
+            "pipelining": self.pipelining.mode,
+            "pipelining_reason": self.pipelining.reason,
         }
-        if isinstance(schedule, FastSchedule):
+        if isinstance(schedule, (FastSchedule, DeviceFastSchedule)):
             settings.update({
                 "roi": schedule.roi,
                 "roi_margin_mm": schedule.roi_margin_mm,
