@@ -31,6 +31,9 @@ from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE, run_st
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.pipelines.stage_two_window import run_stage_two
 
+#: rows of ``X`` fused and reduced to labels at a time when only labels are kept
+LABEL_ROWS_PER_STEP = 16
+
 
 @dataclass(frozen=True)
 class FastSchedule:
@@ -98,9 +101,13 @@ class FastSchedule:
             labels = np.empty(volume.shape, np.uint8)
 
             def rows_consumer(rows: slice, probabilities: np.ndarray, covered: np.ndarray) -> None:
-                fuse_rows(probabilities, covered, lambda: full_resolution_rows(fold_mean, self.resolution_factor,
-                                                                               rows, size_y))
-                labels[rows] = labels_from_probabilities(probabilities)
+                # a few rows at a time: stage one's full-resolution rows and the argmax stay small
+                for first in range(0, rows.stop - rows.start, LABEL_ROWS_PER_STEP):
+                    part = slice(first, min(first + LABEL_ROWS_PER_STEP, rows.stop - rows.start))
+                    volume_rows = slice(rows.start + part.start, rows.start + part.stop)
+                    fuse_rows(probabilities[:, part], covered[part],
+                              lambda: full_resolution_rows(fold_mean, self.resolution_factor, volume_rows, size_y))
+                    labels[volume_rows] = labels_from_probabilities(probabilities[:, part])
 
         stage_two = run_stage_two(
             volume,

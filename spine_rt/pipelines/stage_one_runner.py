@@ -99,6 +99,7 @@ def run_stage_one(
             outputs[f"features{fold}"] = returned[feature_name]
         return outputs
 
+    size_z = volume.shape[2]
     triplets = slice_triplets(volume)
     result = run_sliding_window(
         triplets,
@@ -109,13 +110,23 @@ def run_stage_one(
         mode="gaussian",
         alignment=STAGE_ONE_FEATURE_STRIDE,
     )
+    windows_total, calls = result.windows_total, result.predictor_calls
+    del triplets
+    outputs = dict(result.outputs)
+    del result  # each stitched output is freed as soon as its (C, X, Y, Z) copy exists: one extra output at a time
     maps = tuple(
         StageOneMaps(
-            probabilities=np.ascontiguousarray(np.moveaxis(result.outputs[f"probabilities{fold}"], 0, -1)),
-            features=np.ascontiguousarray(np.moveaxis(result.outputs[f"features{fold}"], 0, -1)),
+            probabilities=_slices_last(outputs, f"probabilities{fold}"),
+            features=_slices_last(outputs, f"features{fold}"),
             probability_stride=resolution_factor,
             feature_stride=resolution_factor * STAGE_ONE_FEATURE_STRIDE,
         )
         for fold in range(stage.fold_count)
     )
-    return StageOneRun(maps, volume.shape[2], result.windows_total, result.predictor_calls, batch_size)
+    return StageOneRun(maps, size_z, windows_total, calls, batch_size)
+
+
+def _slices_last(outputs: dict[str, Any], name: str) -> np.ndarray:
+    """Take ``outputs[name]`` ``(Z, C, X, Y)`` out of ``outputs`` and return it as ``(C, X, Y, Z)`` contiguous."""
+    stitched = outputs.pop(name)
+    return np.ascontiguousarray(np.moveaxis(stitched, 0, -1))

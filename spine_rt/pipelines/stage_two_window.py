@@ -69,8 +69,14 @@ def windows_touching(grid: PatchGrid, roi: np.ndarray | None) -> np.ndarray:
     if roi is None:
         return np.arange(len(grid))
     _, lo, hi = grid.window_boxes()
-    # a summed-area table answers "any ROI voxel in this box" in O(1) per window
-    table = np.pad(roi.astype(np.int64), [(1, 0)] * roi.ndim).cumsum(0).cumsum(1).cumsum(2)
+    # a summed-area table answers "any ROI voxel in this box" in O(1) per window; int32 (4 bytes per voxel,
+    # summed in place) holds the count of any volume below 2**31 voxels
+    if roi.size >= 2**31:
+        raise InputError(f"stage two: a volume of {roi.size} voxels is beyond 2**31; split the scan")
+    table = np.zeros(tuple(n + 1 for n in roi.shape), np.int32)
+    table[1:, 1:, 1:] = roi
+    for axis in range(3):
+        np.cumsum(table, axis=axis, out=table)
     (x0, y0, z0), (x1, y1, z1) = lo.T, hi.T
     count = (table[x1, y1, z1] - table[x0, y1, z1] - table[x1, y0, z1] - table[x1, y1, z0]
              + table[x0, y0, z1] + table[x0, y1, z0] + table[x1, y0, z0] - table[x0, y0, z0])
