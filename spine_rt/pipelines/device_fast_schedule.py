@@ -25,8 +25,10 @@ and queued as::
   waits for one *event* per slab (stage one's foreground of that slab,
   copied to pinned memory) before choosing the slab's stage-two windows; it
   never calls ``torch.cuda.synchronize``.
-* otherwise (CPU, or ``two_streams=False``) the same calls run in the same
-  order on the current stream.
+* ``two_streams=False``: one stream (the current one), slab by slab:
+  stage one of slab ``k``, then its stage two. ``two_streams=True`` on the
+  CPU queues in the two-stream order (stage one one slab ahead) on null
+  stream contexts, which is how that order is tested without a GPU.
 * ``sliced=False``: one slab (stage one over everything, then stage two): the
   unsliced order, to compare against.
 
@@ -65,7 +67,8 @@ class DeviceFastSchedule:
         stage_one_batch_size / stage_two_batch_size / roi / roi_margin_mm /
         overlap: as :class:`~spine_rt.pipelines.fast_schedule.FastSchedule`.
         device: where the tensors live, ``"cpu"`` or ``"cuda:N"`` (the runners' device).
-        two_streams: stage one and stage two on two CUDA streams (CUDA devices only).
+        two_streams: stage one (one slab ahead) and stage two on two CUDA streams; on the CPU the
+            same queue order, run in order.
         sliced: cut the work into slabs along ``X`` (``False``: one slab).
     """
 
@@ -105,7 +108,7 @@ class DeviceFastSchedule:
     @property
     def pipelining(self) -> str:
         """``"two-stream"`` or ``"sequential"`` (for reports)."""
-        return "two-stream" if self.two_streams and self.device.startswith("cuda") else "sequential"
+        return "two-stream" if self.two_streams else "sequential"
 
     def plan(self, shape: tuple[int, int, int]) -> SlabPlan:
         """The slab plan for a prepared volume of ``shape`` ``(X, Y, Z)``."""

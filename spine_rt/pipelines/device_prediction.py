@@ -9,8 +9,10 @@ in which order; this module queues it. Per slab ``k`` (``n`` slabs)::
     host:       (ROI on) wait for event S[k]; choose slab k's stage-two windows
     lane two:   wait U[k], S[k]; stage-two batches; fuse and argmax finished rows
 
-with slab ``k + 1``'s upload and stage one queued before slab ``k``'s stage
-two. The only host synchronisation after the loop is reading the results.
+with (two streams) slab ``k + 1``'s upload and stage one queued before slab
+``k``'s stage two; in order mode slab by slab (so a stage two reading a row
+its slab did not finalise would read unfinished maps, and the tests would
+see it). The only host synchronisation after the loop is reading the results.
 """
 
 from __future__ import annotations
@@ -104,11 +106,16 @@ def predict(schedule: Any, volume: np.ndarray, keep_probabilities: bool,
         log.append(("stage_two", slab))
 
     try:
-        queue_stage_one(0)
-        for slab in range(plan.slabs):
-            if slab + 1 < plan.slabs:
-                queue_stage_one(slab + 1)
-            queue_stage_two(slab)
+        if schedule.two_streams:  # stage one runs one slab ahead, on its own stream
+            queue_stage_one(0)
+            for slab in range(plan.slabs):
+                if slab + 1 < plan.slabs:
+                    queue_stage_one(slab + 1)
+                queue_stage_two(slab)
+        else:  # one stream: slab by slab, so stage two of slab k sees only what slab k made final
+            for slab in range(plan.slabs):
+                queue_stage_one(slab)
+                queue_stage_two(slab)
     finally:
         lanes.join()  # the caller's stream waits for every lane before any buffer is freed or read
 
