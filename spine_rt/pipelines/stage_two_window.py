@@ -20,6 +20,7 @@ averaged and blended into one volume by :class:`spine_rt.patching.Stitcher`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,7 @@ def run_stage_two(
     mode: str = "gaussian",
     alignment: Sequence[int] = (1, 1, 1),
     rows_consumer: RowsConsumer | None = None,
+    host_threads: bool = True,
 ) -> StageTwoRun:
     """Run stage two over ``volume`` where ``roi`` says (everywhere when ``roi`` is None).
 
@@ -116,6 +118,10 @@ def run_stage_two(
             window left can change them (``rows, probabilities (C, n, Y, Z),
             covered (n, Y, Z)``; the block is reused after the call). Every row
             is handed over exactly once, in order, also when no window runs.
+            With ``host_threads`` it is called from a worker thread.
+        host_threads: build the next batch's inputs and blend the previous
+            batch's outputs on two worker threads while the networks run
+            (:func:`_run_overlapped`); the result is the same as without.
 
     Raises:
         InputError: the volume is smaller than a patch, or a runner's output does not fit.
@@ -135,20 +141,23 @@ def run_stage_two(
     image_name, feature_name = stage.input_names[:2]
     output_name = stage.output_names[0]
     output_is_logits = output_name != "probabilities"
-    stitcher = None
-    calls = 0
-    for first in range(0, len(run), batch_size):
-        chunk = list(range(first, min(first + batch_size, len(run))))
+    chunks = [list(range(first, min(first + batch_size, len(run)))) for first in range(0, len(run), batch_size)]
+    sources = sorted(set(fold_pairs))
+    stitcher: Stitcher | None = None
+
+    def build(chunk: list[int]) -> dict[int, dict[str, np.ndarray]]:
+        """The batch's feeds, one per stage-one fold in use (shared by the stage-two folds paired with it)."""
         slots = chunk + [chunk[-1]] * (batch_size - len(chunk))
+        window_starts = [starts[k] for k in slots]
+        return {source: _feed(volume, maps[source], window_starts, patch, image_name, feature_name)
+                for source in sources}
+
+    def blend(chunk: list[int], returned: list[np.ndarray]) -> None:
+        """Softmax, fold mean and Gaussian blending of one batch (in call order)."""
+        nonlocal stitcher
         mean = None
-        feeds: dict[int, dict[str, np.ndarray]] = {}  # stage-one folds shared by stage-two folds are sampled once
-        for fold, runner in enumerate(stage.runners):
-            source = fold_pairs[fold]
-            if source not in feeds:
-                feeds[source] = _feed(volume, maps[source], [starts[k] for k in slots], patch, image_name,
-                                      feature_name)
-            returned = runner.infer(feeds[source])[output_name]
-            prediction = np.asarray(returned, np.float32)
+        for output in returned:
+            prediction = np.asarray(output, np.float32)
             if output_is_logits:  # the runner's output array is ours: no copy
                 prediction = softmax(prediction, in_place=prediction.flags.writeable)
             if mean is None:
@@ -157,7 +166,6 @@ def run_stage_two(
                 mean += prediction
         if stage.fold_count > 1:
             mean /= stage.fold_count
-        calls += 1
         if stitcher is None:
             if mean.shape[2:] != patch:
                 raise InputError(f"stage two returned {mean.shape}, expected (B, C, {', '.join(map(str, patch))})")
@@ -170,9 +178,48 @@ def run_stage_two(
         for slot, k in enumerate(chunk):
             stitcher.add(k, 0, mean[slot])
             covered[_window(starts[k], patch)] = True
+
+    def infer(feeds: dict[int, dict[str, np.ndarray]]) -> list[np.ndarray]:
+        return [runner.infer(feeds[fold_pairs[fold]])[output_name] for fold, runner in enumerate(stage.runners)]
+
+    if host_threads:
+        _run_overlapped(chunks, build, infer, blend)
+    else:
+        for chunk in chunks:
+            blend(chunk, infer(build(chunk)))
+    assert stitcher is not None
     finished = stitcher.finish()
     probabilities = None if finished is None else finished[0]
-    return StageTwoRun(probabilities, covered, len(run), len(grid), calls)
+    return StageTwoRun(probabilities, covered, len(run), len(grid), len(chunks))
+
+
+def _run_overlapped(chunks: list[list[int]], build: Callable[[list[int]], dict[int, dict[str, np.ndarray]]],
+                    infer: Callable[[dict[int, dict[str, np.ndarray]]], list[np.ndarray]],
+                    blend: Callable[[list[int], list[np.ndarray]], None]) -> None:
+    """Run ``build -> infer -> blend`` per batch with the host work off the calling thread.
+
+    One worker builds batch ``k + 1``'s feeds and another blends batch
+    ``k - 1`` while the calling thread runs the networks on batch ``k`` (the
+    backends and numpy release the GIL in their long loops). Each worker
+    handles its batches in order, so the result is the sequential one; at
+    most two batches' feeds and one batch's outputs wait at a time. An
+    exception in a worker is raised here when its batch is collected.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-feed") as feeder, \
+            ThreadPoolExecutor(1, thread_name_prefix="spine-rt-blend") as blender:
+        next_feeds = feeder.submit(build, chunks[0])
+        blending: Future[None] | None = None
+        for index, chunk in enumerate(chunks):
+            feeds = next_feeds.result()
+            if index + 1 < len(chunks):
+                next_feeds = feeder.submit(build, chunks[index + 1])
+            returned = infer(feeds)
+            del feeds
+            if blending is not None:
+                blending.result()  # blends stay in order, and at most one batch's outputs wait
+            blending = blender.submit(blend, chunk, returned)
+        assert blending is not None
+        blending.result()
 
 
 def _hand_over_empty_rows(rows_consumer: RowsConsumer, covered: np.ndarray, channels: int, rows_per_block: int) -> None:

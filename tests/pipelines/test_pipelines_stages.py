@@ -191,3 +191,39 @@ def test_fold_pairing():
     with pytest.raises(InputError, match="cannot be paired"):
         pair_folds(stage_one_runners([ThresholdStageOne()] * 3),
                    stage_two_runners([EchoStageTwo()] * 4))
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_host_threads_give_the_sequential_result(folds):
+    """Feeds built and outputs blended on worker threads: the same probabilities, coverage and rows, in order."""
+    rng = np.random.default_rng(7)
+    volume = rng.random((160, 96, 12)).astype(np.float32)
+    half = rng.random((CLASSES, 80, 48, 12)).astype(np.float32)
+    maps = _maps(half / half.sum(axis=0, keepdims=True))
+    roi = np.zeros(volume.shape, bool)
+    roi[20:130, 10:70] = True
+    runs, rows = {}, {}
+    for threads in (False, True):
+        stage = stage_two_runners([EchoStageTwo(noise=0.3) for _ in range(folds)])
+        runs[threads] = run_stage_two(volume, [maps], stage, [0] * folds, 3, roi=roi, alignment=(8, 8, 1),
+                                      host_threads=threads)
+        seen = []
+        run_stage_two(volume, [maps], stage, [0] * folds, 3, roi=roi, alignment=(8, 8, 1), host_threads=threads,
+                      rows_consumer=lambda r, p, c, seen=seen: seen.append((r.start, r.stop, p.sum(), c.sum())))
+        rows[threads] = seen
+    assert runs[True].calls == runs[False].calls > 2
+    np.testing.assert_array_equal(runs[True].probabilities, runs[False].probabilities)
+    np.testing.assert_array_equal(runs[True].covered, runs[False].covered)
+    assert rows[True] == rows[False]
+
+
+def test_an_error_in_a_host_thread_reaches_the_caller():
+    class BrokenStageTwo(ConstantStageTwo):
+        def infer(self, feed):
+            logits = super().infer(feed)["logits"]
+            return {"logits": logits[:, :, :-1]}  # one row short: the blending refuses it
+
+    volume = np.zeros((64, 64, 12), np.float32)
+    maps = _maps(np.zeros((CLASSES, 32, 32, 12), np.float32))
+    with pytest.raises(InputError, match="stage two returned"):
+        run_stage_two(volume, [maps], stage_two_runners([BrokenStageTwo(3)]), [0], 1, host_threads=True)
