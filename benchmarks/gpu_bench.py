@@ -7,12 +7,19 @@ Both stages at the paper's sizes (stage one 2 x 28.7 M parameters, stage two
 outer window of the authors' schedule). Configurations, each on its own copy
 of the same weights, the same scan:
 
-* ``spine-rt fast (torch fp16, channels-last, CUDA graphs)`` - the reference
-  row of the ratios: TorchRunner(precision="fp16", channels_last=True,
-  cuda_graph=True), the fast schedule (stage one once per slice, ROI,
-  Gaussian stage-two windows, batch 4);
-* ``spine-rt fast (torch fp32 eager)`` - the same schedule without the
-  runner's speed options (separates schedule from precision);
+* ``spine-rt fast (torch fp16, channels-last, CUDA graphs, two streams)`` -
+  the reference row of the ratios: TorchRunner(precision="fp16",
+  channels_last=True, cuda_graph=True), the fast schedule (stage one once per
+  slice, ROI, Gaussian stage-two windows, batch 4) as the *device* schedule
+  with two CUDA streams (``pipelining="two-stream"``,
+  :mod:`spine_rt.pipelines.device_fast_schedule`): volume, stage-one maps,
+  feeds, softmax and stitching stay on the GPU, stage one of slab ``k + 1``
+  on one stream while stage two of slab ``k`` runs on another;
+* ``spine-rt fast, host schedule (torch fp16, channels-last, CUDA graphs)`` -
+  the same runners with ``pipelining="off"`` (numpy between the network
+  calls), so the ratio of the two rows is what the device schedule brings;
+* ``spine-rt fast (torch fp32 eager, two streams)`` - the two-stream schedule
+  without the runner's speed options (separates schedule from precision);
 * ``authors' schedule (torch fp32 eager)`` - SEEDS' schedule;
 * ``MONAI sliding window (torch fp32 eager)`` - MONAI over the whole volume
   (:mod:`spine_rt.bench.monai_baseline`).
@@ -30,8 +37,9 @@ kept (cuDNN may use TF32 for FP32 convolutions); they are in the JSON.
 
 Exit codes: 0 done, 3 no CUDA device (or no torch/MONAI), 2 bad arguments.
 ``--device cpu --preset tiny`` runs the same wiring on the CPU (FP32, no
-graphs) to check the script where no GPU is available; its figures mean
-nothing.
+graphs; the device schedule in order, ``pipelining="sequential"``, since two
+streams need a GPU) to check the script where no GPU is available; its
+figures mean nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +74,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cuda or cuda:N (cpu: wiring check only)")
     parser.add_argument("--preset", choices=("full", "tiny"), default="full", help="network size (default full)")
     parser.add_argument("--skip", default="", metavar="LIST",
-                        help="configurations to leave out, comma-separated: reference, monai, fp32")
+                        help="configurations to leave out, comma-separated: host, reference, monai, fp32")
     return parser.parse_args(argv)
 
 
@@ -157,19 +165,31 @@ def configurations(stage_one: Any, stage_two: Any, device: str, skip: set[str]) 
     from spine_rt.pipelines import MrPreprocessing
 
     on_gpu = device.startswith("cuda")
+    #: the spine-rt rows run the device fast schedule: two CUDA streams on a GPU, in order on the CPU
+    device_schedule = "two-stream" if on_gpu else "sequential"
 
     def copies() -> tuple[Any, Any]:
         return copy.deepcopy(stage_one), copy.deepcopy(stage_two)
 
+    fast_options = {"precision": "fp16", "cuda_graph": True, "channels_last": True} if on_gpu else {}
+
     def spine_rt_fast_fp16() -> Any:
-        name = "spine-rt fast (torch fp16, channels-last, CUDA graphs)" if on_gpu else "spine-rt fast (cpu wiring check)"
-        options = {"precision": "fp16", "cuda_graph": True, "channels_last": True} if on_gpu else {}
+        name = ("spine-rt fast (torch fp16, channels-last, CUDA graphs, two streams)" if on_gpu
+                else "spine-rt fast (cpu wiring check)")
         return PipelineSegmenter(name, "spine-rt", module_pipeline(*copies(), schedule="fast", device=device,
-                                                                  **options))
+                                                                  pipelining=device_schedule, **fast_options))
+
+    def spine_rt_fast_host() -> Any:
+        name = ("spine-rt fast, host schedule (torch fp16, channels-last, CUDA graphs)" if on_gpu
+                else "spine-rt fast, host schedule (cpu wiring check)")
+        return PipelineSegmenter(name, "spine-rt", module_pipeline(*copies(), schedule="fast", device=device,
+                                                                  pipelining="off", **fast_options))
 
     def spine_rt_fast_fp32() -> Any:
-        return PipelineSegmenter("spine-rt fast (torch fp32 eager)", "spine-rt",
-                                 module_pipeline(*copies(), schedule="fast", device=device))
+        return PipelineSegmenter("spine-rt fast (torch fp32 eager, two streams)" if on_gpu
+                                 else "spine-rt fast (torch fp32 eager)", "spine-rt",
+                                 module_pipeline(*copies(), schedule="fast", device=device,
+                                                 pipelining=device_schedule))
 
     def reference() -> Any:
         return PipelineSegmenter("authors' schedule (torch fp32 eager)", "baseline",
@@ -181,6 +201,8 @@ def configurations(stage_one: Any, stage_two: Any, device: str, skip: set[str]) 
                              name="MONAI sliding window (torch fp32 eager)")
 
     chosen = [("spine-rt", spine_rt_fast_fp16)]
+    if "host" not in skip:
+        chosen.append(("host", spine_rt_fast_host))
     if "fp32" not in skip:
         chosen.append(("fp32", spine_rt_fast_fp32))
     if "reference" not in skip:
