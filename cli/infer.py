@@ -104,6 +104,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-roi", action="store_true", help="spine MR: run stage two everywhere, not only near "
                         "stage one's foreground")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="spine MR: stage-two windows per call")
+    parser.add_argument("--pipelining", default=None, metavar="MODE",
+                        help="spine MR fast schedule: auto (default: on a CUDA device with torch/TensorRT, stage one "
+                        "and stage two on two CUDA streams; else the host schedule), two-stream, sequential or off")
     parser.add_argument("--tta", action="store_true",
                         help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
     parser.add_argument("--report", metavar="FILE.json", default=None,
@@ -225,12 +228,13 @@ def _load(args: argparse.Namespace, package):
 
     if package.manifest.task == "xray":
         given = [flag for flag, value in (("--schedule", args.schedule), ("--no-roi", args.no_roi),
-                                          ("--batch", args.batch)) if value]
+                                          ("--batch", args.batch), ("--pipelining", args.pipelining)) if value]
         if given:
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
         return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta)
     return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
-                         roi=not args.no_roi, batch_size=args.batch, tta=args.tta)
+                         roi=not args.no_roi, batch_size=args.batch, tta=args.tta,
+                         pipelining=args.pipelining or "auto")
 
 
 def _write_report(result: Any, case: Case) -> None:

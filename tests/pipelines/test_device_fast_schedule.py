@@ -330,3 +330,21 @@ def test_tensorrt_two_streams_equal_one_stream_and_the_host(tiny_package, tmp_pa
                                rtol=0)
     assert float((results["two-stream"].labels == results["off"].labels).mean()) >= 0.9999
     np.testing.assert_allclose(results["two-stream"].probabilities, results["off"].probabilities, atol=1e-4, rtol=0)
+
+
+def test_infer_command_passes_pipelining_and_reports_it(tiny_package, tmp_path, capsys):
+    import json
+
+    import nibabel as nib
+
+    from spine_rt.cli.main import main
+
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(model_grid_volume((64, 128, 12), seed=8), ipr_affine()), scan)
+    common = [str(scan), "--model", str(tiny_package.root), "--backend", "torch", "--device", "cpu"]
+    assert main(["infer", *common, "--pipelining", "two-streams", "-o", str(tmp_path / "bad.nii.gz")]) == 2
+    assert "unknown pipelining 'two-streams'" in capsys.readouterr().err
+    report = tmp_path / "report.json"
+    assert main(["infer", *common, "--pipelining", "sequential", "-o", str(tmp_path / "seg.nii.gz"),
+                 "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["pipelining"] == "sequential"
