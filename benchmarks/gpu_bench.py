@@ -66,7 +66,7 @@ PEAK_MATMUL_ITERATIONS = 50
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Full SSHSNet on CUDA: authors' schedule and MONAI (torch fp32) "
-                                     "vs spine-rt (torch fp16, channels-last, CUDA graphs)")
+                                     "vs spine-rt (torch fp16, channels-last, CUDA graphs, two CUDA streams)")
     parser.add_argument("--json", required=True, metavar="FILE", help="write every figure here")
     parser.add_argument("--shape", default="12,512,1024", metavar="SLICES,SI,AP", help="input size (default 12,512,1024)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per configuration (default 5)")

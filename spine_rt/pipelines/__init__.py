@@ -34,6 +34,12 @@ Choices (each documented in its module):
   stage one's elsewhere; argmax.
 * **TTA** (``mirroring``): the anterior-posterior axis only (an upside-down
   spine would confuse the level labels).
+* **Device schedule** (``device_fast_schedule``, ``pipelining``): the fast
+  schedule with volume, maps, feeds, softmax and stitching as torch tensors
+  on the runners' device, cut into slabs along ``X`` (``slab_plan``); on a
+  CUDA device stage one of slab ``k + 1`` runs on one stream while stage two
+  of slab ``k`` runs on another (``stream_lanes``). ``pipelining="auto"``
+  picks it for torch/TensorRT runners on CUDA, the host schedule otherwise.
 * **Reference schedule** (``reference_schedule``): the authors' schedule of
   SEEDS.md, for baselines.
 * **Threads** (``spine_mr_pipeline``): one pipeline may be shared; an

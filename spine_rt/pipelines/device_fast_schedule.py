@@ -46,8 +46,7 @@ labels-only path has no counterpart here.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,7 @@ import numpy as np
 from spine_rt.pipelines.grid_prediction import GridPrediction
 from spine_rt.pipelines.slab_plan import SlabPlan, roi_margin_rows
 from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE
-from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
+from spine_rt.pipelines.stage_runners import StageRunners
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,8 @@ class DeviceFastSchedule:
     device: str = "cpu"
     two_streams: bool = False
     sliced: bool = True
+    #: the lanes' CUDA streams, made on the first prediction and reused (see ``StreamLanes``)
+    streams: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     name = "fast"
 

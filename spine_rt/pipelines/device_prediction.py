@@ -55,7 +55,7 @@ def predict(schedule: Any, volume: np.ndarray, keep_probabilities: bool,
         host_volume = device_volume = torch.from_numpy(volume)
         half_x, half_y = plan.half_shape
         foreground = torch.zeros((half_x, plan.slices, half_y), dtype=torch.bool)
-    lanes = StreamLanes(device, schedule.two_streams)
+    lanes = StreamLanes(device, schedule.two_streams, schedule.streams)
     stage_one = DeviceStageOne(schedule.stage_one, plan, device_volume, lanes)
     stage_two = DeviceStageTwo(schedule.stage_two, pair_folds(schedule.stage_one, schedule.stage_two), plan,
                                device_volume, stage_one, Interpolations.build(shape, plan.factor, device),

@@ -34,15 +34,22 @@ class StreamLanes:
     Args:
         device: a ``torch.device``.
         two_streams: separate CUDA streams per lane (CUDA devices only).
+        cache: the streams are made once and kept here (keyed by device), so
+            every prediction of one schedule uses the same streams: a TensorRT
+            runner keeps one execution context per stream it is given.
     """
 
-    def __init__(self, device: Any, two_streams: bool) -> None:
+    def __init__(self, device: Any, two_streams: bool, cache: dict[Any, dict[str, Any]] | None = None) -> None:
         self.device = device
         self.two_streams = bool(two_streams) and device.type == "cuda"
         self._origin = torch.cuda.current_stream(device) if device.type == "cuda" else None
         self._streams: dict[str, Any] = {}
         if self.two_streams:
-            self._streams = {name: torch.cuda.Stream(device=device) for name in LANES}
+            cache = {} if cache is None else cache
+            key = str(device)
+            if key not in cache:
+                cache[key] = {name: torch.cuda.Stream(device=device) for name in LANES}
+            self._streams = cache[key]
 
     def start(self) -> None:
         """Every lane waits for the work queued so far on the caller's stream (the buffers made before)."""
