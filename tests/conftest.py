@@ -54,3 +54,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real scans not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+#: stage-one window (S-I, A-P) and stage-two patch (S-I, A-P, slices) of the tests' tiny package
+TINY_SSHSNET_PATCHES = {"stage1": (64, 128), "stage2": (64, 64, 12)}
+
+
+@pytest.fixture(scope="session")
+def tiny_sshsnet_package(tmp_path_factory):
+    """A tiny SSHSNet package (random weights, seed 3, FP32 ONNX, :data:`TINY_SSHSNET_PATCHES`), exported once
+    per session and shared by the pipeline, CLI and benchmark tests (needs torch). Tests must not modify it."""
+    pytest.importorskip("torch")
+    from spine_rt.export import export_package
+
+    out = tmp_path_factory.mktemp("shared_packages") / "sshsnet_tiny"
+    return export_package("sshsnet", out=out, preset="tiny", random_init=True, seed=3,
+                          patch_sizes=TINY_SSHSNET_PATCHES, precisions=["fp32"])

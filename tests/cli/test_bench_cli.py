@@ -9,19 +9,10 @@ import pytest
 
 from spine_rt.cli import main
 
-#: spatial patch sizes of the small package the benchmark exports in these tests
-SMALL_PATCHES = {"stage1": (64, 128), "stage2": (64, 64, 12)}
-
-
 @pytest.fixture(scope="module")
-def small_package(tmp_path_factory):
-    pytest.importorskip("torch")
+def small_package(tiny_sshsnet_package):
     pytest.importorskip("monai")
-    from spine_rt.export import export_package
-
-    out = tmp_path_factory.mktemp("bench_cli") / "sshsnet_small"
-    return export_package("sshsnet", out=out, preset="tiny", random_init=True, seed=0,
-                          patch_sizes=SMALL_PATCHES, precisions=["fp32"]).root
+    return tiny_sshsnet_package.root
 
 
 def test_help_lists_the_options(capsys):

@@ -78,14 +78,9 @@ def write_pixelwise_xray_package(folder: Path, size: int = 64) -> Path:
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    pytest.importorskip("torch")
-    from spine_rt.export import export_package
-
+def packages(tmp_path_factory, tiny_sshsnet_package):
     root = tmp_path_factory.mktemp("infer_packages")
-    mr = export_package("sshsnet", out=root / "sshsnet", preset="tiny", random_init=True, seed=2,
-                        patch_sizes={"stage1": (64, 128), "stage2": (64, 64, 12)}, precisions=["fp32"])
-    return {"mr": str(mr.root), "xray": str(write_pixelwise_xray_package(root / "xray"))}
+    return {"mr": str(tiny_sshsnet_package.root), "xray": str(write_pixelwise_xray_package(root / "xray"))}
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,7 @@ def ipr_image() -> Image:
     return Image(model_grid_volume(), ipr_affine())
 
 
-#: spatial patch sizes of the tiny test package (stage one at half resolution)
-TINY_PACKAGE_PATCHES = {"stage1": (64, 128), "stage2": (64, 64, 12)}
-
-
 @pytest.fixture(scope="session")
-def tiny_package(tmp_path_factory):
-    """A tiny SSHSNet package with seeded random weights, exported once per session (needs torch)."""
-    pytest.importorskip("torch")
-    from spine_rt.export import export_package
-
-    out = tmp_path_factory.mktemp("packages") / "sshsnet_tiny"
-    return export_package("sshsnet", out=out, preset="tiny", random_init=True, seed=3,
-                          patch_sizes=TINY_PACKAGE_PATCHES, precisions=["fp32"])
+def tiny_package(tiny_sshsnet_package):
+    """A tiny SSHSNet package with seeded random weights (the session's shared one, needs torch)."""
+    return tiny_sshsnet_package
