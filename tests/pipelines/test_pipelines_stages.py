@@ -227,3 +227,13 @@ def test_an_error_in_a_host_thread_reaches_the_caller():
     maps = _maps(np.zeros((CLASSES, 32, 32, 12), np.float32))
     with pytest.raises(InputError, match="stage two returned"):
         run_stage_two(volume, [maps], stage_two_runners([BrokenStageTwo(3)]), [0], 1, host_threads=True)
+
+
+def test_roi_foreground_is_argmax_not_background_with_ties_to_background():
+    rng = np.random.default_rng(9)
+    probabilities = rng.random((CLASSES, 6, 5, 3)).astype(np.float32)
+    probabilities[:, :2] = 0.5  # every class tied: argmax picks the background
+    probabilities[0, 3] = 2.0
+    roi = stage_one_roi(probabilities, (1.0, 1.0, 1.0), 0.0, 1)
+    np.testing.assert_array_equal(roi, probabilities.argmax(axis=0) != 0)
+    assert not roi[:2].any() and not roi[3].any() and roi.any()
