@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spine_rt.models.channel_softmax import channel_softmax
 from spine_rt.models.input_shape import require_divisible, require_shape
 from spine_rt.models.overrides import apply_overrides, select_preset
 
@@ -186,7 +187,7 @@ class BiLuNet(nn.Module):
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(x), dim=1)
+        return channel_softmax(self.logits(x))
 
 
 def bilunet_config(preset: str = "full", **overrides: Any) -> BiLuNetConfig:

@@ -20,6 +20,7 @@ from torch import nn
 
 from spine_rt.errors import InputError
 from spine_rt.models.bilunet import SIZE_MULTIPLE, BiLuNet, BiLuNetConfig
+from spine_rt.models.channel_softmax import channel_softmax
 from spine_rt.models.input_shape import require_shape
 from spine_rt.models.overrides import apply_overrides, select_preset
 
@@ -112,7 +113,7 @@ class MBNet(nn.Module):
         """``(segmentation logits, inspection values)``; the values are computed from the softmax."""
         self.check_input(x)
         logits = self.segmentation.logits(x)
-        return logits, self.regression(torch.softmax(logits, dim=1))
+        return logits, self.regression(channel_softmax(logits))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.check_input(x)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spine_rt.models.channel_softmax import channel_softmax
 from spine_rt.models.deeplab_decoder import DeepLabV3PlusDecoder
 from spine_rt.models.input_shape import require_divisible, require_shape
 from spine_rt.models.overrides import apply_overrides, select_preset
@@ -167,7 +168,7 @@ class StageOnePair(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         (features1, logits1), (features2, logits2) = self.branch_outputs(x)
-        probabilities = 0.5 * (torch.softmax(logits1, dim=1) + torch.softmax(logits2, dim=1))
+        probabilities = 0.5 * (channel_softmax(logits1) + channel_softmax(logits2))
         return probabilities, torch.cat([features1, features2], dim=1)
 
 
