@@ -1,4 +1,4 @@
-"""``channel_softmax``: torch.softmax's values, exported without an ONNX ``Softmax`` over a non-last axis."""
+"""``channel_softmax``: torch.softmax in eager mode, exported without an ONNX ``Softmax`` over a non-last axis."""
 
 from __future__ import annotations
 
@@ -12,19 +12,22 @@ from spine_rt.models.channel_softmax import channel_softmax  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-def test_values_equal_torch_softmax_also_for_large_logits():
+def test_eager_mode_is_torch_softmax():
+    logits = torch.randn(2, 20, 9, 7) * 30.0
+    assert torch.equal(channel_softmax(logits), torch.softmax(logits, dim=1))
+    assert torch.equal(channel_softmax(logits, dim=2), torch.softmax(logits, dim=2))
+
+
+def test_exported_form_equals_torch_softmax_also_for_large_logits(monkeypatch):
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)  # the branch taken while exporting
     torch.manual_seed(0)
     logits = torch.randn(2, 20, 9, 7) * 30.0
     logits[0, :, 0, 0] = 1e4  # all classes tied at a large value: no overflow, uniform
     result = channel_softmax(logits)
+    assert not torch.equal(result, torch.softmax(logits, dim=1))  # really the written-out form
     torch.testing.assert_close(result, torch.softmax(logits, dim=1), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(result.sum(dim=1), torch.ones(2, 9, 7))
     assert torch.allclose(result[0, :, 0, 0], torch.full((20,), 0.05))
-
-
-def test_other_axis():
-    logits = torch.randn(3, 4, 5)
-    torch.testing.assert_close(channel_softmax(logits, dim=2), torch.softmax(logits, dim=2))
 
 
 def test_exported_graph_has_no_softmax_node_and_runs_in_onnxruntime(tmp_path):
