@@ -81,7 +81,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: two threads on cores shared with other jobs run far slower)")
     parser.add_argument("--stage-one-iterations", type=int, default=80, help="steps per stage-one epoch (80)")
-    parser.add_argument("--stage-one-epochs", type=int, default=120, help="stage-one epochs (120)")
+    parser.add_argument("--stage-one-epochs", type=int, default=240, help="stage-one epochs (240)")
     parser.add_argument("--stage-two-iterations", type=int, default=80, help="steps per stage-two epoch (80)")
     parser.add_argument("--stage-two-epochs", type=int, default=40, help="stage-two epochs (40)")
     parser.add_argument("--stage-one-phantoms", type=int, default=STAGE_ONE_PHANTOMS,

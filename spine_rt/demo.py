@@ -29,7 +29,7 @@ import numpy as np
 
 from spine_rt.atomic_write import write_bytes_atomic
 
-#: the phantom drawn when no seed is given (not one of the training phantoms, seeds 0..31)
+#: the phantom drawn when no seed is given (not one of the training phantoms, seeds 0..63)
 DEFAULT_SEED = 1000
 DEFAULT_OUT = Path("spine-rt-demo")
 SCAN_NAME = "scan.nii.gz"

@@ -1,8 +1,9 @@
 """The demo API on the bundled model: the shipped model works on a phantom it never saw.
 
-The issue's target is a mean Dice >= 0.85; the bundled model reaches 0.872
-at the default seed (docs/demo_model.md). ``MINIMUM_MEAN_DICE`` is the floor the shipped model
-meets, so a regression fails here; it is raised to 0.85 once a model meets it.
+The issue's target is a mean Dice >= 0.85 at the demo's default seed; the
+bundled model reaches 0.888 there and 0.828 on average over the unseen
+phantoms 1000-1009 (docs/demo_model.md). Other unseen phantoms are held to a
+lower floor, so a model that only fits the default phantom fails here too.
 
 Runs on the base install (onnxruntime, no torch). Skipped, visibly, when the
 demo package is not in the checkout.
@@ -24,8 +25,11 @@ from spine_rt.demo import (
 )
 from spine_rt.errors import InputError
 
-#: the target (the shipped model measures 0.872 at seed 1000)
+#: the target (the shipped model measures 0.888 at seed 1000)
 MINIMUM_MEAN_DICE = 0.85
+#: unseen phantoms other than the default one, and the floor of their mean Dice (measured 0.844: 0.832, 0.852, 0.848)
+OTHER_SEEDS = (1001, 1002, 1003)
+MINIMUM_OTHER_MEAN_DICE = 0.80
 
 
 def _bundled_package_or_skip():
@@ -49,6 +53,13 @@ def test_bundled_model_segments_a_phantom_above_its_measured_floor(demo):
     assert len(result.dice) == 19  # every MRSpineSeg structure is in the phantom
     assert result.mean_dice >= MINIMUM_MEAN_DICE, result.dice
     assert result.mean_dice == pytest.approx(np.mean(list(result.dice.values())))
+
+
+def test_bundled_model_generalises_to_other_unseen_phantoms(tmp_path):
+    _bundled_package_or_skip()
+    scores = [run_demo(tmp_path / str(seed), backend="onnxruntime", device="cpu", seed=seed).mean_dice
+              for seed in OTHER_SEEDS]
+    assert np.mean(scores) >= MINIMUM_OTHER_MEAN_DICE, dict(zip(OTHER_SEEDS, scores))
 
 
 def test_demo_writes_scan_labels_report_and_picture_on_one_grid(demo):
