@@ -47,6 +47,8 @@ class FastSchedule:
         roi: run stage two only near stage one's foreground.
         roi_margin_mm: dilation of the foreground (mm).
         overlap: overlap of stage-two windows (fraction of the patch).
+        host_threads: build stage two's inputs and blend its outputs on worker
+            threads beside the backend (:mod:`~spine_rt.pipelines.host_threads`).
     """
 
     stage_one: StageRunners
@@ -58,6 +60,7 @@ class FastSchedule:
     roi: bool
     roi_margin_mm: float
     overlap: float
+    host_threads: bool = True
 
     name = "fast"
 
@@ -120,6 +123,7 @@ class FastSchedule:
             mode="gaussian",
             alignment=(step, step, 1),
             rows_consumer=rows_consumer,
+            host_threads=self.host_threads,
         )
         seconds["stage_two"] = time.perf_counter() - clock  # includes the fusion when done slab by slab
 

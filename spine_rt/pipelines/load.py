@@ -45,6 +45,7 @@ def load_pipeline(
     folds: Sequence[int] | None = None,
     verify: bool = True,
     pipelining: str = "auto",
+    host_threads: bool | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -75,6 +76,10 @@ def load_pipeline(
             device, the host schedule otherwise), ``"two-stream"``,
             ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.pipelining`);
             the report says which ran and why.
+        host_threads: host schedule: build stage two's inputs and blend its
+            outputs on worker threads beside the backend (same result; one
+            more batch in memory); ``None`` (default): on when more than one
+            CPU core is usable (:mod:`spine_rt.pipelines.host_threads`).
 
     Raises:
         InputError: not a package, not a spine MR package, a bad option.
@@ -89,7 +94,7 @@ def load_pipeline(
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
                       "stage_one_batch_size": stage_one_batch_size is not None,
-                      "pipelining": pipelining != "auto"}
+                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None}
         return _xray_pipeline(opened, backend, device, precision, tta, folds,
                               [name for name, given in mr_options.items() if given])
     if manifest.task != "spine_mr":
@@ -129,6 +134,7 @@ def load_pipeline(
         overlap=overlap,
         backend_reason=reason,
         pipelining=pipelining,
+        host_threads=host_threads,
     )
 
 

@@ -83,12 +83,15 @@ class ReferenceSchedule:
         stage_one / stage_two: the runners.
         resolution_factor: ``f``, full-resolution voxels per stage-one voxel in-plane.
         windows: outer/inner windows and batch size.
+        host_threads: stage two's host work on worker threads (see
+            :mod:`~spine_rt.pipelines.host_threads`).
     """
 
     stage_one: StageRunners
     stage_two: StageRunners
     resolution_factor: int
     windows: ReferenceWindows
+    host_threads: bool = True
 
     name = "reference"
 
@@ -124,7 +127,7 @@ class ReferenceSchedule:
             clock = time.perf_counter()
             stage_two = run_stage_two(
                 block, stage_one.maps, self.stage_two, pairs, self.windows.batch_size,
-                roi=None, stride=self.windows.inner_stride, mode="constant",
+                roi=None, stride=self.windows.inner_stride, mode="constant", host_threads=self.host_threads,
             )
             seconds["stage_two"] += time.perf_counter() - clock
             if total is None:

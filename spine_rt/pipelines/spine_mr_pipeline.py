@@ -42,6 +42,7 @@ from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
 from spine_rt.pipelines.fast_schedule import FastSchedule
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
+from spine_rt.pipelines.host_threads import choose_host_threads
 from spine_rt.pipelines.pipelining import check_pipelining, choose_pipelining
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
@@ -93,6 +94,9 @@ class SpineMrPipeline:
         pipelining: ``"auto"``, ``"two-stream"``, ``"sequential"`` or ``"off"``
             (see :mod:`~spine_rt.pipelines.pipelining`): the fast schedule on
             the device with two CUDA streams, in order, or on the host.
+        host_threads: host schedules: stage two's input building and blending
+            on worker threads beside the backend; ``None``: on when more than
+            one CPU core is usable (:mod:`~spine_rt.pipelines.host_threads`).
 
     Raises:
         InputError: an invalid option (one line naming the valid values).
@@ -114,8 +118,10 @@ class SpineMrPipeline:
         overlap: float | None = None,
         backend_reason: str = "",
         pipelining: str = "auto",
+        host_threads: bool | None = None,
     ) -> None:
         check_pipelining(pipelining)
+        self.host_threads = choose_host_threads(host_threads)
         if schedule not in SCHEDULES:
             raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
         if schedule == "reference" and tta:
@@ -148,6 +154,7 @@ class SpineMrPipeline:
                 roi=bool(roi),
                 roi_margin_mm=margin,
                 overlap=chosen_overlap,
+                host_threads=self.host_threads,
             )
             if self.pipelining.mode != "off":
                 self.schedule = DeviceFastSchedule.like(self.schedule, stage_two.device,
@@ -157,7 +164,7 @@ class SpineMrPipeline:
             if batch_size is not None:
                 windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
                                            _batch(batch_size, windows.batch_size, "batch_size"))
-            self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows)
+            self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows, self.host_threads)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -261,6 +268,7 @@ class SpineMrPipeline:
             "tta_mirror_axes": [_AXIS_NAMES[a] for a in MIRROR_AXES] if self.tta else [],
             "pipelining": self.pipelining.mode,
             "pipelining_reason": self.pipelining.reason,
+            "host_threads": self.host_threads,
         }
         if isinstance(schedule, (FastSchedule, DeviceFastSchedule)):
             settings.update({

@@ -149,3 +149,27 @@ def test_auto_falls_back_from_tensorrt_without_an_engine_and_says_so(package, sc
     assert report["backend"] == "onnxruntime" and report["device"] == "cpu"
     assert report["backend_reason"].startswith("tensorrt is the first choice; tensorrt: ")
     assert report["backend_reason"].endswith("→ onnxruntime on cpu")
+
+
+def test_host_threads_on_or_off_give_the_same_labels_and_are_reported(tiny_package, ipr_image):
+    results = {}
+    for threads in (True, False):
+        with spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu", host_threads=threads) as pipe:
+            results[threads] = pipe(ipr_image)
+            assert results[threads].report["host_threads"] is threads
+    np.testing.assert_array_equal(results[True].labels, results[False].labels)
+
+
+def test_host_threads_default_follows_the_usable_cores(monkeypatch):
+    from spine_rt.pipelines import host_threads
+
+    monkeypatch.setattr(host_threads, "usable_cores", lambda: 1)
+    assert host_threads.choose_host_threads(None) is False
+    monkeypatch.setattr(host_threads, "usable_cores", lambda: 8)
+    assert host_threads.choose_host_threads(None) is True
+    assert host_threads.choose_host_threads(False) is False
+
+
+def test_host_threads_must_be_a_bool_or_none(tiny_package):
+    with pytest.raises(InputError, match="host_threads must be True, False or None"):
+        spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu", host_threads="yes")
