@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from spine_rt.models.layers import as_tuple, batch_norm, conv, conv_bn_relu, global_average_pool, same_padding
+from spine_rt.models.linear_upsampling import upsample_linear
 
 
 class SeparableConv(nn.Sequential):
@@ -131,11 +131,9 @@ class DeepLabV3PlusDecoder(nn.Module):
             separable_conv_bn_relu(dims, channels, channels, aspp_kernel_size),
         )
         self.upsample_scale = tuple(float(scale) for scale in upsample_scale)
-        self.mode = "bilinear" if dims == 2 else "trilinear"
         self.skip = conv_bn_relu(dims, low_level_channels, skip_channels, 1)
         self.fuse = separable_conv_bn_relu(dims, channels + skip_channels, channels, fuse_kernel_size)
 
     def forward(self, low_level: torch.Tensor, high_level: torch.Tensor) -> torch.Tensor:
-        context = F.interpolate(self.aspp(high_level), scale_factor=self.upsample_scale,
-                                mode=self.mode, align_corners=True)
+        context = upsample_linear(self.aspp(high_level), self.upsample_scale)
         return self.fuse(torch.cat([context, self.skip(low_level)], dim=1))

@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from spine_rt.models.channel_softmax import channel_softmax
 from spine_rt.models.deeplab_decoder import DeepLabV3PlusDecoder
 from spine_rt.models.input_shape import require_divisible, require_shape
+from spine_rt.models.linear_upsampling import upsample_linear
 from spine_rt.models.overrides import apply_overrides, select_preset
 from spine_rt.models.se_resnext import SEResNeXtEncoder2d
 
@@ -118,8 +118,7 @@ class StageOneNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.check_input(x)
         features = self.decoder(*self.encoder(x))
-        logits = F.interpolate(self.head(features), scale_factor=(4.0, 4.0), mode="bilinear",
-                               align_corners=True)
+        logits = upsample_linear(self.head(features), (4.0, 4.0))
         return features, logits
 
 

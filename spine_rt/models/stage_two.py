@@ -32,13 +32,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from spine_rt.errors import InputError
 from spine_rt.models.cross_tri_attention import CrossTriAttention
 from spine_rt.models.deeplab_decoder import DeepLabV3PlusDecoder
 from spine_rt.models.input_shape import require_shape
 from spine_rt.models.layers import conv_bn_relu
+from spine_rt.models.linear_upsampling import upsample_linear
 from spine_rt.models.overrides import apply_overrides, select_preset
 from spine_rt.models.se_resnext3d import SEResNeXtEncoder3d
 
@@ -165,8 +165,7 @@ class StageTwoNet(nn.Module):
         features_3d = self.decoder(*self.encoder(image))
         features_2d = self.stage_one_projection(stage_one_features)
         fused = self.fusion(self.attention(features_2d, features_3d))
-        return F.interpolate(self.head(fused), scale_factor=(4.0, 4.0, 1.0), mode="trilinear",
-                             align_corners=True)
+        return upsample_linear(self.head(fused), (4.0, 4.0, 1.0))
 
 
 def stage_two_config(preset: str = "full", **overrides: Any) -> StageTwoConfig:
