@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
+from spine_rt.pipelines.fast_schedule import network_minimum_shape, network_size_multiple
 from spine_rt.pipelines.grid_prediction import GridPrediction
 from spine_rt.pipelines.slab_plan import SlabPlan, roi_margin_rows
-from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE
 from spine_rt.pipelines.stage_runners import StageRunners
 
 
@@ -97,14 +97,13 @@ class DeviceFastSchedule:
 
     @property
     def size_multiple(self) -> tuple[int, int, int]:
-        """The network volume's in-plane sizes are multiples of this (stage-one feature voxels tile it)."""
-        step = self.resolution_factor * STAGE_ONE_FEATURE_STRIDE
-        return (step, step, 1)
+        """As the host schedule's (:func:`~spine_rt.pipelines.fast_schedule.network_size_multiple`)."""
+        return network_size_multiple(self.resolution_factor)
 
     @property
     def minimum_shape(self) -> tuple[int, int, int]:
         """The network volume holds at least one stage-two patch."""
-        return tuple(int(p) for p in self.stage_two.patch_size)  # type: ignore[return-value]
+        return network_minimum_shape(self.stage_two)
 
     @property
     def pipelining(self) -> str:

@@ -66,14 +66,13 @@ class FastSchedule:
 
     @property
     def size_multiple(self) -> tuple[int, int, int]:
-        """The network volume's in-plane sizes are multiples of this (stage-one feature voxels tile it)."""
-        step = self.resolution_factor * STAGE_ONE_FEATURE_STRIDE
-        return (step, step, 1)
+        """The network volume's in-plane sizes are multiples of this (see :func:`network_size_multiple`)."""
+        return network_size_multiple(self.resolution_factor)
 
     @property
     def minimum_shape(self) -> tuple[int, int, int]:
         """The network volume holds at least one stage-two patch."""
-        return tuple(int(p) for p in self.stage_two.patch_size)  # type: ignore[return-value]
+        return network_minimum_shape(self.stage_two)
 
     def predict(self, volume: np.ndarray, keep_probabilities: bool = True) -> GridPrediction:
         """Probabilities ``(C, X, Y, Z)`` for a prepared volume ``(X, Y, Z)``.
@@ -147,3 +146,14 @@ class FastSchedule:
             "voxels": int(volume.size),
         }
         return GridPrediction(probabilities, counts, seconds, labels)
+
+
+def network_size_multiple(resolution_factor: int) -> tuple[int, int, int]:
+    """In-plane sizes of a fast-schedule network volume are multiples of this (stage-one feature voxels tile it)."""
+    step = resolution_factor * STAGE_ONE_FEATURE_STRIDE
+    return (step, step, 1)
+
+
+def network_minimum_shape(stage_two: StageRunners) -> tuple[int, int, int]:
+    """The smallest fast-schedule network volume: one stage-two patch."""
+    return tuple(int(p) for p in stage_two.patch_size)  # type: ignore[return-value]
