@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import torch
 
+from spine_rt.models.export_tracing import exporting
+
 
 def channel_softmax(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """Softmax of ``logits`` over ``dim`` (the class axis of ``(N, C, *spatial)``), numerically stable."""
-    if not (torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()):
+    if not exporting():
         return torch.softmax(logits, dim=dim)
     exponentials = torch.exp(logits - logits.amax(dim=dim, keepdim=True))
     return exponentials / exponentials.sum(dim=dim, keepdim=True)

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
+from spine_rt.models.export_tracing import exporting
+
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 #: subscripts of the spatial axes in the exported Einsum equations
 _SPATIAL_LETTERS = "xyz"
@@ -33,7 +35,7 @@ _SPATIAL_LETTERS = "xyz"
 def upsample_linear(x: torch.Tensor, scale_factor: Sequence[float]) -> torch.Tensor:
     """Upsample ``x`` ``(N, C, *spatial)`` by ``scale_factor`` per spatial axis, linear, align_corners=True."""
     scales = tuple(float(s) for s in scale_factor)
-    if not (torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()):
+    if not exporting():
         return F.interpolate(x, scale_factor=scales, mode=_MODES[len(scales)], align_corners=True)
     letters = "nc" + _SPATIAL_LETTERS[: len(scales)]
     for axis, scale in enumerate(scales):
