@@ -28,10 +28,10 @@ import torch
 
 from spine_rt.errors import InputError
 from spine_rt.export.checkpoint_arguments import CheckpointPaths, resolve_checkpoints
-from spine_rt.export.labels import parse_labels, read_labels
 from spine_rt.export.model_families import ModelFamily, model_family, network_config
 from spine_rt.export.onnx_export import OPSET
 from spine_rt.export.parity_inputs import parity_inputs
+from spine_rt.export.package_options import DEFAULT_PRECISIONS, LabelsArgument, resolve_labels, resolve_precisions
 from spine_rt.export.package_writer import PackageWriter, check_destination
 from spine_rt.export.provenance import provenance
 from spine_rt.export.random_init import randomize_for_export
@@ -42,39 +42,9 @@ from spine_rt.models import PRESETS, build
 from spine_rt.models.checkpoint import load_checkpoint
 
 DEFAULT_PRESET = "full"
-DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 DEFAULT_SEED = 0
 #: batch of the inputs that calibrate the batch norms of --random-init networks
 CALIBRATION_BATCH = 4
-
-#: ``labels=``: ``{id: name}``, a list of names, a ``labels.json`` path, or ``None`` (the model's default)
-LabelsArgument = Mapping[Any, str] | Sequence[str] | str | os.PathLike[str] | None
-
-
-def resolve_precisions(precisions: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"fp32,fp16"`` / ``["fp16"]`` / ``None`` -> precisions in :data:`PRECISIONS` order, ``fp32`` always included.
-
-    Raises:
-        InputError: an unknown precision (lists the valid ones).
-    """
-    if precisions is None:
-        return DEFAULT_PRECISIONS
-    items = precisions.split(",") if isinstance(precisions, str) else list(precisions)
-    wanted = {item.strip().lower() for item in items if item.strip()}
-    unknown = sorted(wanted - set(PRECISIONS))
-    if unknown:
-        raise InputError(f"unknown precision {', '.join(unknown)}; valid precisions: {', '.join(PRECISIONS)}")
-    return tuple(p for p in PRECISIONS if p in wanted | {"fp32"})
-
-
-def resolve_labels(family: ModelFamily, labels: LabelsArgument) -> dict[int, str]:
-    """The family's default labels, a ``labels.json`` path, or a mapping/list (validated)."""
-    if labels is None:
-        return dict(family.default_labels)
-    if isinstance(labels, (str, os.PathLike)):
-        return read_labels(labels)
-    return parse_labels(dict(labels) if isinstance(labels, Mapping) else list(labels), source="labels")
-
 
 def resolve_patch_sizes(family: ModelFamily, preset: str,
                         patch_sizes: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:

@@ -179,7 +179,7 @@ def _backend_notes(wanted: Sequence[str], choices: Sequence[Any], facts: Backend
     offered = {choice.name for choice in choices}
     for name in wanted:
         if name == "torch" and checkpoint_free:
-            notes.append("torch: skipped (--checkpoint-free)")
+            notes.append("torch: skipped (--checkpoint-free, or no torch weights in the package)")
         elif name == "tensorrt" and not facts.tensorrt_installed:
             notes.append("tensorrt: skipped (not installed)")
         elif name not in offered:
@@ -255,7 +255,8 @@ def verify_package(
             region replaces the synthetic image.
         backends: subset of :data:`VERIFY_BACKENDS` (default all).
         checkpoint_free: compare with onnxruntime CPU FP32 instead of torch
-            (no torch or weights needed).
+            (no torch or weights needed); implied for a package without torch
+            weights (built by ``spine-rt package`` from ONNX graphs).
         seed: seed of the synthetic inputs (default 0).
         facts: the machine's backends (probed when ``None``; tests state one).
 
@@ -270,6 +271,8 @@ def verify_package(
     """
     opened = ModelPackage.open(package, verify=True)
     wanted = resolve_backends(backends)
+    # a package built from ONNX graphs (spine-rt package) has no torch weights: onnxruntime FP32 is its reference
+    checkpoint_free = checkpoint_free or not any(stage.weights for stage in opened.manifest.stages.values())
     if not checkpoint_free:
         try:
             require("torch", "the torch FP32 reference of spine-rt verify")
@@ -316,6 +319,8 @@ def verify_package(
                         continue
                     rows.append(_row(stage_name, fold, choice.name, choice.device, precision, results))
     reference_name = "onnxruntime fp32 cpu" if checkpoint_free else "torch fp32 cpu (package weights)"
+    if not any(stage.weights for stage in manifest.stages.values()):
+        reference_name += " (the package has no torch weights: built from ONNX graphs)"
     return VerifyReport(
         package=str(opened.root),
         reference=reference_name,
