@@ -302,7 +302,10 @@ def read_foreign_graph(
             info.type.tensor_type.shape.dim[0].dim_param = BATCH_AXIS_NAME
             shape = (BATCH_AXIS_NAME, *shape[1:])
         output_shapes[info.name] = shape
-    checked, found = check_stage_io(contract, input_shapes, output_shapes, num_classes, recipe, feature_channels)
+    unmatched = {"input": [name for name in graph_inputs if name not in inputs.values()],
+                 "output": [name for name in graph_outputs if name not in outputs.values()]}
+    checked, found = check_stage_io(contract, input_shapes, output_shapes, num_classes, recipe, feature_channels,
+                                    unmatched)
     problems += found
     if problems or checked is None:
         raise InputError(f"{label}: {file.name} does not fit the {recipe.name} stage: {'; '.join(problems)}")

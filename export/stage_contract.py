@@ -168,6 +168,10 @@ def _channel_meaning(rule: TensorRule, num_classes: int) -> str:
             FEATURES: "stage one's feature channels"}.get(rule.channels, rule.meaning)
 
 
+def _readable(shape: Shape) -> str:
+    return "(" + ", ".join("?" if dim is None else str(dim) for dim in shape) + ")"
+
+
 def check_stage_io(
     contract: StageContract,
     inputs: Mapping[str, Shape],
@@ -175,6 +179,7 @@ def check_stage_io(
     num_classes: int,
     recipe: StageRecipe,
     feature_channels: int | None = None,
+    unmatched: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[CheckedIO | None, list[str]]:
     """Check named graph shapes against ``contract``; returns the facts and every mismatch (one phrase each).
 
@@ -184,11 +189,14 @@ def check_stage_io(
         num_classes: number of labels (``C``).
         recipe: the stage (its patch-size rules).
         feature_channels: ``F`` if another stage fixed it already.
+        unmatched: ``{"input": [...], "output": [...]}`` graph names no spine-rt name
+            matched (named in the message of a missing tensor).
 
     Returns:
         ``(facts, problems)``; ``facts`` is ``None`` when a problem prevents them.
     """
     problems: list[str] = []
+    unmatched = unmatched or {}
     first = contract.inputs[0]
     patch: tuple[int, ...] | None = None
     shape = inputs.get(first.name)
@@ -200,14 +208,16 @@ def check_stage_io(
             except InputError as exc:
                 problems.append(f"input {first.name!r} {exc}".replace(f"stage {recipe.name}: ", ""))
     features = feature_channels
+    dynamic_input = False
     checked: dict[str, dict[str, tuple[int | None, ...]]] = {"input": {}, "output": {}}
     for kind, rules, shapes in (("input", contract.inputs, inputs), ("output", contract.outputs, outputs)):
         for rule in rules:
             name = next((n for n in rule.names if n in shapes), None)
             if name is None:
-                present = ", ".join(sorted(shapes)) or "none"
+                others = ", ".join(map(repr, unmatched.get(kind, ()))) or "none"
                 problems.append(f"{kind} {rule.name!r} {contract.layout(rule)} ({rule.meaning}) is missing "
-                                f"(matched {kind}s: {present}; name it in the spec's \"{kind}s\" mapping)")
+                                f"(the graph's other {kind}s: {others}; map one with the spec's "
+                                f"\"{kind}s\": {{\"{rule.name}\": GRAPH_NAME}} or --{kind} {rule.name}=GRAPH_NAME)")
                 continue
             shape = tuple(shapes[name])
             label = f"{kind} {name!r}"
@@ -220,9 +230,11 @@ def check_stage_io(
                                 "batch axis (re-export with a dynamic first axis)")
             dynamic = [axis for axis, dim in enumerate(shape[1:], start=1) if not isinstance(dim, int)]
             if dynamic:
-                problems.append(f"{label} has a dynamic size on axis {', '.join(map(str, dynamic))} "
-                                f"({shape}); every axis but the batch must be fixed to the patch "
-                                "(re-export with static spatial sizes)")
+                if kind == "input" or not dynamic_input:  # an output's dynamic size follows from the input's
+                    problems.append(f"{label} has a dynamic size on axis {', '.join(map(str, dynamic))} "
+                                    f"{_readable(shape)}; every axis but the batch must be fixed to the patch "
+                                    "(re-export with static spatial sizes)")
+                dynamic_input = dynamic_input or kind == "input"
                 continue
             channels = int(shape[1])  # type: ignore[arg-type]
             if rule.channels == FEATURES and features is None:

@@ -17,7 +17,7 @@ from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.model_package import ModelPackage
 from spine_rt.pipelines.pipelining import check_pipelining
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision
+from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision, without_weightless_torch
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_loading import load_xray_pipeline
@@ -106,6 +106,8 @@ def load_pipeline(
 
     choice = select_backend(backend, device)
     reason = choice.reason
+    if backend == "auto":
+        choice, reason = without_weightless_torch(choice, reason, device, opened, STAGE_NAMES)
     try:
         runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
     except EnvironmentProblem as problem:
@@ -117,7 +119,7 @@ def load_pipeline(
         if fallback is None:
             raise
         reason = f"{reason}; tensorrt: {str(problem).splitlines()[0]} → {fallback.name} on {fallback.device}"
-        choice = fallback
+        choice, reason = without_weightless_torch(fallback, reason, device, opened, STAGE_NAMES)
         runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
 
     return SpineMrPipeline(

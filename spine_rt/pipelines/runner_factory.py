@@ -16,10 +16,14 @@ Every import of a backend happens inside these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spine_rt.errors import InputError
 from spine_rt.model_package import ModelPackage
 from spine_rt.pipelines.stage_runners import StageRunners, select_folds
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spine_rt.runtime.backends import BackendChoice
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -49,6 +53,25 @@ def resolve_precision(precision: str | None, backend: str, device: str, package:
             if not any(g.precision == precision for g in package.stage(name).graphs):
                 raise InputError(f"{package.root}: stage {name} has no {precision} graph")
     return precision
+
+
+def without_weightless_torch(choice: BackendChoice, reason: str, device: str | None, package: ModelPackage,
+                             stage_names: Sequence[str]) -> tuple[BackendChoice, str]:
+    """An automatic ``torch`` choice for a package without torch weights (built by ``spine-rt package``
+    from ONNX graphs) -> the next available backend, with the reason; any other choice unchanged.
+
+    Returns:
+        ``(choice, reason)``; ``reason`` (the choice's so far) extended with why torch was passed over.
+    """
+    if choice.name != "torch" or all(package.stage(name).weights for name in stage_names):
+        return choice, reason
+    from spine_rt.runtime import available_backends
+
+    fallback = next((c for c in available_backends(device) if c.name != "torch"), None)
+    if fallback is None:
+        return choice, reason
+    return fallback, (f"{reason}; torch: the package has no torch weights (built from ONNX graphs) "
+                      f"→ {fallback.name} on {fallback.device}")
 
 
 def create_stage_runners(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.model_package import ModelPackage
-from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision
+from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision, without_weightless_torch
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing
@@ -56,6 +56,8 @@ def load_xray_pipeline(
 
     choice = select_backend(backend, device)
     reason = choice.reason
+    if backend == "auto":
+        choice, reason = without_weightless_torch(choice, reason, device, package, (STAGE_NAME,))
     try:
         runners = _runners(package, choice.name, choice.device, precision, folds)
     except EnvironmentProblem as problem:
@@ -65,7 +67,7 @@ def load_xray_pipeline(
         if fallback is None:
             raise
         reason = f"{reason}; tensorrt: {str(problem).splitlines()[0]} → {fallback.name} on {fallback.device}"
-        choice = fallback
+        choice, reason = without_weightless_torch(fallback, reason, device, package, (STAGE_NAME,))
         runners = _runners(package, choice.name, choice.device, precision, folds)
     return XrayPipeline(runners, labels=manifest.labels, preprocessing=preprocessing, value_scaling=scaling,
                         tta=tta, model=manifest.model, backend_reason=reason)
