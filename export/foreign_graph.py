@@ -288,6 +288,8 @@ def read_foreign_graph(
                 info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             problems.append(f"graph tensor {info.name!r} is "
                             f"{onnx.TensorProto.DataType.Name(info.type.tensor_type.elem_type)}, not FLOAT (float32)")
+    if extra:  # a graph that needs inputs the pipelines do not give cannot be adapted: stop here
+        raise InputError(f"{label}: {file.name} does not fit the {recipe.name} stage: {'; '.join(problems)}")
     adapted, input_shapes, dropped = _adapt(model, inputs, outputs, layout, label)
     try:
         adapted = infer_types(adapted)
