@@ -195,3 +195,35 @@ def test_spec_and_argument_errors(tmp_path):
     with pytest.raises(InputError, match="already exists"):
         package_onnx("bilunet", out=tmp_path / "pkg", graphs=path)
     assert package_onnx("bilunet", out=tmp_path / "pkg", graphs=path, overwrite=True).root.is_dir()
+
+
+def test_an_automatic_torch_choice_passes_over_a_package_without_weights(tmp_path):
+    from spine_rt.pipelines.runner_factory import without_weightless_torch
+    from spine_rt.runtime.backends import BackendChoice
+
+    package = package_onnx("bilunet", out=tmp_path / "pkg", graphs=pixel_classifier(tmp_path / "foreign.onnx"))
+    torch_choice = BackendChoice("torch", "cpu", "picked")
+    choice, reason = without_weightless_torch(torch_choice, "picked", "cpu", package, ("xray",))
+    assert (choice.name, choice.device) == ("onnxruntime", "cpu")
+    assert reason == "picked; torch: the package has no torch weights (built from ONNX graphs) → onnxruntime on cpu"
+    other = BackendChoice("onnxruntime", "cpu", "picked")
+    assert without_weightless_torch(other, "picked", "cpu", package, ("xray",)) == (other, "picked")
+
+
+def test_a_graph_input_the_stage_cannot_feed_is_named(tmp_path):
+    from onnx import TensorProto, helper
+
+    shape = ["N", 5, 64, 64]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w"], ["scores"]), helper.make_node("Add", ["scores", "mask"], ["sum"]),
+         helper.make_node("Softmax", ["sum"], ["probabilities"], axis=1)], "two_inputs",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 64, 64]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, shape)],
+        [onnx.numpy_helper.from_array(np.ones((5, 3, 1, 1), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "two.onnx"))
+    with pytest.raises(InputError, match="graph input\\(s\\) 'mask' have no place in the xray stage"):
+        package_onnx("bilunet", out=tmp_path / "pkg", graphs=tmp_path / "two.onnx")
+    assert _nothing_left(tmp_path)
