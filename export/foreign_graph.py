@@ -117,8 +117,8 @@ def _shape(info: onnx.ValueInfoProto) -> Shape:
                  for dim in tensor_type.shape.dim)
 
 
-def _resolve(kind: str, contract: StageContract, graph_names: list[str], given: Mapping[str, str],
-             label: str) -> tuple[dict[str, str], list[str]]:
+def _resolve(kind: str, contract: StageContract, graph_names: list[str],
+             given: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """spine-rt name -> graph name for one side (inputs or outputs); problems for unknown or missing names."""
     rules = contract.inputs if kind == "input" else contract.outputs
     known = [name for rule in rules for name in rule.names]
@@ -275,8 +275,8 @@ def read_foreign_graph(
     given = dict(names or {})
     graph_inputs = [info.name for info in model.graph.input]
     graph_outputs = [info.name for info in model.graph.output]
-    inputs, problems = _resolve("input", contract, graph_inputs, dict(given.get("inputs", {})), label)
-    outputs, more = _resolve("output", contract, graph_outputs, dict(given.get("outputs", {})), label)
+    inputs, problems = _resolve("input", contract, graph_inputs, dict(given.get("inputs", {})))
+    outputs, more = _resolve("output", contract, graph_outputs, dict(given.get("outputs", {})))
     problems += more
     extra = [name for name in graph_inputs if name not in inputs.values()]
     if extra:

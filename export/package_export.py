@@ -31,13 +31,13 @@ from spine_rt.export.checkpoint_arguments import CheckpointPaths, resolve_checkp
 from spine_rt.export.model_families import ModelFamily, model_family, network_config
 from spine_rt.export.onnx_export import OPSET
 from spine_rt.export.parity_inputs import parity_inputs
-from spine_rt.export.package_options import DEFAULT_PRECISIONS, LabelsArgument, resolve_labels, resolve_precisions
+from spine_rt.export.package_options import LabelsArgument, resolve_labels, resolve_precisions
 from spine_rt.export.package_writer import PackageWriter, check_destination
 from spine_rt.export.provenance import provenance
 from spine_rt.export.random_init import randomize_for_export
 from spine_rt.export.stage_export import FoldExport, export_stage_fold
 from spine_rt.export.training_metadata import TrainingMetadata, agreed, read_training_metadata
-from spine_rt.model_package import PRECISIONS, Manifest, ModelPackage, Stage, sha256_file
+from spine_rt.model_package import Manifest, ModelPackage, Stage, sha256_file
 from spine_rt.models import PRESETS, build
 from spine_rt.models.checkpoint import load_checkpoint
 
