@@ -81,6 +81,26 @@ class SourceImages:
                              f"{(image.meta or {}).get('format', 'an array')}")
         return cls(tuple(source.datasets), tuple(source.slices), tuple(source.uids_repaired))
 
+    @classmethod
+    def of_file(cls, path: str | Path) -> "SourceImages":
+        """One single-frame DICOM image (an X-ray), its empty UIDs repaired in memory.
+
+        Raises:
+            InputError: an unreadable file, a multi-frame file, a file without any SOP class UID.
+        """
+        import pydicom
+
+        from spine_rt.io.dicom_uids import repair_uids
+
+        try:
+            dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as exc:  # pydicom raises many types for a damaged file
+            raise InputError(f"{path}: not a readable DICOM file ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+        if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+            raise InputError(f"{path}: a multi-frame DICOM; an X-ray SEG needs a single-frame image")
+        repaired = repair_uids([dataset], [str(path)], frame_of_reference="ImagePositionPatient" in dataset)
+        return cls((dataset,), ((0, None),), tuple(repaired))
+
 
 @dataclass(frozen=True, eq=False)
 class Segmentation:

@@ -114,6 +114,9 @@ class DicomFileSet:
                     yield name, None, UnreadableFile(self.display_name(name), _reason(exc))
                 continue
             if not _has_pixel_data(header, self, name):
+                if _declares_image(header):  # the file meta says image, the data set ends early
+                    yield name, None, UnreadableFile(self.display_name(name), "the file ends before its image "
+                                                     "attributes (Rows, Columns); it is truncated")
                 continue
             yield name, header, None
 
@@ -153,6 +156,13 @@ def _has_pixel_data(header: Any, files: DicomFileSet, name: str) -> bool:
     if str(header.get("Modality", "")).upper() in NON_IMAGE_MODALITIES:
         return False
     return "Rows" in header and "Columns" in header
+
+
+def _declares_image(header: Any) -> bool:
+    """True when the file meta names an image storage SOP class (so the data set must hold an image)."""
+    meta = getattr(header, "file_meta", None)
+    sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    return bool(sop_class) and pydicom.uid.UID(sop_class).name.endswith("Image Storage")
 
 
 def _find_dicomdir(folder: Path) -> Path | None:

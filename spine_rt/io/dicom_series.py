@@ -83,8 +83,8 @@ class DicomSeries:
     def label(self) -> str:
         """``series 3 "T2 SAG" (MR, UID 1.2.3...)`` for messages and the report."""
         number = f"series {self.number}" if self.number is not None else "series (no number)"
-        uid = self.uid or "no UID"
-        return f'{number} "{self.description}" ({self.modality or "no modality"}, UID {uid})'
+        uid = f"UID {self.uid}" if self.uid else "no UID"
+        return f'{number} "{self.description}" ({self.modality or "no modality"}, {uid})'
 
     def summary(self) -> dict[str, Any]:
         """Plain facts for the report (JSON-ready)."""

@@ -36,12 +36,14 @@ def _blank(dataset: Any, keyword: str) -> bool:
     return not str(dataset.get(keyword, "") or "").strip()
 
 
-def missing_uids(headers: Sequence[Any]) -> list[str]:
-    """The UID keywords that are empty or missing in at least one header."""
-    return [k for k in SERIES_WIDE_UIDS + PER_FILE_UIDS if any(_blank(h, k) for h in headers)]
+def missing_uids(headers: Sequence[Any], frame_of_reference: bool = True) -> list[str]:
+    """The UID keywords that are empty or missing in at least one header (``FrameOfReferenceUID`` only when
+    ``frame_of_reference``: a projection X-ray has none)."""
+    wanted = [k for k in SERIES_WIDE_UIDS if frame_of_reference or k != "FrameOfReferenceUID"] + list(PER_FILE_UIDS)
+    return [k for k in wanted if any(_blank(h, k) for h in headers)]
 
 
-def repair_uids(headers: Sequence[Any], identity: Sequence[str]) -> list[str]:
+def repair_uids(headers: Sequence[Any], identity: Sequence[str], frame_of_reference: bool = True) -> list[str]:
     """Fill every empty or missing UID of ``headers`` in place (the in-memory copies only).
 
     Args:
@@ -49,6 +51,7 @@ def repair_uids(headers: Sequence[Any], identity: Sequence[str]) -> list[str]:
         identity: one string per header that identifies its file (its name
             and size, or the file meta's instance UID), the entropy for
             repeatable new UIDs.
+        frame_of_reference: also repair ``FrameOfReferenceUID`` (volumes; not projection X-rays).
 
     Returns:
         the keywords that were repaired (empty when nothing was missing).
@@ -56,7 +59,7 @@ def repair_uids(headers: Sequence[Any], identity: Sequence[str]) -> list[str]:
     Raises:
         InputError: a file without any SOP class UID (then nothing can reference it).
     """
-    repaired = missing_uids(headers)
+    repaired = missing_uids(headers, frame_of_reference)
     if not repaired:
         return []
     seed = list(identity)
