@@ -1,8 +1,7 @@
 """A TID 1500 measurement report (Comprehensive 3D SR, highdicom) whose measurements reference SEG segments.
 
-One measurement group per structure (TID 1411 volumetric ROI for a volume,
-TID 1410 planar ROI for an X-ray), each referencing its segment of the SEG
-written beside it, tracked by the structure's name and coded with the
+One measurement group per structure (TID 1411, for an X-ray's segments
+too), each referencing its segment of the SEG written beside it, tracked by the structure's name and coded with the
 segment's anatomy as finding site. Image-level values (the X-ray's lumbar
 and pelvic angles) go into one TID 1501 group on the source image.
 
@@ -125,22 +124,18 @@ def build_measurement_report(segmentation: Segmentation, source: SourceImages,
         measurements = [hd.sr.Measurement(name=v.name, value=v.value, unit=v.unit, algorithm_id=algorithm_id)
                         for v in values]
         sites = [hd.sr.FindingSite(anatomic_location=coded.type)]
+        # TID 1411 with a Referenced Segment for both volumes and X-rays: TID 1410's Referenced Segmentation
+        # Frame carries a frame and a segment number together, which dciodvfy rejects
         if planar:
-            reference = hd.sr.ReferencedSegmentationFrame(
-                sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, frame_number=_frame_of(seg, number),
-                segment_number=number, source_image=hd.sr.SourceImageForSegmentation.from_source_image(first))
-            groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=tracking, referenced_segment=reference, finding_type=coded.type,
-                finding_category=coded.category, finding_sites=sites, algorithm_id=algorithm_id,
-                measurements=measurements))
+            sources = {"source_images": [hd.sr.SourceImageForSegmentation.from_source_image(first)]}
         else:
-            reference = hd.sr.ReferencedSegment(
-                sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=number,
-                source_series=hd.sr.SourceSeriesForSegmentation(str(first.SeriesInstanceUID)))
-            groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=tracking, referenced_segment=reference, finding_type=coded.type,
-                finding_category=coded.category, finding_sites=sites, algorithm_id=algorithm_id,
-                measurements=measurements))
+            sources = {"source_series": hd.sr.SourceSeriesForSegmentation(str(first.SeriesInstanceUID))}
+        reference = hd.sr.ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
+                                            segment_number=number, **sources)
+        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking, referenced_segment=reference, finding_type=coded.type,
+            finding_category=coded.category, finding_sites=sites, algorithm_id=algorithm_id,
+            measurements=measurements))
     if image_level:
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="lumbar and pelvic values"),
@@ -162,10 +157,3 @@ def build_measurement_report(segmentation: Segmentation, source: SourceImages,
         series_description=f"spine-rt measurements {algorithm.model}"[:64],
     )
 
-
-def _frame_of(seg: Any, segment_number: int) -> int:
-    """The SEG frame number (1-based) that holds ``segment_number`` (a single-frame source has one per segment)."""
-    for index, frame in enumerate(seg.PerFrameFunctionalGroupsSequence, start=1):
-        if int(frame.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == segment_number:
-            return index
-    raise ValueError(f"segment {segment_number} has no frame")

@@ -79,7 +79,8 @@ class SourceImages:
             raise InputError(f"{image.source or 'the input'}: a DICOM SEG needs a DICOM input (a series folder, "
                              "zip, DICOMDIR or multi-frame file); this one is "
                              f"{(image.meta or {}).get('format', 'an array')}")
-        return cls(tuple(source.datasets), tuple(source.slices), tuple(source.uids_repaired))
+        return cls(tuple(_fit_decimal_strings(d) for d in source.datasets), tuple(source.slices),
+                   tuple(source.uids_repaired))
 
     @classmethod
     def of_file(cls, path: str | Path) -> "SourceImages":
@@ -99,7 +100,7 @@ class SourceImages:
         if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
             raise InputError(f"{path}: a multi-frame DICOM; an X-ray SEG needs a single-frame image")
         repaired = repair_uids([dataset], [str(path)], frame_of_reference="ImagePositionPatient" in dataset)
-        return cls((dataset,), ((0, None),), tuple(repaired))
+        return cls((_fit_decimal_strings(dataset),), ((0, None),), tuple(repaired))
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +175,39 @@ def build_segmentation(labels: np.ndarray, source: SourceImages, names: Mapping[
         content_description=f"spine-rt segmentation{repaired}"[:_LO], content_label="SPINE",
         series_description=f"spine-rt {algorithm.model}"[:_LO], omit_empty_frames=True,
     )
+    if "FrameOfReferenceUID" not in dataset and "PatientOrientation" not in dataset:
+        # a projection image (X-ray) without patient orientation: the SEG must still carry the (type 2C) element
+        dataset.PatientOrientation = first.get("PatientOrientation", "") or ""
     return Segmentation(dataset, segments, coded)
+
+
+def _fit_decimal_strings(dataset: Any) -> Any:
+    """A copy of ``dataset`` whose decimal strings (DS) fit their 16 characters.
+
+    Sources written with full float precision (``-0.6427876096865394``) are
+    read fine but their values would be copied into the SEG and SR as invalid
+    DS; they are re-formatted (pydicom's ``format_number_as_ds``, about 1e-14
+    relative change). Sequences are visited.
+    """
+    import copy
+
+    from pydicom.valuerep import format_number_as_ds
+
+    fixed = copy.deepcopy(dataset)
+
+    def visit(item: Any) -> None:
+        for element in item:
+            if element.VR == "SQ":
+                for child in element.value:
+                    visit(child)
+            elif element.VR == "DS" and element.value is not None and element.value != "":
+                values = element.value if element.VM > 1 else [element.value]
+                if any(len(str(getattr(v, "original_string", None) or v)) > 16 for v in values):
+                    new = [format_number_as_ds(float(v)) for v in values]
+                    element.value = new if element.VM > 1 else new[0]
+
+    visit(fixed)
+    return fixed
 
 
 def _parameters(algorithm: AlgorithmFacts, source: SourceImages) -> dict[str, str]:
