@@ -77,11 +77,14 @@ def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: s
     if args.sr is not None and args.output_type != "dicom-seg":
         raise InputError("--sr needs --output-type dicom-seg: its measurements reference the SEG's segments")
     if task == "xray":
-        if not options:
-            return None
         from spine_rt.io.xray_image import is_dicom_file
 
-        if source.is_dir() or not is_dicom_file(source):
+        dicom_file = source.is_file() and is_dicom_file(source)
+        if dicom_file:
+            _check_xray_modality(source, package, args.force)
+        if not options:
+            return None
+        if not dicom_file:
             raise InputError(f"{source}: {', '.join(options)} need a DICOM X-ray (one .dcm file)")
         return _run_xray(args, package, source)
     if not _is_dicom_study(source, asked=bool(options)):
@@ -190,22 +193,32 @@ def _run_mr(args: argparse.Namespace, package: Any, source: Path) -> int:
 
 
 # ---------------------------------------------------------------- X-ray
-def _run_xray(args: argparse.Namespace, package: Any, source: Path) -> int:
+def _check_xray_modality(source: Path, package: Any, force: bool) -> None:
+    """An X-ray model given an MR/CT/... DICOM file: one line, or a warning with ``--force``."""
     import pydicom
 
+    from spine_rt.io.series_choice import OTHER_TASK_MODALITIES, TASK_MODALITIES
+
+    try:
+        modality = str(pydicom.dcmread(source, stop_before_pixels=True).get("Modality", "") or "").upper()
+    except Exception:  # an unreadable file is reported by the X-ray reader with its reason
+        return
+    if modality not in OTHER_TASK_MODALITIES["xray"]:
+        return
+    message = (f"{source} is {modality}, but the model {package.root} is an xray model for "
+               f"{'/'.join(sorted(TASK_MODALITIES['xray']))} images")
+    if not force:
+        raise InputError(message + "; pass --force to run it anyway")
+    print(f"spine-rt infer: warning: {message}; running anyway (--force)", file=sys.stderr)
+
+
+def _run_xray(args: argparse.Namespace, package: Any, source: Path) -> int:
     from spine_rt.cli.infer import XRAY_SUFFIX, _describe, _load
     from spine_rt.dicom_out.dicom_outputs import AlgorithmFacts, SourceImages, write_dicom_outputs
 
     if args.series is not None:
         raise InputError("--series chooses among the series of a DICOM study; an X-ray is one file")
     output, sr, report_path, qc = _outputs(args, source, XRAY_SUFFIX)
-    header = pydicom.dcmread(source, stop_before_pixels=True)
-    modality = str(header.get("Modality", "") or "").upper()
-    if modality in ("MR", "CT", "PT", "NM", "US", "MG"):
-        message = f"{source} is {modality}, but the model {package.root} is an X-ray model"
-        if not args.force:
-            raise InputError(message + "; pass --force to run it anyway")
-        print(f"spine-rt infer: warning: {message}; running anyway (--force)", file=sys.stderr)
     source_images = SourceImages.of_file(source) if args.output_type == "dicom-seg" else None
     with _load(args, package) as pipe:
         result = pipe(source)

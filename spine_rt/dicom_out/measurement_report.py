@@ -82,9 +82,10 @@ def image_values(report: Mapping[str, Any]) -> list[MeasurementValue]:
     return values
 
 
-def collect_structure_values(report: Mapping[str, Any],
-                             sources: Sequence[StructureMeasurements] | None = None) -> dict[int, list[MeasurementValue]]:
-    """Every per-structure measurement of ``report`` from each of ``sources`` (default :data:`STRUCTURE_MEASUREMENTS`)."""
+def collect_structure_values(report: Mapping[str, Any], sources: Sequence[StructureMeasurements] | None = None
+                             ) -> dict[int, list[MeasurementValue]]:
+    """Every per-structure measurement of ``report`` from each of ``sources``
+    (default :data:`STRUCTURE_MEASUREMENTS`)."""
     merged: dict[int, list[MeasurementValue]] = {}
     for source in (STRUCTURE_MEASUREMENTS if sources is None else sources):
         for label, values in source(report).items():

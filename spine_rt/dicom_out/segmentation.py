@@ -96,7 +96,8 @@ class SourceImages:
         try:
             dataset = pydicom.dcmread(path, stop_before_pixels=True)
         except Exception as exc:  # pydicom raises many types for a damaged file
-            raise InputError(f"{path}: not a readable DICOM file ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+            reason = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            raise InputError(f"{path}: not a readable DICOM file ({reason})") from None
         if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
             raise InputError(f"{path}: a multi-frame DICOM; an X-ray SEG needs a single-frame image")
         repaired = repair_uids([dataset], [str(path)], frame_of_reference="ImagePositionPatient" in dataset)

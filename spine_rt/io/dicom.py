@@ -128,7 +128,8 @@ def read_dicom_series(path: str | Path, series: str | None = None) -> Image:
 
     study = index_dicom(path)
     if series is None and len(study.series) > 1:
-        raise InputError(f"{study.source}: holds {len(study.series)} DICOM series ({describe_series(list(study.series))}); "
+        listed = describe_series(list(study.series))
+        raise InputError(f"{study.source}: holds {len(study.series)} DICOM series ({listed}); "
                          "choose one (spine-rt infer --series UID|number|description, or read_dicom_series(path, "
                          "series=...)); spine-rt series lists them")
     return read_series(choose_series(study, request=series).series, study)
@@ -155,7 +156,8 @@ def read_series(series: DicomSeries, study: DicomStudy | None = None) -> Image:
     positions = positions[order]
     slice_step = _slice_step(planes, positions, normal, where)
 
-    transfer_syntax = str(first.file_meta.TransferSyntaxUID) if "TransferSyntaxUID" in getattr(first, "file_meta", {}) else ""
+    file_meta = getattr(first, "file_meta", {})
+    transfer_syntax = str(file_meta.TransferSyntaxUID) if "TransferSyntaxUID" in file_meta else ""
     if not transfer_syntax:
         raise InputError(f"{where}: DICOM files without a transfer syntax (no file meta)")
     if pydicom.uid.UID(transfer_syntax).is_compressed and not decoder_is_available(transfer_syntax):
@@ -173,8 +175,9 @@ def read_series(series: DicomSeries, study: DicomStudy | None = None) -> Image:
     affine_lps[:3, 1] = col_dir * row_spacing  # row index j moves along the column direction
     affine_lps[:3, 2] = slice_step
     affine_lps[:3, 3] = positions[0]
-    identity = [f"{name}:{h.get('InstanceNumber', '')}:{getattr(h, 'file_meta', {}).get('MediaStorageSOPInstanceUID', '')}"
-                for name, h in zip((series.fileset.display_name(n) for n in series.files), headers)]
+    identity = [f"{series.fileset.display_name(name)}:{h.get('InstanceNumber', '')}:"
+                f"{getattr(h, 'file_meta', {}).get('MediaStorageSOPInstanceUID', '')}"
+                for name, h in zip(series.files, headers)]
     repaired = tuple(repair_uids(headers, identity))
     header = headers[refs[0][0]]
     meta = {

@@ -24,7 +24,7 @@ from spine_rt.io.dicom_series import DicomSeries, DicomStudy
 #: the DICOM modality of each model task; X-ray pictures come as CR, DX, RG or RF (fluoroscopy) objects
 TASK_MODALITIES = {"spine_mr": frozenset({"MR"}), "xray": frozenset({"CR", "DX", "RG", "RF", "XA", "PX"})}
 #: modalities that certainly are not what a task's model was trained on (others, such as OT, cannot tell)
-_OTHER_TASK = {"spine_mr": frozenset({"CT", "PT", "NM", "US", "CR", "DX", "RG", "RF", "XA", "MG", "PX"}),
+OTHER_TASK_MODALITIES = {"spine_mr": frozenset({"CT", "PT", "NM", "US", "CR", "DX", "RG", "RF", "XA", "MG", "PX"}),
                "xray": frozenset({"MR", "CT", "PT", "NM", "US", "MG"})}
 
 
@@ -130,7 +130,7 @@ def check_modality(series: DicomSeries, task: str, model: str, force: bool = Fal
     Raises:
         InputError: one line naming the series, its modality and the model's, with ``--force`` as the way out.
     """
-    if series.modality not in _OTHER_TASK.get(task, frozenset()):
+    if series.modality not in OTHER_TASK_MODALITIES.get(task, frozenset()):
         return None
     expected = "/".join(sorted(TASK_MODALITIES[task]))
     message = (f"{series.label()} is {series.modality}, but the model {model} is a {task} model for "

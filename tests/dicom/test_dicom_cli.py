@@ -123,6 +123,17 @@ def test_a_nifti_input_cannot_give_a_seg(tmp_path, capsys):
     assert "need a DICOM input" in capsys.readouterr().err
 
 
+def _pixelwise_xray_package(folder: Path) -> Path:
+    """The CLI tests' hand-built pixel-wise X-ray package (one definition, in tests/cli/test_infer_cli.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("infer_cli_tests",
+                                                  Path(__file__).parents[1] / "cli" / "test_infer_cli.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_pixelwise_xray_package(folder)
+
+
 def _write_dx(path: Path, pixels: np.ndarray, spacing: float) -> Path:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -133,7 +144,8 @@ def _write_dx(path: Path, pixels: np.ndarray, spacing: float) -> Path:
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Phantom^Xray", "X1", "", "O"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "1200", "1", "", ""
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "1200", "1"
+    ds.AccessionNumber, ds.ReferringPhysicianName = "", ""
     ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "DX", 1, 1
     ds.ImagerPixelSpacing = [spacing, spacing]
     ds.Rows, ds.Columns = pixels.shape
@@ -181,23 +193,33 @@ def test_an_xray_seg_and_sr_with_the_lumbar_values(tmp_path):
 @pytest.mark.dciodvfy
 def test_the_xray_cli_route_passes_dciodvfy(tmp_path, capsys):
     """``spine-rt infer xray.dcm --output-type dicom-seg --sr`` with a pixel-wise X-ray package (onnx)."""
-    import importlib.util
-
     from spine_rt.phantoms import lumbar_xray
-
-    # the CLI tests' hand-built pixel-wise X-ray package (one definition, in tests/cli)
-    spec = importlib.util.spec_from_file_location("infer_cli_tests", Path(__file__).parents[1] / "cli" /
-                                                  "test_infer_cli.py")
-    infer_cli_tests = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(infer_cli_tests)
-    pixelwise_xray_package = infer_cli_tests.write_pixelwise_xray_package
 
     phantom = lumbar_xray(1, size=(200, 160))
     source = _write_dx(tmp_path / "xray.dcm", phantom.image, phantom.pixel_spacing_mm)
-    package = pixelwise_xray_package(tmp_path / "pkg")
+    package = _pixelwise_xray_package(tmp_path / "pkg")
     code = infer(str(source), "--model", str(package), "-o", str(tmp_path / "seg.dcm"), "--output-type",
                  "dicom-seg", "--sr", str(tmp_path / "sr.dcm"), "--report", str(tmp_path / "r.json"))
     assert code == 0, capsys.readouterr().err
     assert dciodvfy_errors(tmp_path / "seg.dcm") == []
     assert dciodvfy_errors(tmp_path / "sr.dcm") == []
     assert json.loads((tmp_path / "r.json").read_text())["dicom"]["segments"]
+
+
+def test_an_xray_model_refuses_an_mr_picture(tmp_path, capsys, xray_package_path):
+    from spine_rt.phantoms import lumbar_xray
+
+    source = _write_dx(tmp_path / "mr.dcm", lumbar_xray(2, size=(200, 160)).image, 0.5)
+    ds = pydicom.dcmread(source)
+    ds.Modality = "MR"
+    ds.save_as(source)
+    assert infer(str(source), "--model", xray_package_path, "-o", str(tmp_path / "out.png")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is MR, but the model" in err[0] and "--force" in err[0]
+    assert infer(str(source), "--model", xray_package_path, "-o", str(tmp_path / "out.png"), "--force") == 0
+    assert (tmp_path / "out.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def xray_package_path(tmp_path_factory) -> str:
+    return str(_pixelwise_xray_package(tmp_path_factory.mktemp("xray_pkg") / "pkg"))
