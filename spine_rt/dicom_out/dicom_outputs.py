@@ -75,7 +75,11 @@ def write_dicom_outputs(labels: np.ndarray, report: Mapping[str, Any], source: S
         "source_uids_generated": list(source.uids_repaired),
     }
     if report_object is not None and sr_target is not None:
-        write_file_atomic(sr_target, lambda temporary: report_object.save_as(temporary), suffix=".dcm")
+        try:
+            write_file_atomic(sr_target, lambda temporary: report_object.save_as(temporary), suffix=".dcm")
+        except BaseException:
+            seg_target.unlink(missing_ok=True)  # a SEG without the SR asked for is not left behind
+            raise
         facts["sr"] = str(sr_target)
         facts["sr_sop_instance_uid"] = str(report_object.SOPInstanceUID)
     return facts

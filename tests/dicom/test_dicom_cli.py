@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from dicom_builders import mixed_study, oriented_volume, save_nifti, write_volume_series
+from dicom_builders import mixed_study, oriented_volume, save_nifti, write_enhanced_mr, write_volume_series
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from seg_checks import dciodvfy_errors, seg_labels_in_space
@@ -70,6 +71,27 @@ def test_the_report_says_which_series_and_why(done_when):
     assert "modality MR" in series["chosen_because"] and "sagittal" in series["chosen_because"]
     assert report["dicom"]["seg"].endswith("seg.dcm") and report["dicom"]["sr"].endswith("sr.dcm")
     assert set(report["dicom"]["segments"]) == {s["name"] for s in report["structures"]}
+
+
+@pytest.mark.highdicom
+def test_an_enhanced_multi_frame_file_and_a_zip_give_the_nifti_routes_labels(done_when, tmp_path):
+    root = done_when["root"]
+    labels = np.asarray(nib.load(root / "nifti_labels.nii.gz").dataobj)
+    model = str(done_when["package"].root)
+    enhanced = write_enhanced_mr(tmp_path / "enhanced.dcm", done_when["volume"], done_when["affine"],
+                                 frame_order=list(np.random.default_rng(4).permutation(done_when["volume"].shape[2])))
+    assert infer(str(enhanced), "-o", str(tmp_path / "seg.dcm"), "--output-type", "dicom-seg", "--model", model) == 0
+    seg_labels_in_space(tmp_path / "seg.dcm", labels, done_when["affine"], done_when["package"].manifest.labels)
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted((root / "mixed").iterdir()):
+            handle.write(path, f"export/{path.name}")
+    assert infer(str(archive), "-o", str(tmp_path / "zip.nii.gz"), "--model", model) == 0
+    # the DICOM grid runs along the slice normal, the NIfTI's the other way: compare in patient space
+    from_zip = nib.as_closest_canonical(nib.load(tmp_path / "zip.nii.gz"))
+    from_nifti = nib.as_closest_canonical(nib.load(root / "nifti_labels.nii.gz"))
+    assert np.allclose(from_zip.affine, from_nifti.affine, atol=1e-4)
+    assert np.array_equal(np.asarray(from_zip.dataobj), np.asarray(from_nifti.dataobj))
 
 
 @pytest.mark.highdicom
