@@ -113,7 +113,7 @@ class DicomFileSet:
                 if name in self.listed or self._looks_like_dicom(name):
                     yield name, None, UnreadableFile(self.display_name(name), _reason(exc))
                 continue
-            if not _has_pixel_data(header, self, name):
+            if not _is_image(header):
                 if _declares_image(header):  # the file meta says image, the data set ends early
                     yield name, None, UnreadableFile(self.display_name(name), "the file ends before its image "
                                                      "attributes (Rows, Columns); it is truncated")
@@ -151,7 +151,7 @@ def _candidate(path: Path) -> bool:
 NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "RTDOSE"})
 
 
-def _has_pixel_data(header: Any, files: DicomFileSet, name: str) -> bool:
+def _is_image(header: Any) -> bool:
     """An image: rows and columns (headers are read without pixels) and not a derived object such as a SEG."""
     if str(header.get("Modality", "")).upper() in NON_IMAGE_MODALITIES:
         return False
