@@ -152,12 +152,15 @@ def _print_done(written: list[tuple[str, Path]], lines: list[str]) -> None:
 # ---------------------------------------------------------------- MR
 def _run_mr(args: argparse.Namespace, package: Any, source: Path) -> int:
     from spine_rt.cli.infer import MR_SUFFIX, _describe, _load
-    from spine_rt.dicom_out.dicom_outputs import AlgorithmFacts, SourceImages, write_dicom_outputs
+    from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
+                                                   write_dicom_outputs)
     from spine_rt.io.dicom import read_series
     from spine_rt.io.dicom_series import index_dicom
     from spine_rt.io.series_choice import check_modality, choose_series
 
     output, sr, report_path, qc = _outputs(args, source, MR_SUFFIX)
+    if args.output_type == "dicom-seg":
+        require_highdicom()  # before any work
     study = index_dicom(source)
     contrast = package.manifest.preprocessing.get("contrast")
     choice = choose_series(study, request=args.series, task="spine_mr", contrast=contrast)
@@ -214,11 +217,14 @@ def _check_xray_modality(source: Path, package: Any, force: bool) -> None:
 
 def _run_xray(args: argparse.Namespace, package: Any, source: Path) -> int:
     from spine_rt.cli.infer import XRAY_SUFFIX, _describe, _load
-    from spine_rt.dicom_out.dicom_outputs import AlgorithmFacts, SourceImages, write_dicom_outputs
+    from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
+                                                   write_dicom_outputs)
 
     if args.series is not None:
         raise InputError("--series chooses among the series of a DICOM study; an X-ray is one file")
     output, sr, report_path, qc = _outputs(args, source, XRAY_SUFFIX)
+    if args.output_type == "dicom-seg":
+        require_highdicom()  # before any work
     source_images = SourceImages.of_file(source) if args.output_type == "dicom-seg" else None
     with _load(args, package) as pipe:
         result = pipe(source)

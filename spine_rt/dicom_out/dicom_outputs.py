@@ -23,7 +23,18 @@ from spine_rt.dicom_out.measurement_report import build_measurement_report, coll
 from spine_rt.dicom_out.segmentation import AlgorithmFacts, SourceImages, build_segmentation
 from spine_rt.errors import InputError
 
-__all__ = ["AlgorithmFacts", "SourceImages", "check_dicom_output_path", "write_dicom_outputs"]
+__all__ = ["AlgorithmFacts", "SourceImages", "check_dicom_output_path", "require_highdicom", "write_dicom_outputs"]
+
+
+def require_highdicom() -> None:
+    """Raise :class:`~spine_rt.errors.EnvironmentProblem` (exit 3, with the install command) without highdicom."""
+    import importlib.util
+
+    from spine_rt.errors import EnvironmentProblem
+
+    if importlib.util.find_spec("highdicom") is None:
+        raise EnvironmentProblem("DICOM SEG and SR outputs need highdicom, which is not installed; install it with: "
+                                 "pip install 'spine-rt[dicom]'   # or: pip install highdicom")
 
 
 def check_dicom_output_path(path: str | Path, what: str) -> Path:
@@ -60,7 +71,9 @@ def write_dicom_outputs(labels: np.ndarray, report: Mapping[str, Any], source: S
 
     Raises:
         InputError: no structure found, bad destinations. Nothing is written then.
+        EnvironmentProblem: highdicom is not installed.
     """
+    require_highdicom()
     seg_target = check_dicom_output_path(seg_path, "SEG output")
     sr_target = check_dicom_output_path(sr_path, "SR output") if sr_path is not None else None
     segmentation = build_segmentation(np.asarray(labels), source, names, algorithm)

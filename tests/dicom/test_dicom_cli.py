@@ -245,3 +245,15 @@ def test_an_xray_model_refuses_an_mr_picture(tmp_path, capsys, xray_package_path
 @pytest.fixture(scope="module")
 def xray_package_path(tmp_path_factory) -> str:
     return str(_pixelwise_xray_package(tmp_path_factory.mktemp("xray_pkg") / "pkg"))
+
+
+def test_without_highdicom_dicom_seg_is_exit_3_before_any_work(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "highdicom" else real(name, *a))
+    mixed_study(tmp_path / "mixed")
+    assert infer(str(tmp_path / "mixed"), "-o", str(tmp_path / "seg.dcm"), "--output-type", "dicom-seg") == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'spine-rt[dicom]'" in err[0]
+    assert not (tmp_path / "seg.dcm").exists()
