@@ -97,6 +97,9 @@ def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: s
 
 # ---------------------------------------------------------------- outputs
 def _stem(source: Path) -> str:
+    """``study`` for ``study.zip`` or ``study/``; a DICOMDIR file is named by its folder."""
+    if source.is_file() and source.name.upper() == "DICOMDIR":
+        return source.resolve().parent.name
     return source.stem if source.is_file() else source.resolve().name
 
 
