@@ -41,6 +41,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--series", metavar="UID|NUMBER|PATTERN", default=None,
                         help="DICOM input with several series: the SeriesInstanceUID, series number or description "
                         "pattern to segment (default: chosen by rule; `spine-rt series INPUT` lists them)")
+    parser.add_argument("--list-series", action="store_true",
+                        help="list the DICOM series of INPUT (as `spine-rt series`) and stop")
     parser.add_argument("--force", action="store_true",
                         help="run a series whose modality does not fit the model (an MR model on CT)")
 
@@ -73,6 +75,10 @@ def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: s
         InputError: DICOM options on a non-DICOM input, bad outputs, no or several matching series, a
             series of the wrong modality without ``--force``, a damaged series.
     """
+    if args.list_series:
+        from spine_rt.cli.series import list_series
+
+        return list_series(source, package)
     options = _dicom_options(args)
     if args.sr is not None and args.output_type != "dicom-seg":
         raise InputError("--sr needs --output-type dicom-seg: its measurements reference the SEG's segments")

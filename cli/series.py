@@ -35,17 +35,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spine_rt.atomic_write import write_bytes_atomic
     from spine_rt.errors import InputError
-    from spine_rt.io.dicom_series import index_dicom, series_table
-    from spine_rt.io.series_choice import choose_series
     from spine_rt.model_package import ModelPackage
     from spine_rt.pipelines.default_model import default_package_path
 
     if args.json is not None and Path(args.json).suffix.lower() != ".json":
         raise InputError(f"{args.json}: the list is JSON; the name must end in .json")
-    study = index_dicom(args.input)
     package = ModelPackage.open(Path(args.model) if args.model else default_package_path(), verify=False)
+    return list_series(Path(args.input), package, args.json)
+
+
+def list_series(source: Path, package, json_path: str | None = None) -> int:
+    """Print the series table of ``source`` with the rule's choice for ``package`` marked (also ``infer
+    --list-series``); with ``json_path`` also write it as JSON. Returns the exit code (0)."""
+    from spine_rt.atomic_write import write_bytes_atomic
+    from spine_rt.errors import InputError
+    from spine_rt.io.dicom_series import index_dicom, series_table
+    from spine_rt.io.series_choice import choose_series
+
+    study = index_dicom(source)
     try:
         choice = choose_series(study, task=package.manifest.task,
                                contrast=package.manifest.preprocessing.get("contrast"))
@@ -57,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
         print(("* " if marked else "  ") + line)
     print(f"{len(study.series)} series in {study.source}; infer would take: "
           f"{chosen.label() + ' (' + reason + ')' if chosen is not None else reason}")
-    if args.json is not None:
+    if json_path is not None:
         entries = [{**s.summary(), "chosen": s is chosen, "problem": s.problem} for s in study.series]
         data = {"input": str(study.source), "series": entries, "choice": reason,
                 "unreadable": [{"file": u.name, "reason": u.reason} for u in study.unreadable]}
-        write_bytes_atomic(args.json, (json.dumps(data, indent=2) + "\n").encode())
+        write_bytes_atomic(json_path, (json.dumps(data, indent=2) + "\n").encode())
     return EXIT_OK

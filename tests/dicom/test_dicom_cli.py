@@ -114,6 +114,14 @@ def test_spine_rt_series_lists_and_marks_the_choice(tmp_path, capsys):
     assert [s["chosen"] for s in listed["series"]] == [False, False, True, False]
 
 
+def test_infer_list_series(tmp_path, capsys):
+    mixed_study(tmp_path / "mixed")
+    assert infer(str(tmp_path / "mixed"), "--list-series") == 0
+    out = capsys.readouterr().out
+    assert "T2 SAG" in out and "CT abdomen" in out and "4 series in" in out
+    assert not list(Path.cwd().glob("mixed_seg*"))
+
+
 def test_an_mr_model_refuses_a_ct_series_in_one_line(tmp_path, capsys):
     volume, affine = oriented_volume("axial", shape=(16, 16, 8))
     write_volume_series(tmp_path / "ct", volume, affine, modality="CT", description="CT spine")
