@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spine_rt.cli import infer_dicom
 from spine_rt.errors import EXIT_INPUT, EXIT_OK, InputError
 
 MR_SUFFIX = "_seg.nii.gz"
@@ -114,6 +115,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--qc", metavar="FILE.png", default=None,
                         help="one case: write a QC picture here; a cohort: a folder for <name>_qc.png")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs; redo finished cases")
+    infer_dicom.add_options(parser)  # --output-type, --sr, --series, --force
     parser.set_defaults(run=run)
 
 
@@ -404,6 +406,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{source}: no such file or folder")
     package = _open_package(args.model)
     task = package.manifest.task
+    dicom_exit = infer_dicom.run_dicom_case(args, package, source, task)  # DICOM series / SEG / SR; None: not DICOM
+    if dicom_exit is not None:
+        return dicom_exit
     if source.is_dir() and (task == "xray" or _is_mr_cohort(source)):
         return _run_cohort(args, package, source, task)
     return _run_single(args, package, source, task)

@@ -3,6 +3,8 @@
 * ``gpu``: runs only where torch sees a CUDA GPU; reported as skipped elsewhere.
 * ``tensorrt``: runs only where the ``tensorrt`` module imports.
 * ``torch``: runs only where torch is installed (the base install has none).
+* ``highdicom``: runs only where highdicom (the ``dicom`` extra) imports.
+* ``dciodvfy``: runs only where dicom3tools' ``dciodvfy`` is on PATH (Debian: ``apt-get install dicom3tools``).
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,7 +39,13 @@ def pytest_collection_modifyitems(config, items):
     has_torch = _has("torch")
     has_trt = _has("tensorrt")
     has_gpu = None  # computed lazily: importing torch costs a second
+    has_highdicom = _has("highdicom")
+    has_dciodvfy = shutil.which("dciodvfy") is not None
     for item in items:
+        if item.get_closest_marker("highdicom") and not has_highdicom:
+            item.add_marker(pytest.mark.skip(reason="highdicom is not installed (pip install 'spine-rt[dicom]')"))
+        if item.get_closest_marker("dciodvfy") and not has_dciodvfy:
+            item.add_marker(pytest.mark.skip(reason="dciodvfy (dicom3tools) is not on PATH; apt-get install dicom3tools"))
         if item.get_closest_marker("torch") and not has_torch:
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
         if item.get_closest_marker("tensorrt") and not has_trt:

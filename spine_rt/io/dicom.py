@@ -1,16 +1,20 @@
-"""Reading a DICOM series folder (one series of single-frame slices) into an :class:`Image`.
+"""Reading one DICOM series (single-frame slices or an enhanced multi-frame object) into an :class:`Image`.
 
-Geometry, from the DICOM standard (PS3.3 C.7.6.2):
+The input may be a folder (searched recursively), a ``.zip`` archive, a
+DICOMDIR or one multi-frame file (:mod:`spine_rt.io.dicom_files`); its
+series are indexed by :mod:`spine_rt.io.dicom_series` and one is chosen
+(:mod:`spine_rt.io.series_choice`). Geometry comes from each frame's plane
+(:mod:`spine_rt.io.dicom_frames`). Slices are sorted by their position along
+the slice normal (row x column direction). The array is ``(I, J, K)`` =
+(column index, row index, slice), the affine is built in LPS and converted
+to RAS+ (x and y negated). A missing slice is an error naming the files on
+either side of the gap; a file that cannot be read or decoded is an error
+naming it.
 
-* ``ImageOrientationPatient`` = row direction (along which the column index
-  grows) then column direction (along which the row index grows), unit
-  vectors in the patient LPS frame;
-* ``PixelSpacing`` = (distance between rows, distance between columns) in mm;
-* ``ImagePositionPatient`` = LPS position of the centre of the first pixel.
-
-Slices are sorted by their position along the slice normal (row x column
-direction). The array is ``(I, J, K)`` = (column index, row index, slice),
-the affine is built in LPS and converted to RAS+ (x and y negated).
+Empty or missing UIDs (anonymised series) are repaired in memory
+(:mod:`spine_rt.io.dicom_uids`) and recorded in ``meta["uids_repaired"]``;
+``meta["dicom_source"]`` keeps the source headers and which file and frame
+each slice came from, for DICOM SEG / SR outputs that reference them.
 
 Compressed transfer syntaxes (JPEG 2000, JPEG, JPEG-LS, RLE) decode through
 pydicom's optional decoders; a missing decoder is an
@@ -19,14 +23,19 @@ pydicom's optional decoders; a missing decoder is an
 
 from __future__ import annotations
 
+import copy
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.io.dicom_frames import FramePlane
+from spine_rt.io.dicom_series import DicomSeries, DicomStudy, index_dicom
+from spine_rt.io.dicom_uids import repair_uids
 from spine_rt.io.image import Image
 
 #: LPS (DICOM) -> RAS+ (NIfTI) world coordinates
@@ -74,8 +83,31 @@ def missing_decoder_error(transfer_syntax: str, where: str) -> EnvironmentProble
     return EnvironmentProblem(f"{where}: reading {name} pixel data needs {decoder}, which is not installed; install it with: {command}")
 
 
-def read_dicom_series(folder: str | Path) -> Image:
-    """Read the one DICOM series in ``folder`` (not recursive; non-DICOM files are ignored).
+@dataclass(frozen=True, eq=False)
+class DicomSource:
+    """The source images of an :class:`Image` read from DICOM, for SEG / SR outputs that reference them.
+
+    Attributes:
+        datasets: one header (no pixel data, UIDs repaired) per source file, in file order.
+        slices: for each slice ``k`` of the image array, ``(index into datasets, frame index or None)``.
+        series: the series that was read.
+        uids_repaired: UID keywords that were empty or missing and were filled in (memory only).
+    """
+
+    datasets: tuple[Any, ...]
+    slices: tuple[tuple[int, int | None], ...]
+    series: DicomSeries
+    uids_repaired: tuple[str, ...] = ()
+
+
+def read_dicom_series(path: str | Path, series: str | None = None) -> Image:
+    """Read one DICOM series from a folder (recursively), a ``.zip``, a DICOMDIR or a multi-frame file.
+
+    Args:
+        path: where the DICOM files are.
+        series: which series when there are several (a UID, a series number
+            or a description pattern, see :func:`spine_rt.io.series_choice.choose_series`);
+            None requires exactly one series.
 
     Returns:
         an :class:`Image` with array ``(columns, rows, slices)``, modality
@@ -84,128 +116,111 @@ def read_dicom_series(folder: str | Path) -> Image:
         header (no pixel data) and a ``meta`` summary.
 
     Raises:
-        InputError: no DICOM images, several series, multi-frame or colour
-            images, slices of different size/orientation/spacing, missing
-            geometry tags, duplicate positions, irregular slice spacing.
+        InputError: no DICOM images, several series without ``series``
+            (listing each with number, description and UID), colour images,
+            slices of different size/orientation/spacing, missing geometry
+            tags, duplicate positions, a missing slice (naming the files
+            around the gap), an unreadable file (naming it).
         EnvironmentProblem: the pixels are compressed and no decoder for
             their transfer syntax is installed.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
-    slices = _read_slices(folder)
-    first = slices[0]
-    where = str(folder)
-    _check_single_frame_grey(first, where)
-    row_dir, col_dir, (row_spacing, col_spacing) = _in_plane_geometry(slices, where)
-    normal = np.cross(row_dir, col_dir)
-    positions = np.array([_position(ds, where) for ds in slices])
-    order = np.argsort(positions @ normal, kind="stable")
-    slices = [slices[i] for i in order]
-    positions = positions[order]
-    slice_step = _slice_step(slices, positions, normal, where)
+    from spine_rt.io.series_choice import choose_series, describe_series
 
-    transfer_syntax = str(first.file_meta.TransferSyntaxUID)
+    study = index_dicom(path)
+    if series is None and len(study.series) > 1:
+        listed = describe_series(list(study.series))
+        raise InputError(f"{study.source}: holds {len(study.series)} DICOM series ({listed}); "
+                         "choose one (spine-rt infer --series UID|number|description, or read_dicom_series(path, "
+                         "series=...)); spine-rt series lists them")
+    return read_series(choose_series(study, request=series).series, study)
+
+
+def read_series(series: DicomSeries, study: DicomStudy | None = None) -> Image:
+    """Read the pixels and geometry of one indexed series (see :func:`read_dicom_series` for what is checked)."""
+    where = str(series.fileset.source)
+    if study is not None:
+        study.check_readable()
+    if series.problem:
+        raise InputError(series.problem)
+    headers = [copy.deepcopy(h) for h in series.headers]
+    first = headers[0]
+    samples = int(first.get("SamplesPerPixel", 1) or 1)
+    if samples != 1:
+        raise InputError(f"{where}: colour DICOM ({samples} samples per pixel) is not a grey-level scan")
+    _check_same_grid(series, headers, where)
+    planes = list(series.planes)
+    normal = planes[0].normal
+    positions = np.array([p.position for p in planes])
+    order = np.argsort(positions @ normal, kind="stable")
+    planes = [planes[i] for i in order]
+    positions = positions[order]
+    slice_step = _slice_step(planes, positions, normal, where)
+
+    file_meta = getattr(first, "file_meta", {})
+    transfer_syntax = str(file_meta.TransferSyntaxUID) if "TransferSyntaxUID" in file_meta else ""
+    if not transfer_syntax:
+        raise InputError(f"{where}: DICOM files without a transfer syntax (no file meta)")
     if pydicom.uid.UID(transfer_syntax).is_compressed and not decoder_is_available(transfer_syntax):
         raise missing_decoder_error(transfer_syntax, where)
 
-    array = _modality_values(slices, where)  # (columns, rows, slices)
+    index_of = {name: i for i, name in enumerate(series.files)}
+    display = {series.fileset.display_name(name): name for name in series.files}
+    refs = tuple((index_of[display[p.file]], p.frame) for p in planes)
+    array = _modality_values(series, planes, refs, where)  # (columns, rows, slices)
 
+    row_dir, col_dir = planes[0].orientation[:3], planes[0].orientation[3:]
+    row_spacing, col_spacing = planes[0].pixel_spacing
     affine_lps = np.eye(4)
     affine_lps[:3, 0] = row_dir * col_spacing  # column index i moves along the row direction
     affine_lps[:3, 1] = col_dir * row_spacing  # row index j moves along the column direction
     affine_lps[:3, 2] = slice_step
     affine_lps[:3, 3] = positions[0]
-    header = pydicom.dcmread(slices[0].filename, stop_before_pixels=True)
+    identity = [f"{series.fileset.display_name(name)}:{h.get('InstanceNumber', '')}:"
+                f"{getattr(h, 'file_meta', {}).get('MediaStorageSOPInstanceUID', '')}"
+                for name, h in zip(series.files, headers)]
+    repaired = tuple(repair_uids(headers, identity))
+    header = headers[refs[0][0]]
     meta = {
         "format": "dicom",
-        "modality": str(first.get("Modality", "")),
-        "series_instance_uid": str(first.get("SeriesInstanceUID", "")),
-        "series_description": str(first.get("SeriesDescription", "")),
+        "modality": series.modality,
+        "series_instance_uid": str(header.get("SeriesInstanceUID", "")),
+        "series_number": series.number,
+        "series_description": series.description,
         "transfer_syntax": transfer_syntax,
         "photometric_interpretation": str(first.get("PhotometricInterpretation", "")),
-        "slice_thickness": float(first.get("SliceThickness", 0) or 0),
-        "files": tuple(str(ds.filename) for ds in slices),
+        "slice_thickness": float(planes[0].thickness),
+        "multi_frame": series.multi_frame,
+        "files": tuple(series.files[index] for index, _ in refs),  # per slice: path (zip: member name)
+        "uids_repaired": repaired,
+        "dicom_source": DicomSource(tuple(headers), refs, series, repaired),
     }
-    return Image(array, LPS_TO_RAS @ affine_lps, source=folder, header=header, meta=meta)
+    return Image(array, LPS_TO_RAS @ affine_lps, source=series.fileset.source, header=header, meta=meta)
 
 
-def _read_slices(folder: Path) -> list[Any]:
-    slices, series = [], set()
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        try:
-            ds = pydicom.dcmread(path)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError):
-            continue  # not a (readable) DICOM file: ignored, like DICOMDIR or a README
-        if "PixelData" not in ds:
-            continue
-        slices.append(ds)
-        series.add(str(ds.get("SeriesInstanceUID", "")))
-    if not slices:
-        raise InputError(f"{folder}: no DICOM images found in this folder")
-    if len(series) > 1:
-        raise InputError(
-            f"{folder}: holds {len(series)} DICOM series ({', '.join(sorted(series))}); put one series per folder"
-        )
-    if "TransferSyntaxUID" not in getattr(slices[0], "file_meta", {}):
-        raise InputError(f"{folder}: DICOM files without a transfer syntax (no file meta)")
-    return slices
+def _check_same_grid(series: DicomSeries, headers: list[Any], where: str) -> None:
+    """Every frame has the first one's size, orientation and pixel spacing."""
+    first_plane = series.planes[0]
+    size = (headers[0].get("Rows"), headers[0].get("Columns"))
+    for name, header in zip(series.files, headers):
+        if (header.get("Rows"), header.get("Columns")) != size:
+            raise InputError(f"{where}: slices differ in size ({series.fileset.display_name(name)}); is there "
+                             "more than one acquisition in this series?")
+    for plane in series.planes[1:]:
+        if not (np.allclose(plane.orientation, first_plane.orientation, atol=_GEOMETRY_TOLERANCE)
+                and np.allclose(plane.pixel_spacing, first_plane.pixel_spacing, atol=_GEOMETRY_TOLERANCE)):
+            frame = f" frame {plane.frame + 1}" if plane.frame is not None else ""
+            raise InputError(f"{where}: slices differ in size, orientation or pixel spacing ({plane.file}{frame}); "
+                             "is there more than one acquisition in this series?")
 
 
-def _check_single_frame_grey(ds: Any, where: str) -> None:
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise InputError(f"{where}: multi-frame DICOM ({frames} frames) is not supported; export single-frame slices")
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if samples != 1:
-        raise InputError(f"{where}: colour DICOM ({samples} samples per pixel) is not a grey-level scan")
+def _plane_name(plane: FramePlane) -> str:
+    return plane.file if plane.frame is None else f"{plane.file} frame {plane.frame + 1}"
 
 
-def _in_plane_geometry(slices: list[Any], where: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """Row and column direction (LPS unit vectors) and (row spacing, column spacing) in mm, equal in all slices."""
-    first = slices[0]
-    for tag in ("ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
-        if tag not in first:
-            raise InputError(f"{where}: the DICOM slices lack {tag}; cannot place them in space")
-    orientation = np.array([float(v) for v in first.ImageOrientationPatient])
-    spacing = np.array([float(v) for v in first.PixelSpacing])
-    if orientation.shape != (6,) or spacing.shape != (2,) or (spacing <= 0).any():
-        raise InputError(f"{where}: invalid ImageOrientationPatient/PixelSpacing in {first.filename}")
-    for ds in slices[1:]:
-        same = (
-            "ImageOrientationPatient" in ds
-            and "PixelSpacing" in ds
-            and np.allclose([float(v) for v in ds.ImageOrientationPatient], orientation, atol=_GEOMETRY_TOLERANCE)
-            and np.allclose([float(v) for v in ds.PixelSpacing], spacing, atol=_GEOMETRY_TOLERANCE)
-            and (ds.get("Rows"), ds.get("Columns")) == (first.Rows, first.Columns)
-        )
-        if not same:
-            raise InputError(
-                f"{where}: slices differ in size, orientation or pixel spacing ({Path(ds.filename).name}); "
-                "is there more than one acquisition in this folder?"
-            )
-    row_dir, col_dir = orientation[:3], orientation[3:]
-    row_dir = row_dir / np.linalg.norm(row_dir)
-    col_dir = col_dir / np.linalg.norm(col_dir)
-    if not np.isfinite(row_dir).all() or not np.isfinite(col_dir).all() or abs(row_dir @ col_dir) > 1e-3:
-        raise InputError(f"{where}: ImageOrientationPatient {orientation.tolist()} is not two orthogonal directions")
-    return row_dir, col_dir, (float(spacing[0]), float(spacing[1]))
-
-
-def _position(ds: Any, where: str) -> np.ndarray:
-    if "ImagePositionPatient" not in ds:
-        raise InputError(f"{where}: {Path(ds.filename).name} lacks ImagePositionPatient; cannot order the slices")
-    position = np.array([float(v) for v in ds.ImagePositionPatient])
-    if position.shape != (3,) or not np.isfinite(position).all():
-        raise InputError(f"{where}: {Path(ds.filename).name} has an invalid ImagePositionPatient")
-    return position
-
-
-def _slice_step(slices: list[Any], positions: np.ndarray, normal: np.ndarray, where: str) -> np.ndarray:
+def _slice_step(planes: list[FramePlane], positions: np.ndarray, normal: np.ndarray, where: str) -> np.ndarray:
     """The LPS vector from one slice's first pixel to the next's (mm)."""
-    if len(slices) == 1:
-        ds = slices[0]
-        thickness = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 0)
+    if len(planes) == 1:
+        thickness = planes[0].thickness
         if thickness <= 0:
             raise InputError(f"{where}: a single slice without SliceThickness; its third voxel size is unknown")
         return normal * thickness
@@ -215,40 +230,62 @@ def _slice_step(slices: list[Any], positions: np.ndarray, normal: np.ndarray, wh
         k = int(np.argmax(gaps <= _GEOMETRY_TOLERANCE))
         raise InputError(
             f"{where}: two slices share the position {distances[k]:.3f} mm along the normal "
-            f"({Path(slices[k].filename).name}, {Path(slices[k + 1].filename).name}); is the series duplicated?"
+            f"({_plane_name(planes[k])}, {_plane_name(planes[k + 1])}); is the series duplicated?"
         )
-    mean_gap = float(gaps.mean())
-    worst = int(np.argmax(np.abs(gaps - mean_gap)))
-    if abs(gaps[worst] - mean_gap) > _SPACING_TOLERANCE * mean_gap:
+    typical = float(np.median(gaps))
+    off = np.abs(gaps - typical) > _SPACING_TOLERANCE * typical
+    if off.any():
+        k = int(np.argmax(np.abs(gaps - typical)))
+        missing = int(round(gaps[k] / typical)) - 1
+        what = (f"{missing} slice{'s' if missing > 1 else ''} missing" if missing >= 1
+                and abs(gaps[k] - (missing + 1) * typical) <= _SPACING_TOLERANCE * typical * (missing + 1)
+                else "a gap that is not a whole number of slices")
         raise InputError(
-            f"{where}: irregular slice spacing: {gaps[worst]:.3f} mm after slice {worst} against "
-            f"{mean_gap:.3f} mm on average; a slice may be missing"
+            f"{where}: irregular slice spacing: {what} between {_plane_name(planes[k])} (at {distances[k]:.3f} mm) "
+            f"and {_plane_name(planes[k + 1])} (at {distances[k + 1]:.3f} mm): a gap of {gaps[k]:.3f} mm against "
+            f"{typical:.3f} mm between the other slices"
         )
-    return (positions[-1] - positions[0]) / (len(slices) - 1)
+    return (positions[-1] - positions[0]) / (len(planes) - 1)
 
 
-def _modality_values(slices: list[Any], where: str) -> np.ndarray:
-    """Decoded pixels with RescaleSlope/RescaleIntercept applied, as ``(columns, rows, slices)``.
+def _modality_values(series: DicomSeries, planes: list[FramePlane], refs: tuple[tuple[int, int | None], ...],
+                     where: str) -> np.ndarray:
+    """Decoded pixels with the rescale of each frame applied, as ``(columns, rows, slices)``.
 
     Integer slope and intercept give int16 (int32 when the values need it),
-    anything else float32.
+    anything else float32. Each file is read and decoded once.
+
+    Raises:
+        InputError: a file that cannot be read or decoded (naming it), a frame of the wrong shape.
     """
-    slopes = [float(ds.get("RescaleSlope", 1) or 1) for ds in slices]
-    intercepts = [float(ds.get("RescaleIntercept", 0) or 0) for ds in slices]
+    slopes = [p.slope for p in planes]
+    intercepts = [p.intercept for p in planes]
     integral = all(v == round(v) and abs(v) < 2**15 for v in slopes + intercepts)
-    first = slices[0]
-    values = np.empty((int(first.Columns), int(first.Rows), len(slices)), np.int64 if integral else np.float32)
-    for k, ds in enumerate(slices):
+    first = series.headers[0]
+    rows, columns = int(first.Rows), int(first.Columns)
+    values = np.empty((columns, rows, len(planes)), np.int64 if integral else np.float32)
+    by_file: dict[int, list[int]] = defaultdict(list)
+    for k, (index, _) in enumerate(refs):
+        by_file[index].append(k)
+    for index, slice_numbers in by_file.items():
+        name = series.files[index]
+        shown = series.fileset.display_name(name)
         try:
-            pixels = ds.pixel_array
-        except Exception as exc:  # pydicom raises many types for a damaged frame
-            raise InputError(f"{where}: cannot decode the pixels of {Path(ds.filename).name} ({exc})") from None
-        if pixels.shape != (int(ds.Rows), int(ds.Columns)):
-            raise InputError(f"{where}: {Path(ds.filename).name} decodes to shape {pixels.shape}, not one grey slice")
-        if integral:
-            values[:, :, k] = pixels.T.astype(np.int64) * int(slopes[k]) + int(intercepts[k])
-        else:
-            values[:, :, k] = pixels.T.astype(np.float32) * np.float32(slopes[k]) + np.float32(intercepts[k])
+            pixels = series.fileset.read(name).pixel_array
+        except Exception as exc:  # pydicom raises many types for a damaged or truncated file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{where}: cannot read the pixels of {shown} ({reason[:160]}); the file is damaged "
+                             "or truncated") from None
+        for k in slice_numbers:
+            frame = refs[k][1]
+            plane = pixels if frame is None else (pixels[frame] if pixels.ndim == 3 else pixels)
+            if plane.shape != (rows, columns):
+                raise InputError(f"{where}: {shown} decodes to shape {pixels.shape}, not grey slices of "
+                                 f"{rows} x {columns}")
+            if integral:
+                values[:, :, k] = plane.T.astype(np.int64) * int(slopes[k]) + int(intercepts[k])
+            else:
+                values[:, :, k] = plane.T.astype(np.float32) * np.float32(slopes[k]) + np.float32(intercepts[k])
     if integral:
         low, high = int(values.min()), int(values.max())
         if -(2**15) <= low and high < 2**15:
