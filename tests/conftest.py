@@ -3,6 +3,8 @@
 * ``gpu``: runs only where torch sees a CUDA GPU; reported as skipped elsewhere.
 * ``tensorrt``: runs only where the ``tensorrt`` module imports.
 * ``torch``: runs only where torch is installed (the base install has none).
+* ``triton``: runs only where tritonclient is installed; tests that start a
+  local server also need nvidia-pytriton (fixture ``tritonserver_installed``).
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -35,17 +37,27 @@ def _cuda_visible() -> bool:
 def pytest_collection_modifyitems(config, items):
     has_torch = _has("torch")
     has_trt = _has("tensorrt")
+    has_triton = _has("tritonclient")
     has_gpu = None  # computed lazily: importing torch costs a second
     for item in items:
         if item.get_closest_marker("torch") and not has_torch:
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
         if item.get_closest_marker("tensorrt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
+        if item.get_closest_marker("triton") and not has_triton:
+            item.add_marker(pytest.mark.skip(reason="tritonclient is not installed (pip install 'spine-rt[serve]')"))
         if item.get_closest_marker("gpu"):
             if has_gpu is None:
                 has_gpu = _cuda_visible()
             if not has_gpu:
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU visible"))
+
+
+@pytest.fixture(scope="session")
+def tritonserver_installed() -> None:
+    """Skips the test where nvidia-pytriton (the local tritonserver) is not installed."""
+    if not _has("pytriton"):
+        pytest.skip("nvidia-pytriton is not installed (pip install --no-deps nvidia-pytriton)")
 
 
 @pytest.fixture(scope="session")

@@ -61,8 +61,8 @@ DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0
-PYTRITON_HINT = ("install it with: pip install 'spine-rt[serve]' (or: pip install --no-deps nvidia-pytriton, "
-                 "which keeps numpy 2)")
+PYTRITON_HINT = ("install it with: pip install --no-deps nvidia-pytriton (--no-deps: its numpy<2 pin would "
+                 "replace numpy 2, and the server needs none of its Python dependencies)")
 CONTAINER_HINT = ("run NVIDIA's Triton container for the tensorrt and onnxruntime flavours (README: "
                   "'Scale-out on Triton'), or write the repository with --flavour python")
 #: lines of the server's log kept for error messages
