@@ -16,8 +16,11 @@ when one fails.
 Input and output specs come from the server's model metadata (``-1`` -> a
 dynamic axis), so the base class validates a feed exactly as it does for
 onnxruntime. A feed larger than the model's ``max_batch_size`` is sent in
-several requests and the outputs joined. Tensors travel as binary data
-(gRPC raw contents; HTTP binary extension); shared memory is not used.
+several requests and the outputs joined. Tensors travel through system
+shared memory when the server is on this machine
+(:mod:`spine_rt.runtime.triton_shared_memory`; ``shared_memory=False``
+turns it off), otherwise as binary data (gRPC raw contents, HTTP's binary
+tensor extension).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.runtime.runner import Runner
 from spine_rt.runtime.tensor_spec import TensorSpec
-from spine_rt.runtime.triton_servers import TritonServerPool
+from spine_rt.runtime.triton_servers import TritonServerPool, is_local
 
 #: Triton's datatype names -> numpy dtypes (those spine-rt graphs may use)
 TRITON_DTYPES: dict[str, np.dtype] = {
@@ -50,6 +53,8 @@ class TritonRunner(Runner):
         servers: a :class:`TritonServerPool` (shared by the runners of a
             pipeline) or ``"HOST:PORT[,HOST:PORT...]"`` for a pool of its own.
         protocol / timeout_s: for a pool of its own (see :class:`TritonServerPool`).
+        shared_memory: pass tensors to servers on this machine through system shared
+            memory (default ``True``; servers elsewhere always get binary data).
         name: name in reports (default: the model name).
 
     Raises:
@@ -62,7 +67,8 @@ class TritonRunner(Runner):
     accepts_torch_tensors = False
 
     def __init__(self, model_name: str, servers: TritonServerPool | str | Sequence[str], *,
-                 protocol: str | None = None, timeout_s: float | None = None, name: str | None = None) -> None:
+                 protocol: str | None = None, timeout_s: float | None = None, shared_memory: bool = True,
+                 name: str | None = None) -> None:
         if not isinstance(model_name, str) or not model_name:
             raise InputError(f"a Triton model name must be a non-empty string, got {model_name!r}")
         if isinstance(servers, TritonServerPool):
@@ -73,6 +79,8 @@ class TritonRunner(Runner):
             self.pool, self._own_pool = TritonServerPool(servers, protocol, timeout_s), True
         super().__init__(name=name or model_name, device="cpu")
         self.model_name = model_name
+        self.shared_memory = bool(shared_memory)
+        self._regions: Any = None
         self.max_batch_size = 0
         self.parameters: dict[str, str] = {}
         self._inputs: tuple[TensorSpec, ...] = ()
@@ -80,7 +88,8 @@ class TritonRunner(Runner):
 
     def describe(self) -> dict[str, Any]:
         """The base description plus the model name and the pool's servers, calls and dead servers."""
-        return {**super().describe(), "model": self.model_name, **self.pool.describe()}
+        return {**super().describe(), "model": self.model_name, "shared_memory": self._regions is not None,
+                **self.pool.describe()}
 
     # ----------------------------------------------------------------- hooks
     def _activate_impl(self) -> None:
@@ -97,6 +106,11 @@ class TritonRunner(Runner):
                            (config.get("parameters") or {}).items()}
         self._inputs = tuple(_spec(entry, self.model_name) for entry in metadata.get("inputs", ()))
         self._outputs = tuple(_spec(entry, self.model_name) for entry in metadata.get("outputs", ()))
+        fixed = all(spec.shape is not None and None not in spec.shape[1:] for spec in self._outputs)
+        if self.shared_memory and fixed and any(is_local(url) for url in self.pool.urls):
+            from spine_rt.runtime.triton_shared_memory import SharedMemoryRegions
+
+            self._regions = SharedMemoryRegions(self.model_name)
 
     def _input_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._inputs
@@ -115,24 +129,39 @@ class TritonRunner(Runner):
         return {spec.name: np.concatenate([part[spec.name] for part in parts]) for spec in self._outputs}
 
     def _close_impl(self) -> None:
+        if self._regions is not None:
+            self._regions.close()
+            self._regions = None
         if self._own_pool:
             self.pool.close()
 
     # ----------------------------------------------------------------- helpers
     def _request(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         module = self.pool.module
+        batch = len(next(iter(arrays.values())))
         binary = {} if self.pool.protocol == "grpc" else {"binary_data": True}
-        inputs = []
-        for name, value in arrays.items():
-            item = module.InferInput(name, list(value.shape), NUMPY_TO_TRITON[value.dtype.name])
-            item.set_data_from_numpy(value, **binary)
-            inputs.append(item)
-        outputs = [module.InferRequestedOutput(spec.name, **binary) for spec in self._outputs]
         timeout = {"client_timeout": self.pool.timeout_s} if self.pool.protocol == "grpc" else {}
+        shapes = [(spec.name, spec.dtype, (batch, *spec.shape[1:])) for spec in self._outputs]
 
-        def send(client: Any) -> dict[str, np.ndarray]:
-            result = client.infer(self.model_name, inputs, outputs=outputs, **timeout)
-            return {spec.name: _checked_output(result, spec, len(next(iter(arrays.values()))), self.model_name)
+        def send(client: Any, url: str) -> dict[str, np.ndarray]:
+            if self._regions is not None and is_local(url):
+                region = self._regions.take(self._regions.bytes_needed(arrays, shapes))
+                try:
+                    inputs, outputs, read = self._regions.request(module, client, url, region, arrays, shapes,
+                                                                  NUMPY_TO_TRITON)
+                    answer = read(client.infer(self.model_name, inputs, outputs=outputs, **timeout))
+                finally:
+                    self._regions.give_back(region)
+            else:
+                inputs = []
+                for name, value in arrays.items():
+                    item = module.InferInput(name, list(value.shape), NUMPY_TO_TRITON[value.dtype.name])
+                    item.set_data_from_numpy(value, **binary)
+                    inputs.append(item)
+                outputs = [module.InferRequestedOutput(spec.name, **binary) for spec in self._outputs]
+                result = client.infer(self.model_name, inputs, outputs=outputs, **timeout)
+                answer = {spec.name: result.as_numpy(spec.name) for spec in self._outputs}
+            return {spec.name: _checked_output(answer[spec.name], spec, batch, self.model_name)
                     for spec in self._outputs}
 
         return self.pool.call(send, self.model_name)
@@ -156,9 +185,8 @@ def _spec(entry: Mapping[str, Any], model: str) -> TensorSpec:
     return TensorSpec(str(entry["name"]), shape, TRITON_DTYPES[datatype])
 
 
-def _checked_output(result: Any, spec: TensorSpec, batch: int, model: str) -> np.ndarray:
-    """The output ``spec.name`` of an answer; an empty or mis-shaped answer is a server failure."""
-    array = result.as_numpy(spec.name)
+def _checked_output(array: np.ndarray | None, spec: TensorSpec, batch: int, model: str) -> np.ndarray:
+    """An output of an answer; an empty or mis-shaped answer is a server failure."""
     if array is None or spec.mismatch(array.dtype.name, tuple(array.shape)) is not None or len(array) != batch:
         got = "nothing" if array is None else f"{array.dtype.name} {tuple(array.shape)}"
         raise RuntimeError(f"model {model!r} answered {got} for output {spec.name!r} "

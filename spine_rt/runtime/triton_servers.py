@@ -4,7 +4,7 @@
 
     pool = TritonServerPool("10.0.0.5:8001,10.0.0.6:8001")        # gRPC (default)
     pool = TritonServerPool(["localhost:8000"], protocol="http", timeout_s=30)
-    result = pool.call(lambda client: client.infer("stage2_fold0", inputs), "stage2_fold0")
+    result = pool.call(lambda client, url: client.infer("stage2_fold0", inputs), "stage2_fold0")
 
 Every call goes to the live server with the fewest requests in flight from
 this process (least outstanding requests; ties go to the server used least
@@ -187,11 +187,11 @@ class TritonServerPool:
                     return endpoint.url, endpoint.client
         raise self._none_left("no Triton server is left")
 
-    def call(self, request: Callable[[Any], T], what: str) -> T:
-        """Run ``request(client)`` on the least busy live server, moving to the next one on failure.
+    def call(self, request: Callable[[Any, str], T], what: str) -> T:
+        """Run ``request(client, url)`` on the least busy live server, moving to the next one on failure.
 
         Args:
-            request: sends one request with the given client and returns its result.
+            request: sends one request with the given client (of the server ``url``) and returns its result.
             what: what the request is (a model name), for messages.
 
         Raises:
@@ -204,7 +204,7 @@ class TritonServerPool:
             if endpoint is None:
                 raise self._none_left(f"no Triton server could run {what}")
             try:
-                result = request(endpoint.client)
+                result = request(endpoint.client, endpoint.url)
             except Exception as exc:
                 self._release(endpoint)
                 if _is_rejection(exc):
@@ -254,6 +254,12 @@ class TritonServerPool:
     def _none_left(self, headline: str) -> EnvironmentProblem:
         reasons = "; ".join(f"{failure.url}: {failure.reason}" for failure in self.dead) or "none reachable"
         return EnvironmentProblem(f"{headline} ({reasons}); {SERVE_HINT}")
+
+
+def is_local(url: str) -> bool:
+    """True when ``HOST:PORT`` names this machine (loopback), where shared memory can carry the tensors."""
+    host = url.rpartition(":")[0].strip("[]").lower()
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 def _is_rejection(exc: BaseException) -> bool:
