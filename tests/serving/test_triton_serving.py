@@ -159,14 +159,18 @@ def test_runner_equals_onnxruntime_splits_large_batches_and_validates(two_server
     with OnnxRuntimeRunner(tiny_package_root / "stage1" / "fold0.fp32.onnx") as local:
         expected = local.infer({"slices": slices})
     for protocol, port in (("grpc", two_servers[0].grpc), ("http", two_servers[0].http)):
-        with TritonRunner("stage1_fold0", TritonServerPool(f"127.0.0.1:{port}", protocol)) as runner:
-            assert runner.max_batch_size == 16 and [s.name for s in runner.input_specs] == ["slices"]
-            got = runner.infer({"slices": slices})
-            with pytest.raises(InputError, match="expected float32"):
-                runner.infer({"slices": slices[:, :, :32]})
-        assert list(got) == list(expected)
-        for name in expected:
-            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5)
+        for shared_memory in (True, False):
+            pool = TritonServerPool(f"127.0.0.1:{port}", protocol)
+            with TritonRunner("stage1_fold0", pool, shared_memory=shared_memory) as runner:
+                assert runner.max_batch_size == 16 and [s.name for s in runner.input_specs] == ["slices"]
+                assert runner.describe()["shared_memory"] is shared_memory
+                got = runner.infer({"slices": slices})
+                with pytest.raises(InputError, match="expected float32"):
+                    runner.infer({"slices": slices[:, :, :32]})
+            assert list(got) == list(expected)
+            for name in expected:
+                np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5)
+    assert not [p for p in Path("/dev/shm").glob(f"spine_rt_{os.getpid()}_stage1_fold0_*")]  # regions removed
 
 
 def test_killed_server_mid_cohort_moves_work_to_the_other(python_repo, two_servers, tiny_package_root, scans,
