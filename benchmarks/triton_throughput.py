@@ -14,7 +14,8 @@ that they see the same machine load:
   in-process onnxruntime (one session, one intra-op thread per call, shared
   by the K threads), one server, and two servers (the
   :class:`~spine_rt.runtime.TritonServerPool` spreads them, least
-  outstanding requests). Each server is ``spine-rt triton-serve``'s
+  outstanding requests), each with the tensors in system shared memory and
+  as binary gRPC data. Each server is ``spine-rt triton-serve``'s
   tritonserver on a python-flavour repository (one instance per model, one
   onnxruntime thread, dynamic batching preferred 4 and 8, queue delay 2 ms).
   Reported: requests/s (wall clock), CPU seconds per request summed over
@@ -25,7 +26,7 @@ that they see the same machine load:
   latency minus onnxruntime's, in wall and in CPU time.
 * **per scan**: ``spine-rt infer``'s pipeline on a tiny phantom (about
   180 x 90 x 12 voxels on the model grid) in process vs over one and two
-  servers: wall and CPU seconds per scan and the difference.
+  servers (shared memory, binary gRPC): wall and CPU seconds per scan and the difference.
 
 Servers are started here (127.0.0.1, free ports) and stopped by their
 process id at the end.
@@ -174,8 +175,10 @@ def main() -> int:
         meter = CpuMeter([s.pid for s in servers])
         feed = stage_two_feed(package)
         local = OnnxRuntimeRunner(package / "stage2" / "fold0.fp32.onnx", threads=1).activate()
-        remote = {"1 server": TritonRunner("stage2_fold0", TritonServerPool(urls[:1])).activate(),
-                  "2 servers": TritonRunner("stage2_fold0", TritonServerPool(urls)).activate()}
+        remote = {f"{label}, {transfer}": TritonRunner("stage2_fold0", TritonServerPool(
+                      chosen, shared_memory=transfer == "shared memory")).activate()
+                  for label, chosen in (("1 server", urls[:1]), ("2 servers", urls))
+                  for transfer in ("shared memory", "binary gRPC")}
         configs = {"in-process onnxruntime": local.infer, **{k: r.infer for k, r in remote.items()}}
         for call in configs.values():  # warm-up
             call(feed)
@@ -225,9 +228,13 @@ def scan_benchmark(package, urls, meter, scans, rounds, load_pipeline, work) -> 
     affine[:3, 1:3] *= 0.3448 / 2.0
     path = work / "scan.nii.gz"
     nib.save(nib.Nifti1Image(phantom.image, affine), path)
-    pipelines = {"in-process onnxruntime": load_pipeline(package, backend="onnxruntime", device="cpu"),
-                 "1 server": load_pipeline(package, backend="triton", servers=urls[:1]),
-                 "2 servers": load_pipeline(package, backend="triton", servers=urls)}
+    from spine_rt.runtime import TritonServerPool
+
+    pipelines = {"in-process onnxruntime": load_pipeline(package, backend="onnxruntime", device="cpu")}
+    for label, chosen in (("1 server", urls[:1]), ("2 servers", urls)):
+        for transfer in ("shared memory", "binary gRPC"):
+            pool = TritonServerPool(chosen, shared_memory=transfer == "shared memory")
+            pipelines[f"{label}, {transfer}"] = load_pipeline(package, backend="triton", servers=pool)
     for pipe in pipelines.values():
         pipe(path)  # warm-up
     rows = {name: {"wall": 0.0, "cpu": 0.0, "n": 0} for name in pipelines}
@@ -261,16 +268,16 @@ def print_report(report, levels) -> None:
             merged = f", {inferences / 4 / executions:.2f} req/exec" if executions else ""
             cells.append(f"K={level}: {entry['n'] / entry['wall']:.2f}/s, {entry['cpu'] / entry['n'] * 1000:.0f} ms"
                          f"{merged}")
-        print(f"  {name:24s} " + " | ".join(cells))
+        print(f"  {name:32s} " + " | ".join(cells))
     print("overhead per call vs in-process (K=1): wall ms, CPU ms")
-    for name in ("1 server", "2 servers"):
+    for name in [n for n in report["calls"] if n != "in-process onnxruntime"]:
         entry, ref = report["calls"][name][levels[0]], base[levels[0]]
-        print(f"  {name:24s} {(entry['wall'] / entry['n'] - ref['wall'] / ref['n']) * 1000:+.1f} ms wall, "
+        print(f"  {name:32s} {(entry['wall'] / entry['n'] - ref['wall'] / ref['n']) * 1000:+.1f} ms wall, "
               f"{(entry['cpu'] / entry['n'] - ref['cpu'] / ref['n']) * 1000:+.1f} ms CPU")
     print("per scan (tiny phantom, whole pipeline): wall s, CPU s, label agreement with in-process")
     ref = report["scans"]["in-process onnxruntime"]
     for name, row in report["scans"].items():
-        print(f"  {name:24s} {row['wall'] / row['n']:.2f} s wall ({row['wall'] / row['n'] - ref['wall'] / ref['n']:+.2f}),"
+        print(f"  {name:32s} {row['wall'] / row['n']:.2f} s wall ({row['wall'] / row['n'] - ref['wall'] / ref['n']:+.2f}),"
               f" {row['cpu'] / row['n']:.2f} s CPU ({row['cpu'] / row['n'] - ref['cpu'] / ref['n']:+.2f}), "
               f"{row['agreement'] * 100:.2f} %")
 

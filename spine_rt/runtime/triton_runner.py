@@ -54,7 +54,7 @@ class TritonRunner(Runner):
             pipeline) or ``"HOST:PORT[,HOST:PORT...]"`` for a pool of its own.
         protocol / timeout_s: for a pool of its own (see :class:`TritonServerPool`).
         shared_memory: pass tensors to servers on this machine through system shared
-            memory (default ``True``; servers elsewhere always get binary data).
+            memory (default: the pool's setting, on; servers elsewhere always get binary data).
         name: name in reports (default: the model name).
 
     Raises:
@@ -67,7 +67,7 @@ class TritonRunner(Runner):
     accepts_torch_tensors = False
 
     def __init__(self, model_name: str, servers: TritonServerPool | str | Sequence[str], *,
-                 protocol: str | None = None, timeout_s: float | None = None, shared_memory: bool = True,
+                 protocol: str | None = None, timeout_s: float | None = None, shared_memory: bool | None = None,
                  name: str | None = None) -> None:
         if not isinstance(model_name, str) or not model_name:
             raise InputError(f"a Triton model name must be a non-empty string, got {model_name!r}")
@@ -79,7 +79,7 @@ class TritonRunner(Runner):
             self.pool, self._own_pool = TritonServerPool(servers, protocol, timeout_s), True
         super().__init__(name=name or model_name, device="cpu")
         self.model_name = model_name
-        self.shared_memory = bool(shared_memory)
+        self.shared_memory = self.pool.shared_memory if shared_memory is None else bool(shared_memory)
         self._regions: Any = None
         self.max_batch_size = 0
         self.parameters: dict[str, str] = {}

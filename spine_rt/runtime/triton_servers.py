@@ -94,13 +94,15 @@ class TritonServerPool:
             (the gRPC port, 8001 by default in Triton; the HTTP port, 8000, with ``protocol="http"``).
         protocol: ``"grpc"`` (default) or ``"http"``; both send tensors as binary data.
         timeout_s: seconds one network call may take (default :data:`DEFAULT_TIMEOUT_S`).
+        shared_memory: let runners pass tensors to servers on this machine through
+            system shared memory (default ``True``); servers elsewhere get binary data.
 
     Raises:
         InputError: a malformed server list, protocol or timeout.
     """
 
     def __init__(self, servers: str | Sequence[str], protocol: str | None = None,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, shared_memory: bool = True) -> None:
         self.urls = parse_servers(servers)
         self.protocol = "grpc" if protocol is None else protocol
         if self.protocol not in PROTOCOLS:
@@ -109,6 +111,7 @@ class TritonServerPool:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise InputError(f"the Triton timeout must be a positive number of seconds, got {timeout_s!r}")
         self.timeout_s = float(timeout)
+        self.shared_memory = bool(shared_memory)
         self._endpoints = [_Endpoint(url) for url in self.urls]
         self._lock = threading.Lock()
         self._module: Any = None

@@ -71,10 +71,10 @@ class Served:
     def url(self) -> str:
         return f"127.0.0.1:{self.grpc}"
 
-    def stop(self) -> int:
-        """SIGTERM by pid, wait; the exit code. The tritonserver must be gone afterwards."""
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        """Signal by pid (SIGTERM, or SIGINT as Ctrl-C sends), wait; the exit code."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
+            os.kill(self.process.pid, how)
         code = self.process.wait(timeout=90)
         return code
 
@@ -114,8 +114,9 @@ def two_servers(python_repo, tmp_path_factory):
         servers.append(Served(python_repo, logs / "b.log"))
         yield servers
     finally:
-        for server in servers:
-            assert server.stop() == 0, server.log.read_text()[-2000:]
+        for server, how in zip(servers, (signal.SIGINT, signal.SIGTERM)):
+            assert server.stop(how) == 0, server.log.read_text()[-2000:]
+            assert f"tritonserver stopped ({how.name}" in server.log.read_text()
             assert server.server_gone(), f"tritonserver {server.server_pid} outlived triton-serve"
 
 
