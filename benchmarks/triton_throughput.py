@@ -231,6 +231,9 @@ def scan_benchmark(package, urls, meter, scans, rounds, load_pipeline, work) -> 
     from spine_rt.runtime import TritonServerPool
 
     pipelines = {"in-process onnxruntime": load_pipeline(package, backend="onnxruntime", device="cpu")}
+    for stage in (pipelines["in-process onnxruntime"].stage_one, pipelines["in-process onnxruntime"].stage_two):
+        for runner in stage.runners:  # one intra-op thread, as each server instance has
+            runner.threads = 1
     for label, chosen in (("1 server", urls[:1]), ("2 servers", urls)):
         for transfer in ("shared memory", "binary gRPC"):
             pool = TritonServerPool(chosen, shared_memory=transfer == "shared memory")
