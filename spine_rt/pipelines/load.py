@@ -96,6 +96,8 @@ def load_pipeline(
     check_pipelining(pipelining)
     opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
     manifest = opened.manifest
+    if manifest.task == "xray" and (backend == "triton" or servers is not None):
+        raise InputError(f"{opened.root}: backend 'triton' serves spine MR packages; X-ray packages run in process")
     if manifest.task == "xray":
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
