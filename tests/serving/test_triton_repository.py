@@ -171,3 +171,16 @@ def parse_text(text: str):
     from spine_rt.serving.triton_model_config import parse_model_config
 
     return parse_model_config(text)
+
+
+def test_load_pipeline_triton_options_are_checked(tiny_package_root):
+    from spine_rt.pipelines import load_pipeline
+
+    with pytest.raises(InputError, match="needs servers"):
+        load_pipeline(tiny_package_root, backend="triton")
+    with pytest.raises(InputError, match="apply to backend 'triton' only"):
+        load_pipeline(tiny_package_root, backend="onnxruntime", servers="127.0.0.1:8001")
+    with pytest.raises(InputError, match="leave device unset"):
+        load_pipeline(tiny_package_root, backend="triton", servers="127.0.0.1:8001", device="cuda:0")
+    with pytest.raises(InputError, match="not HOST:PORT"):
+        load_pipeline(tiny_package_root, backend="triton", servers="127.0.0.1")
