@@ -178,7 +178,7 @@ def _stage_runners(package: ModelPackage, backend: str, device: str, precision: 
                    folds: Sequence[int] | None, batches: tuple[int, int],
                    triton: tuple | None = None) -> tuple[StageRunners, StageRunners]:
     if triton is not None:
-        return _triton_stage_runners(package, folds, triton)
+        return _triton_stage_runners(package, folds, triton, precision)
     chosen = resolve_precision(precision, backend, device, package, STAGE_NAMES)
     # ``folds`` picks stage-two folds; stage one follows, unless it has a single fold serving them all
     stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
@@ -193,16 +193,28 @@ def _stage_runners(package: ModelPackage, backend: str, device: str, precision: 
     return created[0], created[1]
 
 
-def _triton_stage_runners(package: ModelPackage, folds: Sequence[int] | None,
-                          triton: tuple) -> tuple[StageRunners, StageRunners]:
-    """The stages on Triton; activated here, so that a server that is not ready fails now (EnvironmentProblem)."""
+def _triton_stage_runners(package: ModelPackage, folds: Sequence[int] | None, triton: tuple,
+                          precision: str | None) -> tuple[StageRunners, StageRunners]:
+    """The stages on Triton; activated here, so that a server that is not ready fails now (EnvironmentProblem).
+
+    The precision is the one the repository was written with (``spine_rt_precision`` in each
+    config); a ``precision`` asked for must match it.
+    """
+    import dataclasses
+
     stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
     created: list[StageRunners] = []
     try:
         for name, wanted in zip(STAGE_NAMES, (stage_one_folds, folds)):
             created.append(create_stage_runners(package, name, "triton", "cpu", "served", wanted, triton=triton))
+            served = set()
             for runner in created[-1].runners:
                 runner.activate()
+                served.add(runner.parameters.get("spine_rt_precision", "unknown"))
+            if precision is not None and served != {precision}:
+                raise InputError(f"precision {precision} asked for, but the servers' {name} models run "
+                                 f"{', '.join(sorted(served))} (written by spine-rt triton-repo --precision)")
+            created[-1] = dataclasses.replace(created[-1], precision=",".join(sorted(served)))
     except BaseException:
         for stage in created:
             stage.close()

@@ -149,7 +149,15 @@ def test_infer_over_two_servers_equals_onnxruntime(two_servers, tiny_package_roo
     assert np.mean(remote == local) >= 0.999
     after = [inference_count(s.url, "stage2_fold0") for s in two_servers]
     assert all(b > a for a, b in zip(before, after)), (before, after)  # both servers did stage-two work
-    assert '"backend": "triton"' in (tmp_path / "triton.json").read_text()
+    report = (tmp_path / "triton.json").read_text()
+    assert '"backend": "triton"' in report and '"precision": "fp32"' in report  # as the repository serves it
+
+
+def test_pipeline_precision_must_match_the_repository(two_servers, tiny_package_root):
+    from spine_rt.pipelines import load_pipeline
+
+    with pytest.raises(InputError, match="precision fp16 asked for, but the servers' stage1 models run fp32"):
+        load_pipeline(tiny_package_root, backend="triton", servers=two_servers[0].url, precision="fp16")
 
 
 def test_runner_equals_onnxruntime_splits_large_batches_and_validates(two_servers, tiny_package_root):
