@@ -184,3 +184,21 @@ def test_load_pipeline_triton_options_are_checked(tiny_package_root):
         load_pipeline(tiny_package_root, backend="triton", servers="127.0.0.1:8001", device="cuda:0")
     with pytest.raises(InputError, match="not HOST:PORT"):
         load_pipeline(tiny_package_root, backend="triton", servers="127.0.0.1")
+
+
+def test_onnxruntime_flavour_takes_the_fp16_graph_when_asked(tmp_path):
+    """On the engine tests' two-stage conv package (FP32 + strongly typed FP16 graphs, onnx only)."""
+    import importlib.util
+
+    source = Path(__file__).resolve().parents[1] / "engines" / "tiny_engine_package.py"
+    spec = importlib.util.spec_from_file_location("tiny_engine_package", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    package = ModelPackage.open(module.write_tiny_package(tmp_path / "pkg"))
+    models = write_triton_repository(package, tmp_path / "repo", RepositoryOptions(precision="fp16"))
+    for model in models:
+        assert model.source == f"{model.stage}/fold0.fp16.onnx"
+        assert sha(tmp_path / "repo" / model.name / "1" / "model.onnx") == package.sha256(model.source)
+        config = parse(tmp_path / "repo" / model.name / "config.pbtxt")
+        assert config.parameters["spine_rt_precision"].string_value == "fp16"
+        assert [list(t.dims) for t in config.input] == [list(t.shape[1:]) for t in package.stage(model.stage).inputs]
