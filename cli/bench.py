@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="spine MR model package (default: export a seeded random-init tiny SSHSNet package "
                         "to a temporary folder)")
     parser.add_argument("--backend", nargs="+", default=None, metavar="B", dest="backends",
-                        help="spine-rt backends for the fast schedule: onnxruntime, torch, tensorrt "
+                        help="spine-rt backends for the fast schedule: onnxruntime, torch, tensorrt, triton (with "
+                        "--server) "
                         "(default: every backend available on the device; the first is the reference row)")
     parser.add_argument("--device", default=None, metavar="D", help="cpu, cuda or cuda:N (default: auto's device)")
     source = parser.add_mutually_exclusive_group()
@@ -56,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=None, metavar="N",
                         help="stage-two windows per call of spine-rt fast (default 4)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every figure as JSON")
+    from spine_rt.cli.infer import add_triton_arguments
+
+    add_triton_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -86,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     backends = None
     if args.backends:
         backends = [name.strip() for item in args.backends for name in item.split(",") if name.strip()]
+    from spine_rt.cli.infer import triton_servers
+
+    args.backends = backends
+    servers = triton_servers(args)
     if args.model is not None and not Path(args.model).is_dir():
         raise InputError(f"--model {args.model}: no such package folder")
     options = BenchOptions(
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         baselines=parse_baselines(args.baselines),
         threads=args.threads,
         batch_size=args.batch_size,
+        triton=None if servers is None else (servers, args.model_name_prefix or ""),
     )
     report = run_bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(report.format_table())

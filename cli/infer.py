@@ -61,7 +61,7 @@ XRAY_SUFFIX = "_seg.png"
 REPORT_SUFFIX = "_report.json"
 QC_SUFFIX = "_qc.png"
 SUMMARY_NAME = "summary.csv"
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "triton")
 #: measured X-ray values copied into the summary
 SUMMARY_VALUES = ("PI", "PT", "SS", "LL", "PI-LL", "LDI")
 
@@ -98,8 +98,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="model package folder (default: the bundled demo model)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto (TensorRT > onnxruntime CUDA > torch CUDA > onnxruntime CPU), tensorrt, "
-                        "onnxruntime or torch (default: auto)")
+                        "onnxruntime, torch or triton (with --server) (default: auto)")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda:N (default: best available)")
+    add_triton_arguments(parser)
     parser.add_argument("--schedule", default=None, metavar="NAME",
                         help="spine MR: fast (default) or reference (the authors' schedule)")
     parser.add_argument("--no-roi", action="store_true", help="spine MR: run stage two everywhere, not only near "
@@ -117,6 +118,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs; redo finished cases")
     infer_dicom.add_options(parser)  # --output-type, --sr, --series, --force
     parser.set_defaults(run=run)
+
+
+def add_triton_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--server``, ``--model-name-prefix``, ``--triton-protocol``, ``--triton-timeout`` (backend triton)."""
+    group = parser.add_argument_group("backend triton (network calls on Triton Inference Server)")
+    group.add_argument("--server", default=None, metavar="HOST:PORT[,HOST:PORT...]",
+                       help="Triton servers (gRPC port; HTTP port with --triton-protocol http); requests go to the "
+                       "least busy one and move to another when one fails")
+    group.add_argument("--model-name-prefix", default=None, metavar="TEXT",
+                       help="the prefix the repository was written with (spine-rt triton-repo)")
+    group.add_argument("--triton-protocol", default=None, choices=("grpc", "http"), help="default grpc")
+    group.add_argument("--triton-timeout", type=float, default=None, metavar="S",
+                       help="seconds one network call may take before its server counts as failed (default 120)")
+
+
+def triton_servers(args: argparse.Namespace):
+    """The server pool for ``--backend triton`` (``None`` for other backends); InputError on misuse."""
+    given = [flag for flag, value in (("--server", args.server), ("--model-name-prefix", args.model_name_prefix),
+                                      ("--triton-protocol", args.triton_protocol),
+                                      ("--triton-timeout", args.triton_timeout)) if value is not None]
+    backends = getattr(args, "backends", None) or [getattr(args, "backend", None)]
+    if "triton" not in backends:
+        if given:
+            raise InputError(f"{', '.join(given)}: options of --backend triton")
+        return None
+    if args.server is None:
+        raise InputError("--backend triton needs --server HOST:PORT[,HOST:PORT...]")
+    from spine_rt.runtime.triton_servers import TritonServerPool
+
+    return TritonServerPool(args.server, args.triton_protocol, args.triton_timeout)
 
 
 # ---------------------------------------------------------------- planning
@@ -233,10 +264,14 @@ def _load(args: argparse.Namespace, package):
                                           ("--batch", args.batch), ("--pipelining", args.pipelining)) if value]
         if given:
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
+        if args.backend == "triton":
+            raise InputError("--backend triton serves spine MR packages; X-ray packages run in process")
         return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta)
+    servers = triton_servers(args)
+    triton = {} if servers is None else {"servers": servers, "model_name_prefix": args.model_name_prefix}
     return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
                          roi=not args.no_roi, batch_size=args.batch, tta=args.tta,
-                         pipelining=args.pipelining or "auto")
+                         pipelining=args.pipelining or "auto", **triton)
 
 
 def _write_report(result: Any, case: Case) -> None:

@@ -29,20 +29,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("package", metavar="PKG", help="model package folder")
     parser.add_argument("--input", default=None, metavar="SCAN",
                         help="MR scan (NIfTI or DICOM folder) or X-ray picture whose central region is the input")
-    parser.add_argument("--backends", nargs="+", default=None, metavar="NAME",
-                        help="backends to check: tensorrt, onnxruntime, torch (default: all available)")
+    parser.add_argument("--backends", "--backend", nargs="+", default=None, metavar="NAME",
+                        help="backends to check: tensorrt, onnxruntime, torch, triton (with --server) "
+                        "(default: all available in process)")
     parser.add_argument("--checkpoint-free", action="store_true",
                         help="compare with onnxruntime CPU FP32 instead of torch (no torch or weights needed)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic input (default 0)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON")
+    from spine_rt.cli.infer import add_triton_arguments
+
+    add_triton_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from spine_rt.cli.infer import triton_servers
     from spine_rt.export.package_verification import verify_package
 
-    report = verify_package(args.package, input_scan=args.input, backends=args.backends,
-                            checkpoint_free=args.checkpoint_free, seed=args.seed)
+    backends = None if args.backends is None else [b for item in args.backends for b in item.split(",") if b.strip()]
+    args.backends = backends
+    servers = triton_servers(args)
+    triton = None if servers is None else (servers, args.model_name_prefix or "")
+    report = verify_package(args.package, input_scan=args.input, backends=backends,
+                            checkpoint_free=args.checkpoint_free, seed=args.seed, triton=triton)
     print(report.format_table())
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")

@@ -222,6 +222,20 @@ def _run_backend(package: ModelPackage, stage_name: str, fold: int, backend: str
         return runner.infer(inputs)
 
 
+def _triton_row(stage_name: str, fold: int, triton: tuple[Any, str], inputs: dict[str, np.ndarray],
+                reference: dict[str, np.ndarray], class_outputs: Sequence[str]) -> ParityRow:
+    """The parity row of the Triton model serving ``stage_name`` / ``fold`` (EnvironmentProblem propagates)."""
+    from spine_rt.runtime.triton_runner import TritonRunner
+    from spine_rt.serving.triton_repository import triton_model_name
+
+    pool, prefix = triton
+    with TritonRunner(triton_model_name(stage_name, fold, prefix), pool) as runner:
+        outputs = runner.infer(inputs)
+        precision = runner.parameters.get("spine_rt_precision") or "fp32"
+    return _row(stage_name, fold, "triton", ",".join(pool.urls), precision,
+                compare_outputs(outputs, reference, class_outputs))
+
+
 def _row(stage: str, fold: int, backend: str, device: str, precision: str,
          results: list[OutputParity], status: str | None = None) -> ParityRow:
     problems = parity_failures(results, precision)
@@ -246,6 +260,7 @@ def verify_package(
     checkpoint_free: bool = False,
     seed: int | None = None,
     facts: BackendFacts | None = None,
+    triton: tuple[Any, str] | None = None,
 ) -> VerifyReport:
     """Compare every available backend with the reference on every stage and fold of ``package``.
 
@@ -259,6 +274,9 @@ def verify_package(
             weights (built by ``spine-rt package`` from ONNX graphs).
         seed: seed of the synthetic inputs (default 0).
         facts: the machine's backends (probed when ``None``; tests state one).
+        triton: ``(TritonServerPool, model name prefix)``: also check the models a
+            Triton server serves for each stage and fold (backend ``triton``; the
+            precision is the one the repository was written with).
 
     A backend that cannot run here (:class:`EnvironmentProblem`) becomes a
     ``skipped`` row with the reason; an unusable graph or weights file stops
@@ -270,7 +288,12 @@ def verify_package(
         EnvironmentProblem: torch is missing without ``checkpoint_free``.
     """
     opened = ModelPackage.open(package, verify=True)
-    wanted = resolve_backends(backends)
+    if triton is not None and backends is not None:
+        items = backends.split(",") if isinstance(backends, str) else [b for i in backends for b in i.split(",")]
+        local = [item for item in items if item.strip() and item.strip().lower() != "triton"]
+        wanted = resolve_backends(local) if local else ()
+    else:
+        wanted = resolve_backends(backends)
     # a package built from ONNX graphs (spine-rt package) has no torch weights: onnxruntime FP32 is its reference
     checkpoint_free = checkpoint_free or not any(stage.weights for stage in opened.manifest.stages.values())
     if not checkpoint_free:
@@ -318,6 +341,8 @@ def verify_package(
                                               STATUS_SKIPPED, note=str(exc)))
                         continue
                     rows.append(_row(stage_name, fold, choice.name, choice.device, precision, results))
+            if triton is not None:
+                rows.append(_triton_row(stage_name, fold, triton, inputs, reference, class_outputs))
     reference_name = "onnxruntime fp32 cpu" if checkpoint_free else "torch fp32 cpu (package weights)"
     if not any(stage.weights for stage in manifest.stages.values()):
         reference_name += " (the package has no torch weights: built from ONNX graphs)"

@@ -22,6 +22,7 @@ INSTALL_HINTS: dict[str, tuple[str, str]] = {
     "tensorrt": ("trt", "TensorRT wheels come from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt"),
     "cuda": ("trt", "pip install cuda-python"),
     "pylibjpeg": ("dicom", ""),
+    "tritonclient": ("serve", ""),
 }
 
 

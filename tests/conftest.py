@@ -5,6 +5,8 @@
 * ``torch``: runs only where torch is installed (the base install has none).
 * ``highdicom``: runs only where highdicom (the ``dicom`` extra) imports.
 * ``dciodvfy``: runs only where dicom3tools' ``dciodvfy`` is on PATH (Debian: ``apt-get install dicom3tools``).
+* ``triton``: runs only where tritonclient is installed; tests that start a
+  local server also need nvidia-pytriton (fixture ``tritonserver_installed``).
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -38,6 +40,7 @@ def _cuda_visible() -> bool:
 def pytest_collection_modifyitems(config, items):
     has_torch = _has("torch")
     has_trt = _has("tensorrt")
+    has_triton = _has("tritonclient")
     has_gpu = None  # computed lazily: importing torch costs a second
     has_highdicom = _has("highdicom")
     has_dciodvfy = shutil.which("dciodvfy") is not None
@@ -50,11 +53,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
         if item.get_closest_marker("tensorrt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
+        if item.get_closest_marker("triton") and not has_triton:
+            item.add_marker(pytest.mark.skip(reason="tritonclient is not installed (pip install 'spine-rt[serve]')"))
         if item.get_closest_marker("gpu"):
             if has_gpu is None:
                 has_gpu = _cuda_visible()
             if not has_gpu:
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU visible"))
+
+
+@pytest.fixture(scope="session")
+def tritonserver_installed() -> None:
+    """Skips the test where nvidia-pytriton (the local tritonserver) is not installed."""
+    if not _has("pytriton"):
+        pytest.skip("nvidia-pytriton is not installed (pip install --no-deps nvidia-pytriton)")
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ from spine_rt.errors import InputError
 #: names accepted in ``baselines``
 BASELINES: tuple[str, ...] = ("reference", "monai")
 #: backends spine-rt can run a pipeline on
-PIPELINE_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch")
+PIPELINE_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch", "triton")
 DEFAULT_REPEAT = 3
 DEFAULT_WARMUP = 1
 #: above this 1-minute load per usable core the report says the machine was busy
@@ -60,6 +60,7 @@ class BenchOptions:
         baselines: a subset of :data:`BASELINES`.
         threads: torch and onnxruntime intra-op threads; ``None``: their defaults.
         batch_size: stage-two windows per call of spine-rt fast (default 4).
+        triton: backend ``triton``: ``(servers or TritonServerPool, model name prefix)``.
     """
 
     model: str | os.PathLike[str] | None = None
@@ -72,6 +73,7 @@ class BenchOptions:
     baselines: Sequence[str] = BASELINES
     threads: int | None = None
     batch_size: int | None = None
+    triton: Any = None
 
     def checked(self) -> BenchOptions:
         """Validate the options.
@@ -92,6 +94,8 @@ class BenchOptions:
         for backend in self.backends or ():
             if backend not in PIPELINE_BACKENDS:
                 raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(PIPELINE_BACKENDS)}")
+        if ("triton" in (self.backends or ())) != (self.triton is not None):
+            raise InputError("backend triton and its servers go together (--backend triton --server HOST:PORT)")
         return self
 
 
@@ -133,7 +137,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
 
         backends = _resolve_backends(options.backends, device)
         builders: list[Callable[[], Segmenter]] = [
-            _fast_builder(package, backend, device, options.batch_size)
+            _fast_builder(package, backend, device, options.batch_size, options.triton)
             for backend in backends
         ]
         for baseline in options.baselines:
@@ -184,18 +188,22 @@ def _resolve_backends(backends: Sequence[str] | None, device: str) -> list[str]:
 
     if backends:
         for backend in backends:
-            select_backend(backend, device)  # EnvironmentProblem with the install hint when missing
+            if backend != "triton":  # triton runs on its servers; load_pipeline checks that they are ready
+                select_backend(backend, device)  # EnvironmentProblem with the install hint when missing
         return list(dict.fromkeys(backends))
     found = [choice.name for choice in available_backends(device)]
     return list(dict.fromkeys(found))
 
 
-def _fast_builder(package: Path, backend: str, device: str, batch_size: int | None) -> Callable[[], Segmenter]:
+def _fast_builder(package: Path, backend: str, device: str, batch_size: int | None,
+                  triton: Any = None) -> Callable[[], Segmenter]:
     def build() -> Segmenter:
         from spine_rt.bench.pipeline_segmenter import PipelineSegmenter
         from spine_rt.pipelines import load_pipeline
 
-        pipeline = load_pipeline(package, backend=backend, device=device, schedule="fast", batch_size=batch_size)
+        remote = {"servers": triton[0], "model_name_prefix": triton[1]} if backend == "triton" else {}
+        pipeline = load_pipeline(package, backend=backend, device=None if remote else device, schedule="fast",
+                                 batch_size=batch_size, **remote)
         return PipelineSegmenter(f"spine-rt fast ({backend})", "spine-rt", pipeline)
 
     return build

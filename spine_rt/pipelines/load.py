@@ -46,6 +46,8 @@ def load_pipeline(
     verify: bool = True,
     pipelining: str = "auto",
     host_threads: bool | None = None,
+    servers: Any = None,
+    model_name_prefix: str | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -80,6 +82,10 @@ def load_pipeline(
             outputs on worker threads beside the backend (same result; one
             more batch in memory); ``None`` (default): on when more than one
             CPU core is usable (:mod:`spine_rt.pipelines.host_threads`).
+        servers: backend ``"triton"``: ``"HOST:PORT[,HOST:PORT...]"`` (gRPC), a list of
+            them, or a :class:`~spine_rt.runtime.triton_servers.TritonServerPool` (HTTP,
+            timeouts); the network calls go there, the rest of the pipeline runs here.
+        model_name_prefix: backend ``"triton"``: the prefix the repository was written with.
 
     Raises:
         InputError: not a package, not a spine MR package, a bad option.
@@ -90,6 +96,8 @@ def load_pipeline(
     check_pipelining(pipelining)
     opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
     manifest = opened.manifest
+    if manifest.task == "xray" and (backend == "triton" or servers is not None):
+        raise InputError(f"{opened.root}: backend 'triton' serves spine MR packages; X-ray packages run in process")
     if manifest.task == "xray":
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
@@ -104,12 +112,14 @@ def load_pipeline(
     stage_two_patch = opened.stage("stage2").patch_size
     batch_one, batch_two = batch_sizes(schedule, batch_size, stage_one_batch_size, stage_two_patch)
 
-    choice = select_backend(backend, device)
+    triton = _triton_target(backend, device, servers, model_name_prefix)
+    choice = select_backend(backend, device) if triton is None else triton[2]
     reason = choice.reason
     if backend == "auto":
         choice, reason = without_weightless_torch(choice, reason, device, opened, STAGE_NAMES)
     try:
-        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
+        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two),
+                                 triton[:2] if triton else None)
     except EnvironmentProblem as problem:
         if backend != "auto" or choice.name != "tensorrt":
             raise
@@ -147,8 +157,30 @@ def _xray_pipeline(package: ModelPackage, backend: str, device: str | None, prec
     return load_xray_pipeline(package, backend=backend, device=device, precision=precision, tta=tta, folds=folds)
 
 
+def _triton_target(backend: str, device: str | None, servers: Any, prefix: str | None) -> tuple | None:
+    """``(pool, prefix, BackendChoice)`` for backend ``triton``; ``None`` for the others (which take no servers)."""
+    from spine_rt.runtime.backends import BackendChoice
+
+    if backend != "triton":
+        if servers is not None or prefix is not None:
+            raise InputError("servers and model_name_prefix apply to backend 'triton' only")
+        return None
+    from spine_rt.runtime.triton_servers import TritonServerPool
+
+    if servers is None:
+        raise InputError("backend 'triton' needs servers (--server HOST:PORT[,HOST:PORT...])")
+    if device not in (None, "cpu"):
+        raise InputError("backend 'triton' runs the networks on the servers' devices; leave device unset")
+    pool = servers if isinstance(servers, TritonServerPool) else TritonServerPool(servers)
+    reason = f"triton requested: {pool.protocol} to {', '.join(pool.urls)}; pre- and post-processing here"
+    return pool, prefix or "", BackendChoice("triton", "cpu", reason)
+
+
 def _stage_runners(package: ModelPackage, backend: str, device: str, precision: str | None,
-                   folds: Sequence[int] | None, batches: tuple[int, int]) -> tuple[StageRunners, StageRunners]:
+                   folds: Sequence[int] | None, batches: tuple[int, int],
+                   triton: tuple | None = None) -> tuple[StageRunners, StageRunners]:
+    if triton is not None:
+        return _triton_stage_runners(package, folds, triton, precision)
     chosen = resolve_precision(precision, backend, device, package, STAGE_NAMES)
     # ``folds`` picks stage-two folds; stage one follows, unless it has a single fold serving them all
     stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
@@ -156,6 +188,35 @@ def _stage_runners(package: ModelPackage, backend: str, device: str, precision: 
     try:
         for name, batch, wanted in zip(STAGE_NAMES, batches, (stage_one_folds, folds)):
             created.append(create_stage_runners(package, name, backend, device, chosen, wanted, batch))
+    except BaseException:
+        for stage in created:
+            stage.close()
+        raise
+    return created[0], created[1]
+
+
+def _triton_stage_runners(package: ModelPackage, folds: Sequence[int] | None, triton: tuple,
+                          precision: str | None) -> tuple[StageRunners, StageRunners]:
+    """The stages on Triton; activated here, so that a server that is not ready fails now (EnvironmentProblem).
+
+    The precision is the one the repository was written with (``spine_rt_precision`` in each
+    config); a ``precision`` asked for must match it.
+    """
+    import dataclasses
+
+    stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
+    created: list[StageRunners] = []
+    try:
+        for name, wanted in zip(STAGE_NAMES, (stage_one_folds, folds)):
+            created.append(create_stage_runners(package, name, "triton", "cpu", "served", wanted, triton=triton))
+            served = set()
+            for runner in created[-1].runners:
+                runner.activate()
+                served.add(runner.parameters.get("spine_rt_precision", "unknown"))
+            if precision is not None and served != {precision}:
+                raise InputError(f"precision {precision} asked for, but the servers' {name} models run "
+                                 f"{', '.join(sorted(served))} (written by spine-rt triton-repo --precision)")
+            created[-1] = dataclasses.replace(created[-1], precision=",".join(sorted(served)))
     except BaseException:
         for stage in created:
             stage.close()

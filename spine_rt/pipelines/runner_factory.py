@@ -9,6 +9,9 @@
 * ``tensorrt``: the engine the package's engine store holds for this GPU
   (``spine-rt build-engine PKG``), via
   :func:`spine_rt.engines.engine_runner.open_engine_runner`.
+* ``triton``: one :class:`~spine_rt.runtime.TritonRunner` per fold for the
+  model ``<prefix><stage>_fold<k>`` of a repository written by ``spine-rt
+  triton-repo``, all sharing one :class:`~spine_rt.runtime.triton_servers.TritonServerPool`.
 
 Every import of a backend happens inside these functions.
 """
@@ -82,6 +85,7 @@ def create_stage_runners(
     precision: str,
     folds: Sequence[int] | None = None,
     batch_size: int | None = None,
+    triton: tuple | None = None,
 ) -> StageRunners:
     """The runners of ``stage_name``, one per fold.
 
@@ -93,6 +97,7 @@ def create_stage_runners(
         precision: ``"fp32"`` or ``"fp16"``.
         folds: which folds (default: all the stage has).
         batch_size: the batch the runners will get (TensorRT engines must accept it).
+        triton: backend ``triton``: ``(TritonServerPool, model name prefix)``.
 
     Raises:
         InputError: unknown stage or fold, a missing graph or weight file.
@@ -106,6 +111,8 @@ def create_stage_runners(
         runners, sources = _torch_runners(package, stage_name, device, precision, chosen)
     elif backend == "tensorrt":
         runners, sources = _tensorrt_runners(package, stage_name, device, precision, chosen, batch_size)
+    elif backend == "triton" and triton is not None:
+        runners, sources = _triton_runners(stage_name, chosen, *triton)
     else:
         raise InputError(f"unknown backend {backend!r}; valid backends: onnxruntime, torch, tensorrt")
     return StageRunners(
@@ -164,3 +171,11 @@ def _tensorrt_runners(package, stage_name, device, precision, folds, batch_size)
         runners.append(runner)
         sources.append(runner.name)
     return runners, sources
+
+
+def _triton_runners(stage_name, folds, pool, prefix):
+    from spine_rt.runtime.triton_runner import TritonRunner
+    from spine_rt.serving.triton_repository import triton_model_name
+
+    runners = [TritonRunner(triton_model_name(stage_name, fold, prefix), pool) for fold in folds]
+    return runners, [f"triton:{runner.model_name}" for runner in runners]

@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "OnnxRuntimeRunner": "spine_rt.runtime.onnxruntime_runner",
     "TorchRunner": "spine_rt.runtime.torch_runner",
     "TensorRTRunner": "spine_rt.runtime.tensorrt_runner",
+    "TritonRunner": "spine_rt.runtime.triton_runner",
+    "TritonServerPool": "spine_rt.runtime.triton_servers",
     "BACKEND_NAMES": "spine_rt.runtime.backends",
     "BackendChoice": "spine_rt.runtime.backends",
     "BackendFacts": "spine_rt.runtime.backends",
@@ -55,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.runtime.runner import Runner
     from spine_rt.runtime.tensor_spec import TensorSpec
     from spine_rt.runtime.torch_runner import TorchRunner
+    from spine_rt.runtime.triton_runner import TritonRunner
+    from spine_rt.runtime.triton_servers import TritonServerPool
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
