@@ -77,6 +77,8 @@ def _summary(package) -> list[str]:
     manifest = package.manifest
     lines = [f"wrote {package.root} ({manifest.model}, {len(manifest.labels)} classes, "
              f"{len(manifest.files)} files)"]
+    for stage, source_format in manifest.provenance.get("source_formats", {}).items():
+        lines.append(f"  {stage}: checkpoints in {source_format} layout")
     worst: dict[tuple[str, int, str], dict[str, float | None]] = defaultdict(dict)
     for record in manifest.provenance.get("parity", ()):
         key = (record["stage"], record["fold"], record["precision"])
