@@ -171,6 +171,19 @@ class Layout:
         return renamed, uncovered
 
 
+    def rename_to_foreign(self, state: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``(state with the foreign names, spine-rt names no rule covers)``: the inverse of :meth:`rename`."""
+        renamed: dict[str, Any] = {}
+        uncovered: list[str] = []
+        for name, value in state.items():
+            target = self.to_foreign(name)
+            if target is None:
+                uncovered.append(name)
+            else:
+                renamed[target] = value
+        return renamed, uncovered
+
+
 SSHSNET_AUTHORS_STAGE_ONE = Layout(
     name="sshsnet-authors-stage1",
     description="SSHSNet authors' stage one: DualNetwork of two segmentation_models_pytorch DeepLabV3Plus "
