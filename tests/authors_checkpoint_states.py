@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import SHARED_DATA
-
+SHARED_DATA = Path(os.environ.get("SPINE_RT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 KEYS_JSON = SHARED_DATA / "authors_checkpoints" / "keys.json"
 
 

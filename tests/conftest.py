@@ -5,7 +5,7 @@
 * ``torch``: runs only where torch is installed (the base install has none).
 * ``smp``: runs only where segmentation-models-pytorch (0.1.3, the SSHSNet
   authors' version) imports in a subprocess with the torchvision shim of
-  ``../shared/tools/torchvision_shim`` on ``PYTHONPATH`` (:func:`smp_environment`);
+  ``../shared/tools/torchvision_shim`` on ``PYTHONPATH`` (``tests/smp_subprocess.py``);
   the shim never enters the test process itself.
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
@@ -16,37 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from smp_subprocess import smp_import_problem
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SPINE_RT_SHARED_DATA", REPO.parent / "shared" / "data"))
-#: makes ``import torchvision`` inert so smp/timm import with the CPU torch (see its README); subprocesses only
-TORCHVISION_SHIM = Path(os.environ.get("SPINE_RT_TORCHVISION_SHIM",
-                                       REPO.parent / "shared" / "tools" / "torchvision_shim"))
-
-
-def smp_environment() -> dict[str, str]:
-    """Environment for a subprocess that imports segmentation_models_pytorch: the shim first on PYTHONPATH."""
-    env = dict(os.environ)
-    paths = [str(TORCHVISION_SHIM)] if TORCHVISION_SHIM.is_dir() else []
-    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
-def _smp_importable() -> str | None:
-    """``None`` when smp imports in a subprocess (with the shim), else why not."""
-    if not _has("segmentation_models_pytorch"):
-        return "segmentation-models-pytorch is not installed"
-    probe = subprocess.run([sys.executable, "-c", "import segmentation_models_pytorch"], env=smp_environment(),
-                           capture_output=True, text=True, timeout=300)
-    if probe.returncode:
-        last = (probe.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return f"segmentation-models-pytorch does not import (torchvision shim at {TORCHVISION_SHIM}): {last}"
-    return None
 
 
 def _has(module: str) -> bool:
@@ -78,7 +54,8 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU visible"))
         if item.get_closest_marker("smp"):
             if smp_problem is False:
-                smp_problem = _smp_importable()
+                smp_problem = smp_import_problem() if _has("segmentation_models_pytorch") else \
+                    "segmentation-models-pytorch is not installed"
             if smp_problem:
                 item.add_marker(pytest.mark.skip(reason=smp_problem))
 

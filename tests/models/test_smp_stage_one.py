@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 from authors_checkpoint_states import keys_json_entries, random_authors_state  # noqa: E402
-from conftest import smp_environment  # noqa: E402
+from smp_subprocess import smp_environment  # noqa: E402
 
 from spine_rt.export import export_package  # noqa: E402
 from spine_rt.models import build, load_checkpoint  # noqa: E402
