@@ -57,7 +57,8 @@ def test_authors_files_load_with_or_without_module_prefix(tmp_path, prefix):
     for network, layout in ((pair, SSHSNET_AUTHORS_STAGE_ONE), (second, SSHSNET_AUTHORS_STAGE_TWO)):
         file = tmp_path / f"M0.9{layout.network}.pkl"
         torch.save(as_authors_checkpoint(network, layout, prefix), file)
-        fresh = build(layout.network, "tiny", **({"stem_pool": "ceil"} if network is pair else {"patch_size": (32, 32, 4)}))
+        config = {"stem_pool": "ceil"} if network is pair else {"patch_size": (32, 32, 4)}
+        fresh = build(layout.network, "tiny", **config)
         assert load_checkpoint_format(fresh, file) == layout.name
         for name, tensor in network.state_dict().items():
             torch.testing.assert_close(fresh.state_dict()[name], tensor, rtol=0, atol=0)
@@ -85,7 +86,8 @@ def test_an_unknown_layout_is_one_line_naming_the_first_differing_keys():
     assert "\n" not in message
     assert "missing (branch1.encoder.stem.0.weight, branch1.encoder.stem.1.weight" in message
     assert "unexpected (branch1.backbone.stem.0.weight" in message
-    assert "neither spine-rt's names nor a recognised layout (sshsnet-authors-stage1, sshsnet-authors-stage2)" in message
+    assert ("neither spine-rt's names nor a recognised layout (sshsnet-authors-stage1, sshsnet-authors-stage2)"
+            in message)
     # an authors' file with one renamed key: recognised, and the stray key is named
     authors = as_authors_checkpoint(pair, SSHSNET_AUTHORS_STAGE_ONE)
     authors["module.branch1.decoder.aspp.0.extra.weight"] = torch.zeros(1)
