@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="MODEL", help=f"model to export: {', '.join(EXPORTABLE_MODELS)}")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="[STAGE=]PATH",
                         help="checkpoint of a stage (sshsnet: stage1=S1.pt, stage2=S2.pt; one-stage models: "
-                        "PATH); repeat a stage for folds")
+                        "PATH); repeat a stage for folds. spine-rt's own checkpoints and the SSHSNet authors' "
+                        "M<score>.pkl files are recognised by their keys")
     parser.add_argument("--out", required=True, metavar="PKG", help="package folder to create")
     parser.add_argument("--preset", choices=("full", "tiny"), default=None,
                         help="network size (default: full, the paper network)")
@@ -77,6 +78,8 @@ def _summary(package) -> list[str]:
     manifest = package.manifest
     lines = [f"wrote {package.root} ({manifest.model}, {len(manifest.labels)} classes, "
              f"{len(manifest.files)} files)"]
+    for stage, source_format in manifest.provenance.get("source_formats", {}).items():
+        lines.append(f"  {stage}: checkpoints in {source_format} layout")
     worst: dict[tuple[str, int, str], dict[str, float | None]] = defaultdict(dict)
     for record in manifest.provenance.get("parity", ()):
         key = (record["stage"], record["fold"], record["precision"])

@@ -39,7 +39,8 @@ from spine_rt.export.stage_export import FoldExport, export_stage_fold
 from spine_rt.export.training_metadata import TrainingMetadata, agreed, read_training_metadata
 from spine_rt.model_package import Manifest, ModelPackage, Stage, sha256_file
 from spine_rt.models import PRESETS, build
-from spine_rt.models.checkpoint import load_checkpoint
+from spine_rt.models.authors_checkpoints import LAYOUTS, Layout
+from spine_rt.models.checkpoint import checkpoint_layout, load_checkpoint_format, read_state_dict
 
 DEFAULT_PRESET = "full"
 DEFAULT_SEED = 0
@@ -131,12 +132,13 @@ def export_package(
         checkpoint_records: dict[str, list[dict[str, Any]]] = {}
         for recipe in family.stages:
             folds: list[FoldExport] = []
-            for fold, (network, digest) in enumerate(networks[recipe.name]):
+            for fold, (network, digest, _) in enumerate(networks[recipe.name]):
                 folds.append(export_stage_fold(recipe, network, fold, chosen_precisions, sizes[recipe.name],
                                                writer.file, checkpoint_sha256=digest, seed=seed))
             parity += [record for fold_export in folds for record in fold_export.parity]
             checkpoint_records[recipe.name] = [
-                {"fold": fold, "file": Path(source).name, "sha256": networks[recipe.name][fold][1]}
+                {"fold": fold, "file": Path(source).name, "sha256": networks[recipe.name][fold][1],
+                 "format": networks[recipe.name][fold][2]}
                 for fold, source in enumerate(sources[recipe.name]) if source is not None
             ]
             first = networks[recipe.name][0][0]
@@ -154,11 +156,17 @@ def export_package(
             task=family.task,
             model=family.name,
             labels=label_map,
-            preprocessing=_preprocessing(family, sizes, everything),
+            preprocessing=_preprocessing(family, sizes, everything, _source_formats(networks)),
             stages=stages,
-            provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity),
+            provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity,
+                                  source_formats={stage: folds[0][2] for stage, folds in networks.items()
+                                                  if folds[0][2] is not None}),
         )
         return writer.commit(manifest)
+
+
+#: one fold of a stage: the network with its weights, the checkpoint's sha256 and its source format
+BuiltFold = tuple[torch.nn.Module, str | None, str | None]
 
 
 def build_networks(
@@ -169,44 +177,83 @@ def build_networks(
     sources: Mapping[str, Sequence[Path | None]],
     seed: int,
     trained: Mapping[str, Sequence[TrainingMetadata]] | None = None,
-) -> dict[str, list[tuple[torch.nn.Module, str | None]]]:
-    """Every stage's networks, one per fold, with weights: ``{stage: [(network, checkpoint sha256)]}``.
+) -> dict[str, list[BuiltFold]]:
+    """Every stage's networks, one per fold, with weights: ``{stage: [(network, sha256, source format)]}``.
 
     A ``None`` source means random weights (:func:`randomize_for_export`,
-    batch norms calibrated on real-looking inputs); the sha256 is then ``None``.
+    batch norms calibrated on real-looking inputs); sha256 and format are
+    then ``None``. A checkpoint in a foreign layout (the SSHSNet authors')
+    is recognised by its keys; the network is built with the configuration
+    that layout needs (:attr:`~spine_rt.models.authors_checkpoints.Layout.config`)
+    and the weights renamed onto it. The folds of one stage must share one
+    layout (the manifest records one configuration per stage).
 
     Raises:
-        InputError: a checkpoint that does not fit (names the stage and file).
+        InputError: a checkpoint that does not fit (names the stage and file),
+            a foreign checkpoint given for the other stage, or folds of one
+            stage in different layouts.
     """
-    networks: dict[str, list[tuple[torch.nn.Module, str | None]]] = {}
+    networks: dict[str, list[BuiltFold]] = {}
     for stage_index, recipe in enumerate(family.stages):
         # what the network was trained with (widths, depths...), then what the package fixes
         overrides = dict(agreed((trained or {}).get(recipe.name, ()), "overrides") or {})
         overrides.update(recipe.config_overrides(len(labels), patch_sizes[recipe.name]))
         networks[recipe.name] = []
         for fold, source in enumerate(sources[recipe.name]):
-            network = build(recipe.network, preset, **overrides)
+            state, layout = None, None
+            if source is not None:
+                state, layout = _read_checkpoint(recipe.network, recipe.name, source)
+            network = build(recipe.network, preset, **{**overrides, **(dict(layout.config) if layout else {})})
             if source is None:
                 calibration = parity_inputs(recipe.network, network_config(network), patch_sizes[recipe.name],
                                             batch=CALIBRATION_BATCH, seed=seed + 1)
                 randomize_for_export(network, seed=seed * 1000 + stage_index * 100 + fold,
                                      calibration_inputs=[torch.from_numpy(calibration[name])
                                                          for name in network.input_names])
-                digest = None
+                digest, source_format = None, None
             else:
                 try:
-                    load_checkpoint(network, source)
+                    source_format = load_checkpoint_format(network, state)
                 except InputError as exc:
                     raise InputError(f"stage {recipe.name}, {source}: {exc}") from None
                 digest = sha256_file(source)
-            networks[recipe.name].append((network, digest))
+            networks[recipe.name].append((network, digest, source_format))
+        formats = sorted({str(fold[2]) for fold in networks[recipe.name]})
+        if len(formats) > 1:
+            raise InputError(f"stage {recipe.name}: the folds' checkpoints come in different layouts "
+                             f"({', '.join(formats)}); export them as separate packages")
     return networks
 
 
+def _read_checkpoint(network: str, stage: str, source: Path) -> tuple[dict[str, torch.Tensor], Layout | None]:
+    """The weights of ``source`` and their foreign layout (``None``: spine-rt's names or unknown).
+
+    Raises:
+        InputError: unreadable, or a foreign checkpoint of another network (e.g. stage two's given as stage1).
+    """
+    try:
+        state = read_state_dict(source)
+    except InputError as exc:
+        raise InputError(f"stage {stage}, {source}: {exc}") from None
+    layout = checkpoint_layout(state)
+    if layout is not None and layout.network != network:
+        raise InputError(f"stage {stage}, {source}: this is the {layout.description}, not a {stage} checkpoint")
+    return state, layout
+
+
+def _source_formats(networks: Mapping[str, Sequence[BuiltFold]]) -> list[str]:
+    """The source formats of the exported folds (``None`` for random weights left out)."""
+    return [fold[2] for folds in networks.values() for fold in folds if fold[2] is not None]
+
+
 def _preprocessing(family: ModelFamily, sizes: Mapping[str, tuple[int, ...]],
-                   trained: Sequence[TrainingMetadata]) -> dict[str, Any]:
-    """The family's preprocessing, updated with what the checkpoints were trained with (spacings, value scaling)."""
+                   trained: Sequence[TrainingMetadata], source_formats: Sequence[str] = ()) -> dict[str, Any]:
+    """The family's preprocessing, updated with what the checkpoints were trained with (spacings, value
+    scaling) and with the inference choices of a foreign layout's authors (their stage-one upsampling)."""
     preprocessing = family.preprocessing(sizes)
+    for layout in LAYOUTS:
+        if layout.name in source_formats:
+            preprocessing.update(layout.preprocessing)
     preprocessing.update(agreed(trained, "preprocessing") or {})
     value_scaling = agreed(trained, "value_scaling")
     if value_scaling is not None:

@@ -33,14 +33,16 @@ def utc_timestamp() -> str:
 
 
 def provenance(opset: int, random_init_seed: int | None, checkpoints: dict[str, list[dict[str, Any]]],
-               parity: list[dict[str, Any]]) -> dict[str, Any]:
+               parity: list[dict[str, Any]], source_formats: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest's ``provenance`` entry.
 
     Args:
         opset: ONNX opset of the graphs.
         random_init_seed: the seed of ``--random-init`` (``None`` for trained weights).
-        checkpoints: stage -> ``[{"fold", "file", "sha256"}]`` (empty lists for random init).
+        checkpoints: stage -> ``[{"fold", "file", "sha256", "format"}]`` (empty lists for random init).
         parity: the export's parity records (one per stage, fold, precision and output).
+        source_formats: stage -> the layout its checkpoints came in (``"spine-rt"``,
+            ``"sshsnet-authors-stage1"``, ...; see :mod:`spine_rt.models.authors_checkpoints`).
     """
     return {
         "created": utc_timestamp(),
@@ -49,6 +51,7 @@ def provenance(opset: int, random_init_seed: int | None, checkpoints: dict[str, 
         "weights": "random-init" if random_init_seed is not None else "checkpoints",
         "random_init_seed": random_init_seed,
         "checkpoints": checkpoints,
+        "source_formats": dict(source_formats or {}),
         "parity_definition": "candidate = onnxruntime CPU on the graph, reference = torch FP32 on the same "
                              "weights and input; relative_error = max|candidate - reference| / max|reference|; "
                              "argmax_agreement = fraction of voxels with the same argmax over axis 1",

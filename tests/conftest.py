@@ -7,6 +7,10 @@
 * ``dciodvfy``: runs only where dicom3tools' ``dciodvfy`` is on PATH (Debian: ``apt-get install dicom3tools``).
 * ``triton``: runs only where tritonclient is installed; tests that start a
   local server also need nvidia-pytriton (fixture ``tritonserver_installed``).
+* ``smp``: runs only where segmentation-models-pytorch (0.1.3, the SSHSNet
+  authors' version) imports in a subprocess with the torchvision shim of
+  ``../shared/tools/torchvision_shim`` on ``PYTHONPATH`` (``tests/smp_subprocess.py``);
+  the shim never enters the test process itself.
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -20,6 +24,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from smp_subprocess import smp_import_problem
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SPINE_RT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -44,6 +49,7 @@ def pytest_collection_modifyitems(config, items):
     has_gpu = None  # computed lazily: importing torch costs a second
     has_highdicom = _has("highdicom")
     has_dciodvfy = shutil.which("dciodvfy") is not None
+    smp_problem: str | None | bool = False  # computed lazily: a subprocess import of smp
     for item in items:
         if item.get_closest_marker("highdicom") and not has_highdicom:
             item.add_marker(pytest.mark.skip(reason="highdicom is not installed (pip install 'spine-rt[dicom]')"))
@@ -60,6 +66,12 @@ def pytest_collection_modifyitems(config, items):
                 has_gpu = _cuda_visible()
             if not has_gpu:
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU visible"))
+        if item.get_closest_marker("smp"):
+            if smp_problem is False:
+                smp_problem = smp_import_problem() if _has("segmentation_models_pytorch") else \
+                    "segmentation-models-pytorch is not installed"
+            if smp_problem:
+                item.add_marker(pytest.mark.skip(reason=smp_problem))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from spine_rt.errors import InputError
 from spine_rt.models.layers import as_tuple, batch_norm, conv, global_average_pool, max_pool, same_padding
+
+#: stem max-pool layouts of the 2D encoder (see :class:`SEResNeXtEncoder2d`)
+STEM_POOLS: tuple[str, ...] = ("same", "ceil")
 
 
 class SqueezeExcitation(nn.Module):
@@ -116,7 +120,11 @@ def make_stage(
 class SEResNeXtEncoder2d(nn.Module):
     """2D SE-ResNeXt encoder with output stride 16 (the last stage dilated), for DeepLabv3+.
 
-    Stem: 7x7 stride-2 convolution + BN + ReLU, 3x3 stride-2 max-pool. Stages
+    Stem: 7x7 stride-2 convolution + BN + ReLU, 3x3 stride-2 max-pool
+    (``stem_pool``: ``"same"`` pads 1 on every side; ``"ceil"`` pads nothing
+    and rounds the output size up, the layout of the ImageNet SE-ResNeXt in
+    ``pretrainedmodels``/segmentation_models_pytorch that the SSHSNet authors
+    trained: same output size for even inputs, windows shifted by one pixel). Stages
     1-4 use 3x3 grouped convolutions with strides 1, 2, 2 and, in place of the
     last stride 2, dilation 2 in every block of stage 4 (the classification
     head of the ImageNet network is not part of the encoder).
@@ -138,13 +146,18 @@ class SEResNeXtEncoder2d(nn.Module):
         blocks_per_stage: Sequence[int],
         groups: int,
         se_reduction: int,
+        stem_pool: str = "same",
     ) -> None:
         super().__init__()
+        if stem_pool not in STEM_POOLS:
+            raise InputError(f"stem_pool must be one of {', '.join(STEM_POOLS)}, got {stem_pool!r}")
+        pool = (max_pool(2, (3, 3), (2, 2), (1, 1)) if stem_pool == "same"
+                else nn.MaxPool2d(3, stride=2, padding=0, ceil_mode=True))
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False),
             nn.BatchNorm2d(stem_channels),
             nn.ReLU(inplace=True),
-            max_pool(2, (3, 3), (2, 2), (1, 1)),
+            pool,
         )
         strides = (1, 2, 2, 1)
         dilations = (1, 1, 1, 2)

@@ -36,6 +36,13 @@ class StageOneConfig:
     ``decoder_channels`` is the width of the returned feature map; a CPS pair
     returns ``2 * decoder_channels`` feature channels, which stage two takes
     as ``stage_one_feature_channels``.
+
+    ``stem_pool`` is the encoder stem's max-pool layout
+    (:class:`~spine_rt.models.se_resnext.SEResNeXtEncoder2d`): ``"same"``
+    (padding 1; spine-rt's default, what existing packages were exported
+    with) or ``"ceil"`` (no padding, ceil mode: the encoder of the SSHSNet
+    authors' segmentation_models_pytorch networks, set when their checkpoints
+    are loaded). Both have the same parameters.
     """
 
     in_channels: int = 3
@@ -50,6 +57,7 @@ class StageOneConfig:
     skip_channels: int = 48
     atrous_rates: tuple[int, int, int] = (12, 24, 36)
     dropout: float = 0.5
+    stem_pool: str = "same"
 
 
 #: ``full``: the paper network; ``tiny``: every block and connection, narrow and shallow.
@@ -89,7 +97,7 @@ class StageOneNet(nn.Module):
         self.config = config
         self.encoder = SEResNeXtEncoder2d(
             config.in_channels, config.stem_channels, config.stage_channels, config.bottleneck_widths,
-            config.blocks_per_stage, config.groups, config.se_reduction,
+            config.blocks_per_stage, config.groups, config.se_reduction, config.stem_pool,
         )
         self.decoder = DeepLabV3PlusDecoder(
             dims=2,

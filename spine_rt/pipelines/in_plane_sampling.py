@@ -190,3 +190,65 @@ def _interpolate_axis(values: np.ndarray, axis: int, source_stride: int, first: 
     shape[axis] = count
     weight = weight.reshape(shape)
     return low + (high - low) * weight
+
+
+def repeat_in_plane(
+    values: np.ndarray,
+    source_stride: int,
+    start: Sequence[int],
+    size: Sequence[int],
+    slices: slice = slice(None),
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Nearest upsampling to full resolution on a box: full voxel ``j`` takes source voxel ``j // s``.
+
+    What ``F.interpolate(mode="nearest", scale_factor=s)`` gives (the SSHSNet
+    authors' upsampling of the stage-one softmax), cropped to the box.
+
+    Args:
+        values: ``(C, X, Y, Z)`` on a grid of stride ``source_stride`` (``s``).
+        start: full-resolution ``(x, y)`` where the box begins.
+        size: ``(nx, ny)`` full-resolution voxels of the box.
+        slices / out: as in :func:`sample_in_plane`.
+
+    Returns:
+        ``(C, nx, ny, len(slices))`` float32; positions beyond the map take its edge.
+    """
+    values = values[..., slices]
+    rows, columns = (np.minimum((int(first) + np.arange(int(count))) // source_stride, length - 1)
+                     for first, count, length in zip(start, size, values.shape[1:3]))
+    result = values[:, rows][:, :, columns]
+    if out is not None:
+        out[...] = result
+        return out
+    return result.astype(np.float32, copy=False)
+
+
+def sample_align_corners(
+    values: np.ndarray,
+    scale: int,
+    first: Sequence[int],
+    size: Sequence[int],
+    slices: slice = slice(None),
+) -> np.ndarray:
+    """A box of ``F.interpolate(values, scale_factor=scale, mode="bilinear", align_corners=True)``.
+
+    The whole map ``(C, X, Y, Z)`` upsampled in-plane to ``(C, scale X,
+    scale Y, Z)`` puts output voxel ``o`` at source position ``o (n - 1) /
+    (scale n - 1)``; this computes only the voxels ``first .. first + size``
+    of that output (the SSHSNet authors' x2 upsampling of the stage-one
+    decoder maps, cropped to a patch). Float32 result ``(C, nx, ny, len(slices))``.
+    """
+    values = values[..., slices].astype(np.float32, copy=False)
+    for axis, (begin, count) in enumerate(zip(first, size)):
+        length = values.shape[1 + axis]
+        step = (length - 1) / (scale * length - 1) if scale * length > 1 else 0.0
+        position = (int(begin) + np.arange(int(count))) * step
+        lower = np.clip(np.floor(position).astype(np.int64), 0, length - 1)
+        upper = np.minimum(lower + 1, length - 1)
+        shape = [1] * values.ndim
+        shape[1 + axis] = int(count)
+        weight = (position - lower).astype(np.float32).reshape(shape)
+        low = np.take(values, lower, axis=1 + axis)
+        values = low + (np.take(values, upper, axis=1 + axis) - low) * weight
+    return values

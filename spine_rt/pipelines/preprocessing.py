@@ -28,6 +28,7 @@ from spine_rt.errors import InputError
 from spine_rt.io import MR_MODEL_AXES, GridTransform, Image, parse_axis_codes
 from spine_rt.io.image import AxisCodes
 from spine_rt.pipelines.body_crop import CropBox
+from spine_rt.pipelines.stage_one_maps import STAGE_ONE_UPSAMPLINGS
 from spine_rt.pipelines.intensity_normalization import IntensityStatistics, normalize_intensity
 from spine_rt.pipelines.volume_padding import VolumePadding
 
@@ -51,6 +52,10 @@ class MrPreprocessing:
             be a whole multiple ``f`` of stage two's (``f = 2``).
         clip_percentiles: percentiles of the non-zero voxels to clip to.
         crop_axes: axes cropped to the non-zero extent.
+        stage_one_upsampling: how stage one's maps reach stage two's grids in
+            the reference schedule: ``"linear"`` (spine-rt) or ``"authors"``
+            (packages from the SSHSNet authors' checkpoints; see
+            :mod:`~spine_rt.pipelines.stage_one_maps`).
     """
 
     axes: AxisCodes = MR_MODEL_AXES
@@ -58,9 +63,13 @@ class MrPreprocessing:
     stage_one_spacing_mm: tuple[float, float, float] = STAGE_ONE_SPACING_MM
     clip_percentiles: tuple[float, float] = CLIP_PERCENTILES
     crop_axes: tuple[int, ...] = CROP_AXES
+    stage_one_upsampling: str = "linear"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "axes", parse_axis_codes(self.axes))
+        if self.stage_one_upsampling not in STAGE_ONE_UPSAMPLINGS:
+            raise InputError(f"unknown stage_one_upsampling {self.stage_one_upsampling!r}; "
+                             f"valid: {', '.join(STAGE_ONE_UPSAMPLINGS)}")
         self.resolution_factor  # validates the spacings
 
     @classmethod
@@ -82,6 +91,7 @@ class MrPreprocessing:
                 spacing_mm=_triple(spacing.get("stage2", STAGE_TWO_SPACING_MM), "stage2 spacing"),
                 stage_one_spacing_mm=_triple(spacing.get("stage1", STAGE_ONE_SPACING_MM), "stage1 spacing"),
                 clip_percentiles=tuple(float(p) for p in intensity.get("clip_percentiles", CLIP_PERCENTILES)),
+                stage_one_upsampling=str(preprocessing.get("stage_one_upsampling", "linear")),
             )
         except (AttributeError, TypeError, ValueError) as exc:
             if isinstance(exc, InputError):

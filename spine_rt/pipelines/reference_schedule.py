@@ -12,6 +12,10 @@ For a normalised volume ``(X, Y, Z)`` on the full-resolution model grid:
    ``81 / 81 / 1``: 5 x 12 x 1 = 60 patches, batches of 20, every patch runs
    (no ROI); the window's probabilities are the uniform average of its
    patches (no Gaussian);
+   stage one's maps reach the patch by spine-rt's linear sampling, or, for
+   packages from the authors' checkpoints (``stage_one_upsampling=
+   "authors"``), as the authors' script does it: softmax x2 nearest,
+   decoder maps x2 bilinear ``align_corners=True`` over the window;
 5. the volume's probabilities are the uniform average of the windows
    covering each voxel; folds are averaged per patch; argmax, padding and
    crop undone and nearest resize back happen in the pipeline as for the
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,6 +89,7 @@ class ReferenceSchedule:
         windows: outer/inner windows and batch size.
         host_threads: stage two's host work on worker threads (see
             :mod:`~spine_rt.pipelines.host_threads`).
+        stage_one_upsampling: ``"linear"`` or ``"authors"`` (step 4).
     """
 
     stage_one: StageRunners
@@ -92,6 +97,7 @@ class ReferenceSchedule:
     resolution_factor: int
     windows: ReferenceWindows
     host_threads: bool = True
+    stage_one_upsampling: str = "linear"
 
     name = "reference"
 
@@ -123,10 +129,11 @@ class ReferenceSchedule:
             clock = time.perf_counter()
             half = downsample_in_plane(block, self.resolution_factor)
             stage_one = run_stage_one(half, self.stage_one, block.shape[2], self.resolution_factor)
+            maps = [replace(fold_maps, upsampling=self.stage_one_upsampling) for fold_maps in stage_one.maps]
             seconds["stage_one"] += time.perf_counter() - clock
             clock = time.perf_counter()
             stage_two = run_stage_two(
-                block, stage_one.maps, self.stage_two, pairs, self.windows.batch_size,
+                block, maps, self.stage_two, pairs, self.windows.batch_size,
                 roi=None, stride=self.windows.inner_stride, mode="constant", host_threads=self.host_threads,
             )
             seconds["stage_two"] += time.perf_counter() - clock

@@ -164,7 +164,8 @@ class SpineMrPipeline:
             if batch_size is not None:
                 windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
                                            _batch(batch_size, windows.batch_size, "batch_size"))
-            self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows, self.host_threads)
+            self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows, self.host_threads,
+                                              self.preprocessing.stage_one_upsampling)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -286,6 +287,8 @@ class SpineMrPipeline:
                 "inner_stride": list(windows.inner_stride),
                 "batch_size": {"stage1": windows.outer_window[2], "stage2": windows.batch_size},
             })
+        # how stage one's maps reach stage two's grids: the fast schedules always sample linearly
+        settings["stage_one_upsampling"] = getattr(schedule, "stage_one_upsampling", "linear")
         return settings
 
     def _report(self, image: Image, prepared: PreparedVolume, counts: dict[str, int], seconds: dict[str, float],

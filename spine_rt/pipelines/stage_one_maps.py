@@ -11,7 +11,15 @@ kept at their own resolution and sampled for each stage-two patch on demand
 
 A stage-two patch at full-resolution ``start`` of size ``(px, py, pz)``
 gets the probabilities at full resolution ``(C, px, py, pz)`` and the
-features at 1/4 resolution ``(F, px/4, py/4, pz)``.
+features at 1/4 resolution ``(F, px/4, py/4, pz)``, by one of two
+upsamplings (:data:`STAGE_ONE_UPSAMPLINGS`):
+
+* ``"linear"`` (spine-rt): linear interpolation between voxel centres,
+  the same wherever the map was cut;
+* ``"authors"`` (the SSHSNet authors' inference, recorded in packages
+  exported from their checkpoints): probabilities nearest x ``f``, features
+  bilinear x ``f`` with ``align_corners=True`` over the whole map (which in
+  their schedule is one stage-one window), then cropped to the patch.
 """
 
 from __future__ import annotations
@@ -21,10 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spine_rt.pipelines.in_plane_sampling import sample_in_plane
+from spine_rt.errors import InputError
+from spine_rt.pipelines.in_plane_sampling import repeat_in_plane, sample_align_corners, sample_in_plane
 
 #: stage two takes the stage-one features at 1/4 of the full in-plane resolution
 STAGE_TWO_FEATURE_STRIDE = 4
+#: how the maps are brought to stage two's grids (see the module docstring)
+STAGE_ONE_UPSAMPLINGS: tuple[str, ...] = ("linear", "authors")
 
 
 @dataclass(frozen=True)
@@ -36,12 +47,19 @@ class StageOneMaps:
         features: ``(F, X/(4f), Y/(4f), Z)`` float32.
         probability_stride: ``f``, full-resolution voxels per probability voxel.
         feature_stride: full-resolution voxels per feature voxel (``4f``).
+        upsampling: ``"linear"`` or ``"authors"`` (module docstring).
     """
 
     probabilities: np.ndarray
     features: np.ndarray
     probability_stride: int
     feature_stride: int
+    upsampling: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.upsampling not in STAGE_ONE_UPSAMPLINGS:
+            raise InputError(f"unknown stage-one upsampling {self.upsampling!r}; "
+                             f"valid: {', '.join(STAGE_ONE_UPSAMPLINGS)}")
 
     @property
     def classes(self) -> int:
@@ -56,6 +74,8 @@ class StageOneMaps:
         """``(C, px, py, pz)``: the probabilities at full resolution on the patch at ``start`` ``(x, y, z)``
         (written into ``out`` when given)."""
         slices = slice(int(start[2]), int(start[2]) + int(size[2]))
+        if self.upsampling == "authors":
+            return repeat_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], slices, out)
         return sample_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], 1, slices, out)
 
     def patch_features(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
@@ -63,6 +83,9 @@ class StageOneMaps:
         stride = STAGE_TWO_FEATURE_STRIDE
         slices = slice(int(start[2]), int(start[2]) + int(size[2]))
         box = (int(size[0]) // stride, int(size[1]) // stride)
+        if self.upsampling == "authors":
+            first = (int(start[0]) // stride, int(start[1]) // stride)
+            return sample_align_corners(self.features, self.feature_stride // stride, first, box, slices)
         return sample_in_plane(self.features, self.feature_stride, start[:2], box, stride, slices)
 
 
