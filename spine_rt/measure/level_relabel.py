@@ -6,7 +6,9 @@ anchor and rewrites names that disagree with the count:
 1. the labelled pieces are ordered along the spine
    (:mod:`~spine_rt.measure.level_sequence`); pieces smaller than
    :data:`FRAGMENT_FRACTION` of the median piece of their kind are fragments
-   and take the new name of the piece they touch most;
+   and take the new name of the piece they touch most; pieces further than
+   :data:`OFF_COLUMN_MM` from the curve through the vertebral column
+   (posterior elements labelled as bodies) are not counted either;
 2. anchor: the lowest vertebra piece that is the sacrum (the network's mean
    sacrum probability over it >= 0.5 when probabilities are given, else its
    label); without a sacrum, the lowest piece named L5 (the lowest lumbar
@@ -41,6 +43,8 @@ from scipy import ndimage
 from spine_rt.measure.level_check import LevelFlag
 from spine_rt.measure.level_sequence import SpinePiece, level_rank, spine_pieces, vertebra_name
 
+#: pieces whose centroid lies further than this from the curve through the vertebral column are not counted (mm)
+OFF_COLUMN_MM = 25.0
 #: pieces smaller than this fraction of their kind's median piece are fragments
 FRAGMENT_FRACTION = 0.2
 #: a vertebra piece this many times longer (along the spine) than its neighbours holds two vertebrae
@@ -112,8 +116,11 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
         sizes = [size for label, size in largest.items() if (names[label].count("/") == 1) == (kind == "disc")]
         medians[kind] = float(np.median(sizes)) if sizes else 0.0
 
+    def fragment(piece: SpinePiece) -> bool:
+        return piece.voxels < FRAGMENT_FRACTION * medians["disc" if piece.kind == "disc" else "bone"]
+
     def big(piece: SpinePiece) -> bool:
-        return piece.voxels >= FRAGMENT_FRACTION * medians["disc" if piece.kind == "disc" else "bone"]
+        return not fragment(piece) and piece.off_column_mm <= OFF_COLUMN_MM
 
     bones = [p for p in pieces if p.kind != "disc" and big(p)]
     sacrum_id = next((label for label, name in names.items() if level_rank(name) == 0.0), None)
@@ -190,7 +197,7 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
         if new != piece.label:
             out[found.pieces_map == index] = new
             _record(result, piece.name, names.get(new, "background") if new else "background", piece.voxels)
-    _fragments(out, found.pieces_map, [p for p in pieces if not big(p) and p.position > anchor.position],
+    _fragments(out, found.pieces_map, [p for p in pieces if fragment(p) and p.position > anchor.position],
                set(new_ids), result, names)
     return result
 

@@ -64,7 +64,8 @@ class SpinePiece:
     Attributes:
         label: the label id it carries; ``name``, ``kind`` (``"vertebra"``, ``"disc"``, ``"sacrum"``).
         index: the piece's id in :attr:`SpinePieces.pieces_map`.
-        voxels: size in voxels; ``centroid``: world mm ``(3,)``; ``position``: mm along the spine axis.
+        voxels: size in voxels; ``centroid``: world mm ``(3,)``; ``position``: mm along the spine axis;
+        ``off_column_mm``: distance of the centroid from the curve through the vertebral column (mm).
     """
 
     label: int
@@ -74,6 +75,7 @@ class SpinePiece:
     voxels: int
     centroid: np.ndarray
     position: float = 0.0
+    off_column_mm: float = 0.0
 
 
 @dataclass
@@ -124,4 +126,30 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
     for piece in pieces:
         piece.position = float(piece.centroid @ axis)
     pieces.sort(key=lambda p: p.position)
+    _distances_from_column(pieces, axis)
     return SpinePieces(pieces, pieces_map, axis)
+
+
+def _distances_from_column(pieces: list[SpinePiece], axis: np.ndarray) -> None:
+    """Fit a cubic curve (size-weighted, refitted without pieces beyond 12 mm or 2.5 median distances)
+    through the pieces' centroids across the spine axis, and store each piece's distance from it."""
+    if len(pieces) < 6:
+        return
+    t = np.array([p.position for p in pieces])
+    across = np.array([p.centroid - p.position * axis for p in pieces])
+    weights = np.sqrt(np.array([p.voxels for p in pieces], dtype=np.float64))
+    keep = np.ones(len(pieces), bool)
+    distance = np.zeros(len(pieces))
+    for _ in range(4):
+        scaled = (t - t.mean()) / max(float(np.ptp(t)), 1.0)
+        design = np.stack([np.ones_like(t), scaled, scaled ** 2, scaled ** 3], axis=1)
+        fitted = np.linalg.lstsq(design[keep] * weights[keep, None], across[keep] * weights[keep, None],
+                                 rcond=None)[0]
+        distance = np.linalg.norm(across - design @ fitted, axis=1)
+        limit = max(12.0, 2.5 * float(np.median(distance[keep])))
+        new_keep = distance <= limit
+        if new_keep.sum() < 6 or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    for piece, value in zip(pieces, distance):
+        piece.off_column_mm = float(value)
