@@ -46,6 +46,7 @@ def load_pipeline(
     verify: bool = True,
     pipelining: str = "auto",
     host_threads: bool | None = None,
+    relabel_levels: bool | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -80,6 +81,10 @@ def load_pipeline(
             outputs on worker threads beside the backend (same result; one
             more batch in memory); ``None`` (default): on when more than one
             CPU core is usable (:mod:`spine_rt.pipelines.host_threads`).
+        relabel_levels: spine MR: rewrite level names that disagree with the
+            count of levels from the sacrum; ``None`` (default): on (it won on
+            the phantom measurement, ``docs/measurements.md``); off, the
+            disagreements are still reported.
 
     Raises:
         InputError: not a package, not a spine MR package, a bad option.
@@ -94,7 +99,8 @@ def load_pipeline(
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
                       "stage_one_batch_size": stage_one_batch_size is not None,
-                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None}
+                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None,
+                      "relabel_levels": relabel_levels is not None}
         return _xray_pipeline(opened, backend, device, precision, tta, folds,
                               [name for name, given in mr_options.items() if given])
     if manifest.task != "spine_mr":
@@ -135,6 +141,7 @@ def load_pipeline(
         backend_reason=reason,
         pipelining=pipelining,
         host_threads=host_threads,
+        relabel_levels=relabel_levels,
     )
 
 
