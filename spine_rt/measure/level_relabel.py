@@ -41,8 +41,10 @@ import numpy as np
 from scipy import ndimage
 
 from spine_rt.measure.level_check import LevelFlag
-from spine_rt.measure.level_sequence import SpinePiece, level_rank, spine_pieces, vertebra_name
+from spine_rt.measure.level_sequence import SpinePiece, SpinePieces, level_rank, spine_pieces, vertebra_name
 
+#: more labelled pieces than this: no count (a label map this fragmented is not a spine to count)
+MAX_PIECES = 300
 #: pieces whose centroid lies further than this from the curve through the vertebral column are not counted (mm)
 OFF_COLUMN_MM = 25.0
 #: pieces smaller than this fraction of their kind's median piece are fragments
@@ -80,11 +82,12 @@ class LevelRelabel:
                 "flags": [f.as_dict() for f in self.flags]}
 
 
-def _mean_probability(probabilities: np.ndarray | None, pieces_map: np.ndarray, piece: SpinePiece,
+def _mean_probability(probabilities: np.ndarray | None, found: SpinePieces, piece: SpinePiece,
                       label: int) -> float | None:
     if probabilities is None:
         return None
-    return float(probabilities[label][pieces_map == piece.index].mean())
+    box = found.box_of(piece)
+    return float(probabilities[label][box][found.pieces_map[box] == piece.index].mean())
 
 
 def _world(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
@@ -108,6 +111,10 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
     result = LevelRelabel(out, None)
     if not pieces:
         return result
+    if len(pieces) > MAX_PIECES:
+        result.flags.append(LevelFlag("count", [], f"{len(pieces)} separate labelled pieces: too fragmented to count "
+                                      "levels; nothing renamed"))
+        return result
     largest: dict[int, int] = {}
     for piece in pieces:
         largest[piece.label] = max(largest.get(piece.label, 0), piece.voxels)
@@ -128,7 +135,7 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
     for piece in bones:
         if sacrum_id is None:
             break
-        chance = _mean_probability(probabilities, found.pieces_map, piece, sacrum_id)
+        chance = _mean_probability(probabilities, found, piece, sacrum_id)
         if (chance is not None and chance >= ANCHOR_PROBABILITY) or (chance is None and piece.kind == "sacrum"):
             anchor = piece
             break
@@ -156,11 +163,11 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
             previous = piece
             continue
         if previous is not None and previous.kind != "disc" and previous.index in assigned and (
-                _one_vertebra(found.pieces_map, previous, piece, spacing)):
+                _one_vertebra(found, previous, piece, spacing)):
             assigned[piece.index] = assigned[previous.index]  # a split vertebra: no disc between the pieces
             continue
         previous = piece
-        if _holds_two(piece, typical, found.pieces_map, affine):
+        if _holds_two(piece, typical, found, affine):
             long_pieces.append(piece)
         rank += 1
         assigned[piece.index] = vertebra_name(rank)
@@ -195,9 +202,10 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
     for index, new in new_ids.items():
         piece = next(p for p in pieces if p.index == index)
         if new != piece.label:
-            out[found.pieces_map == index] = new
+            box = found.box_of(piece)
+            out[box][found.pieces_map[box] == index] = new
             _record(result, piece.name, names.get(new, "background") if new else "background", piece.voxels)
-    _fragments(out, found.pieces_map, [p for p in pieces if fragment(p) and p.position > anchor.position],
+    _fragments(out, found, [p for p in pieces if fragment(p) and p.position > anchor.position],
                set(new_ids), result, names)
     return result
 
@@ -223,20 +231,18 @@ def _transitional(shifts: list[tuple[SpinePiece, str, float | None]], anchor: Sp
     return first is not None and any(piece.index == first.index for piece, _, _ in shifts)
 
 
-def _touching(pieces_map: np.ndarray, first: SpinePiece, second: SpinePiece) -> bool:
-    inside = pieces_map == first.index
-    box = ndimage.find_objects(inside.astype(np.uint8))[0]
-    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-    grown = ndimage.binary_dilation(inside[box], structure=np.ones((3, 3, 3), bool))
-    return bool(np.any(grown & (pieces_map[box] == second.index)))
+def _touching(found: SpinePieces, first: SpinePiece, second: SpinePiece) -> bool:
+    box = found.box_of(first, margin=1)
+    grown = ndimage.binary_dilation(found.pieces_map[box] == first.index, structure=np.ones((3, 3, 3), bool))
+    return bool(np.any(grown & (found.pieces_map[box] == second.index)))
 
 
-def _one_vertebra(pieces_map: np.ndarray, first: SpinePiece, second: SpinePiece, spacing: float) -> bool:
+def _one_vertebra(found: SpinePieces, first: SpinePiece, second: SpinePiece, spacing: float) -> bool:
     """Two vertebra pieces with no disc between them, of the same label or touching, whose centroids lie
     closer along the spine than :data:`SPLIT_SPACING` of the usual spacing between vertebrae."""
     if spacing <= 0 or abs(second.position - first.position) >= SPLIT_SPACING * spacing:
         return False
-    return first.label == second.label or _touching(pieces_map, first, second)
+    return first.label == second.label or _touching(found, first, second)
 
 
 def _local_direction(piece: SpinePiece, bones: list[SpinePiece], axis: np.ndarray) -> np.ndarray:
@@ -249,12 +255,12 @@ def _local_direction(piece: SpinePiece, bones: list[SpinePiece], axis: np.ndarra
     return direction / norm if norm > 1e-9 else axis
 
 
-def _extent(piece: SpinePiece, pieces_map: np.ndarray, affine: np.ndarray, direction: np.ndarray) -> float:
-    along = _world(affine, np.argwhere(pieces_map == piece.index)) @ direction
+def _extent(piece: SpinePiece, found: SpinePieces, affine: np.ndarray, direction: np.ndarray) -> float:
+    along = _world(affine, found.voxels_of(piece)) @ direction
     return float(np.percentile(along, 95) - np.percentile(along, 5))
 
 
-def _holds_two(piece: SpinePiece, bones: list[SpinePiece], pieces_map: np.ndarray, affine: np.ndarray) -> bool:
+def _holds_two(piece: SpinePiece, bones: list[SpinePiece], found: SpinePieces, affine: np.ndarray) -> bool:
     """Whether a vertebra piece is about twice as long along the spine as its vertebra neighbours."""
     if piece.kind != "vertebra" or piece not in bones:
         return False
@@ -266,24 +272,22 @@ def _holds_two(piece: SpinePiece, bones: list[SpinePiece], pieces_map: np.ndarra
     neighbours = below + above
     axis = np.array([0.0, 0.0, 1.0])
     direction = _local_direction(piece, bones, axis)
-    own = _extent(piece, pieces_map, affine, direction)
-    others = [_extent(b, pieces_map, affine, _local_direction(b, bones, axis)) for b in neighbours]
+    own = _extent(piece, found, affine, direction)
+    others = [_extent(b, found, affine, _local_direction(b, bones, axis)) for b in neighbours]
     return own >= MERGED_RATIO * float(np.median(others))
 
 
-def _fragments(out: np.ndarray, pieces_map: np.ndarray, fragments: list[SpinePiece], renamed: set[int],
+def _fragments(out: np.ndarray, found: SpinePieces, fragments: list[SpinePiece], renamed: set[int],
                result: LevelRelabel, names: Mapping[int, str]) -> None:
     """Each fragment takes the (new) label most common on its one-voxel shell among renamed pieces."""
-    renamed_mask = np.isin(pieces_map, list(renamed)) if renamed else np.zeros(out.shape, bool)
     for piece in fragments:
-        inside = pieces_map == piece.index
-        box = ndimage.find_objects(inside.astype(np.uint8))[0]
-        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-        shell = ndimage.binary_dilation(inside[box]) & ~inside[box] & renamed_mask[box]
+        box = found.box_of(piece, margin=1)
+        inside = found.pieces_map[box] == piece.index
+        shell = ndimage.binary_dilation(inside) & ~inside & np.isin(found.pieces_map[box], list(renamed))
         if not shell.any():
             continue
         values = np.bincount(out[box][shell].astype(np.int64))
         new = int(np.argmax(values))
         if new != piece.label:
-            out[inside] = new
+            out[box][inside] = new
             _record(result, piece.name, names.get(new, "background") if new else "background", piece.voxels)

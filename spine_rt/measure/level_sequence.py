@@ -24,6 +24,8 @@ from spine_rt.measure.spine_measurements import structure_kind
 _LEVEL = re.compile(r"^([CTL])(\d+)$")
 _REGION_TOP = {"L": 6, "T": 18, "C": 25}
 _FULL = np.ones((3, 3, 3), dtype=bool)
+#: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
+MIN_PIECE_VOXELS = 4
 
 
 def level_rank(name: str) -> float | None:
@@ -86,6 +88,20 @@ class SpinePieces:
     pieces_map: np.ndarray
     axis: np.ndarray
 
+    def voxels_of(self, piece: SpinePiece) -> np.ndarray:
+        """``(N, 3)`` voxel indices of a piece."""
+        box = self._boxes[piece.index - 1]
+        return np.argwhere(self.pieces_map[box] == piece.index) + np.array([s.start for s in box])
+
+    def box_of(self, piece: SpinePiece, margin: int = 0) -> tuple[slice, ...]:
+        """The piece's bounding box in :attr:`pieces_map`, grown by ``margin`` voxels."""
+        box = self._boxes[piece.index - 1]
+        return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
+                     for s, n in zip(box, self.pieces_map.shape))
+
+    def __post_init__(self) -> None:
+        self._boxes = ndimage.find_objects(self.pieces_map)
+
 
 def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str]) -> SpinePieces:
     """Connected pieces of every spine label (vertebra, disc, sacrum), ordered along the spine.
@@ -107,13 +123,24 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
             continue
         found, count = ndimage.label(labels[box] == label, structure=_FULL)
         sizes = np.bincount(found.ravel())
-        centres = ndimage.center_of_mass(found > 0, found, range(1, count + 1))
+        if count > 1 and sizes[1:].min() < MIN_PIECE_VOXELS:  # drop specks: number the rest 1..count again
+            keep = sizes >= MIN_PIECE_VOXELS
+            keep[0] = False
+            renumber = np.zeros(count + 1, np.int32)
+            renumber[keep] = np.arange(1, int(keep.sum()) + 1)
+            found = renumber[found]
+            count = int(keep.sum())
+            sizes = np.bincount(found.ravel(), minlength=count + 1)
+            if count == 0:
+                continue
+        centres = np.asarray(ndimage.center_of_mass(found > 0, found, range(1, count + 1))).reshape(-1, 3)
         offset = np.array([s.start for s in box], dtype=np.float64)
+        first = len(pieces)
+        region = pieces_map[box]
+        region[found > 0] = found[found > 0] + first
         for part in range(1, count + 1):
-            index = len(pieces) + 1
-            pieces_map[box][found == part] = index
-            centroid = affine[:3, :3] @ (np.asarray(centres[part - 1]) + offset) + affine[:3, 3]
-            pieces.append(SpinePiece(label, name, kind, index, int(sizes[part]), centroid))
+            centroid = affine[:3, :3] @ (centres[part - 1] + offset) + affine[:3, 3]
+            pieces.append(SpinePiece(label, name, kind, first + part, int(sizes[part]), centroid))
     axis = np.array([0.0, 0.0, 1.0])
     if len(pieces) >= 2:
         weights = np.array([p.voxels for p in pieces], dtype=np.float64)
