@@ -4,8 +4,9 @@
 :class:`~spine_rt.measure.sagittal_section.SagittalSection`, in the
 structure's own frame (never the image axes):
 
-1. the frame starts from the principal axes of the section (the long axis is
-   anterior-posterior for vertebral bodies and discs);
+1. the frame starts from the spine's direction at the structure (from its
+   labelled neighbours' centroids) or, alone, from the principal axes of the
+   section (the long axis is anterior-posterior for bodies and discs);
 2. rays along the frame's cranio-caudal axis, from points at 10-30 % and
    70-90 % of the depth (the rims, clear of rounded corners and central
    concavity), find the upper and lower endplate; a straight line is fitted
@@ -47,6 +48,8 @@ CENTRAL_FRACTIONS = np.linspace(0.32, 0.68, 13)
 WALL_FRACTIONS = np.concatenate([np.linspace(0.15, 0.35, 7), np.linspace(0.65, 0.85, 7)])
 #: depth fractions of the chords averaged for the middle height
 MIDDLE_FRACTIONS = np.linspace(-0.05, 0.05, 5)
+#: largest angle (deg) between a fitted axis and the spine's direction at the structure
+MAX_AXIS_TURN_DEG = 40.0
 #: fewest boundary points for a line
 MIN_POINTS = 5
 #: fewest in-plane grid points for a section worth fitting
@@ -212,18 +215,30 @@ def _fit_endplate(section: SagittalSection, centre: np.ndarray, depth_axis: np.n
     return fit_line(np.concatenate([rims, between[flat]]), depth_axis)
 
 
-def fit_quadrilateral(section: SagittalSection) -> Quadrilateral:
+def fit_quadrilateral(section: SagittalSection, axis_hint: np.ndarray | None = None) -> Quadrilateral:
     """Fit endplates and walls (see the module docstring).
 
+    Args:
+        section: the structure in its mid-sagittal plane.
+        axis_hint: ``(2,)`` in-plane direction of the spine at the structure
+            (e.g. from its neighbours' centroids): the starting axis instead of
+            the section's principal axes, and a check: a fitted axis more than
+            :data:`MAX_AXIS_TURN_DEG` from it is a failure (not a body's outline).
+
     Raises:
-        FitFailure: too small a section, or too few boundary points.
+        FitFailure: too small a section, too few boundary points, an axis across the spine.
     """
     pixels, step = section.pixels()
     if len(pixels) < MIN_PIXELS:
         raise FitFailure(f"too small in its mid-sagittal plane ({len(pixels) * step * step:.0f} mm2)")
     centre = pixels.mean(axis=0)
-    _, _, vectors = np.linalg.svd(pixels - centre, full_matrices=False)
-    depth_axis = vectors[0] if vectors[0][0] >= 0 else -vectors[0]
+    if axis_hint is not None:
+        hint = np.asarray(axis_hint, dtype=np.float64) / np.linalg.norm(axis_hint)
+        hint = hint if hint[1] >= 0 else -hint
+        depth_axis = np.array([hint[1], -hint[0]])
+    else:
+        _, _, vectors = np.linalg.svd(pixels - centre, full_matrices=False)
+        depth_axis = vectors[0] if vectors[0][0] >= 0 else -vectors[0]
     axis = _perpendicular(depth_axis)
     low, high = section.bounds
     reach = float(np.linalg.norm(high - low)) + 1.0
@@ -243,6 +258,10 @@ def fit_quadrilateral(section: SagittalSection) -> Quadrilateral:
         corners = [upper.meet(anterior), upper.meet(posterior), lower.meet(anterior), lower.meet(posterior)]
         centre = np.mean(corners, axis=0)
 
+    if axis_hint is not None:
+        turn = math.degrees(math.acos(min(1.0, abs(float(axis @ hint)))))
+        if turn > MAX_AXIS_TURN_DEG:
+            raise FitFailure(f"its fitted axis lies {turn:.0f} degrees from the spine's direction")
     depth = float(np.linalg.norm(0.5 * (corners[0] + corners[2]) - 0.5 * (corners[1] + corners[3])))
     chords = []
     for fraction in MIDDLE_FRACTIONS:

@@ -19,13 +19,22 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from spine_rt.measure.spine_measurements import structure_kind
-
+SACRUM_NAMES = frozenset({"S", "S1", "sacrum"})
+_VERTEBRA = re.compile(r"^[CTL]\d+$")
 _LEVEL = re.compile(r"^([CTL])(\d+)$")
 _REGION_TOP = {"L": 6, "T": 18, "C": 25}
 _FULL = np.ones((3, 3, 3), dtype=bool)
 #: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
 MIN_PIECE_VOXELS = 4
+
+
+def structure_kind(name: str) -> str:
+    """``"disc"`` (a name with ``/``), ``"sacrum"``, ``"vertebra"`` (``C``/``T``/``L`` + number) or ``"other"``."""
+    if "/" in name:
+        return "disc"
+    if name in SACRUM_NAMES:
+        return "sacrum"
+    return "vertebra" if _VERTEBRA.match(name) else "other"
 
 
 def level_rank(name: str) -> float | None:

@@ -66,6 +66,8 @@ class SagittalSection:
         directions = columns / self.spacing
         voxels = np.argwhere(crop) + start
         centroid_voxel = voxels.mean(axis=0)
+        #: the structure's centroid, world mm ``(3,)``
+        self.centroid = self.affine[:3, :3] @ centroid_voxel + self.affine[:3, 3]
 
         lateral = int(np.argmax(np.abs(directions[0])))
         self.in_slice = bool(abs(directions[0, lateral]) >= LEFT_RIGHT_ALIGNMENT)

@@ -23,21 +23,19 @@ Values that cannot be defined are missing with the reason.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from spine_rt.measure.level_sequence import level_rank, structure_kind
 from spine_rt.measure.endplate_fit import FitFailure, Quadrilateral, fit_line, fit_quadrilateral, tilt_deg
 from spine_rt.measure.measurement_values import Measurement, SpineMeasurements, StructureMeasurements
 from spine_rt.measure.sagittal_section import LEFT_RIGHT_ALIGNMENT, SagittalSection
 
 #: Genant-style grades from the smaller of the wedge and biconcavity ratios: (grade, lowest ratio of the grade)
 GENANT_GRADES: tuple[tuple[int, float], ...] = ((0, 0.80), (1, 0.75), (2, 0.60), (3, 0.0))
-SACRUM_NAMES = frozenset({"S", "S1", "sacrum"})
-_VERTEBRA = re.compile(r"^[CTL]\d+$")
 #: fewest voxels for a structure to be measured
 MIN_VOXELS = 20
 #: how far below the L5/S disc (or L5) the S1 endplate is looked for (mm)
@@ -58,15 +56,6 @@ DEFINITIONS: dict[str, Any] = {
     "disc_height_index": "disc mean height / mean height of the vertebral body above",
     "lordosis": "S1 upper endplate tilt - L1 upper endplate tilt (deg), positive = lordosis",
 }
-
-
-def structure_kind(name: str) -> str:
-    """``"disc"`` (a name with ``/``), ``"sacrum"``, ``"vertebra"`` (``C``/``T``/``L`` + number) or ``"other"``."""
-    if "/" in name:
-        return "disc"
-    if name in SACRUM_NAMES:
-        return "sacrum"
-    return "vertebra" if _VERTEBRA.match(name) else "other"
 
 
 def genant_grade(ratio: float) -> int:
@@ -115,12 +104,19 @@ class _Structure:
         self.section = SagittalSection(mask, affine)
         if self.cut_in_plane:
             self.problem = "cut by the field of view"
+
+    def fit_outline(self, spine_direction: np.ndarray | None) -> None:
+        """Fit the endplates (vertebrae and discs), starting from the spine's direction here (world, or None)."""
+        if self.section is None or self.problem is not None or self.kind not in ("vertebra", "disc"):
             return
-        if self.kind in ("vertebra", "disc"):
-            try:
-                self.fit = fit_quadrilateral(self.section)
-            except FitFailure as failure:
-                self.problem = f"outline not fitted: {failure}"
+        hint = None
+        if spine_direction is not None:
+            hint = np.array([spine_direction @ self.section.anterior, spine_direction @ self.section.superior])
+            hint = hint / np.linalg.norm(hint) if np.linalg.norm(hint) > 1e-9 else None
+        try:
+            self.fit = fit_quadrilateral(self.section, hint)
+        except FitFailure as failure:
+            self.problem = f"outline not fitted: {failure}"
 
     def volume(self) -> Measurement:
         if self.cut_lateral or self.cut_in_plane:
@@ -250,6 +246,7 @@ def measure_spine(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, st
         name = names.get(label, f"label {label}")
         items.append(_Structure(label, name, labels == label, box, affine, voxel_mm3))
     by_name = {item.name: item for item in items}
+    _fit_along_the_spine(items)
 
     results = []
     for item in items:
@@ -263,6 +260,22 @@ def measure_spine(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, st
         else:
             results.append(StructureMeasurements(item.label, item.name, item.kind, (item.volume(),)))
     return SpineMeasurements(tuple(results), (_lordosis(results, by_name),), dict(DEFINITIONS))
+
+
+def _fit_along_the_spine(items: list[_Structure]) -> None:
+    """Fit every vertebra and disc, each starting from the direction between its labelled neighbours."""
+    placed = sorted(((level_rank(item.name), item) for item in items
+                     if item.section is not None and level_rank(item.name) is not None), key=lambda pair: pair[0])
+    for rank, item in placed:
+        below = [other for r, other in placed if r < rank]
+        above = [other for r, other in placed if r > rank]
+        low = below[-1].section.centroid if below else item.section.centroid
+        high = above[0].section.centroid if above else item.section.centroid
+        direction = high - low
+        item.fit_outline(direction if np.linalg.norm(direction) > 1e-6 else None)
+    for item in items:
+        if item.fit is None and item.problem is None and level_rank(item.name) is None:
+            item.fit_outline(None)
 
 
 def _lordosis(results: list[StructureMeasurements], by_name: Mapping[str, _Structure]) -> Measurement:
