@@ -136,7 +136,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def run_real_scan(stem: Path) -> dict[str, Any]:
-    """A real MR with vertebral body labels 1..5 = L1..L5: the name each true level gets, with and without relabelling."""
+    """A real MR with body labels 1..5 = L1..L5: the name each true level gets, with and without relabelling."""
     import nibabel as nib
 
     from spine_rt.io import read_image
