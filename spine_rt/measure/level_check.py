@@ -11,6 +11,8 @@ disc in the anatomical order of their names (``S``, ``L5/S``, ``L5``,
 * ``swapped``: two neighbouring names in the wrong order along the spine;
 * ``missing``: a name expected between the lowest and the highest level
   found (levels beyond the field of view are not missing);
+* ``stray``: a name whose largest piece is under :data:`STRAY_FRACTION` of
+  the median name's (a few voxels): left out of the order;
 * ``count``: (from :func:`~spine_rt.measure.level_relabel.relabel_levels`)
   the count from the anchor names a structure differently.
 
@@ -32,6 +34,8 @@ from spine_rt.measure.level_sequence import SpinePiece, level_rank, spine_pieces
 
 #: a piece of a name counts when it holds at least this fraction of the name's largest piece
 SIZEABLE_FRACTION = 0.15
+#: a name whose largest piece is below this fraction of the median name's is stray (flagged, not ordered)
+STRAY_FRACTION = 0.05
 
 
 @dataclass
@@ -77,8 +81,16 @@ def check_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
     largest: dict[int, int] = {}
     for piece in found.pieces:
         largest[piece.label] = max(largest.get(piece.label, 0), piece.voxels)
-    sizeable = [p for p in found.pieces if p.voxels >= SIZEABLE_FRACTION * largest[p.label]]
     flags: list[LevelFlag] = []
+    typical = float(np.median(list(largest.values()))) if largest else 0.0
+    stray = sorted((label for label, size in largest.items() if size < STRAY_FRACTION * typical),
+                   key=lambda label: largest[label])
+    if stray:
+        listed = [names.get(label, f"label {label}") for label in stray]
+        flags.append(LevelFlag("stray", listed, "too small to be a level, left out of the order: " + ", ".join(
+            f"{name} ({largest[label]} voxels)" for name, label in zip(listed, stray))))
+    sizeable = [p for p in found.pieces
+                if p.voxels >= SIZEABLE_FRACTION * largest[p.label] and p.label not in stray]
 
     order = [p.label for p in sizeable]
     for label in dict.fromkeys(order):
