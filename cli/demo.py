@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     for name, score in result.dice.items():
         print(f"  {name:<{width}}  {score:.3f}")
     print(f"  {'mean':<{width}}  {result.mean_dice:.3f}")
+    from spine_rt.measure.measurement_summary import summary_lines
+
+    for line in summary_lines(result.report):
+        print(line)
     for what, path in result.files.items():
         print(f"wrote {path} ({what})")
     print(f"elapsed {result.seconds:.1f} s")

@@ -109,6 +109,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pipelining", default=None, metavar="MODE",
                         help="spine MR fast schedule: auto (default: on a CUDA device with torch/TensorRT, stage one "
                         "and stage two on two CUDA streams; else the host schedule), two-stream, sequential or off")
+    parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
+                        help="spine MR: rewrite level names that disagree with the count of levels from the sacrum "
+                        "(default: on; disagreements are reported either way)")
     parser.add_argument("--tta", action="store_true",
                         help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
     parser.add_argument("--report", metavar="FILE.json", default=None,
@@ -261,7 +264,8 @@ def _load(args: argparse.Namespace, package):
 
     if package.manifest.task == "xray":
         given = [flag for flag, value in (("--schedule", args.schedule), ("--no-roi", args.no_roi),
-                                          ("--batch", args.batch), ("--pipelining", args.pipelining)) if value]
+                                          ("--batch", args.batch), ("--pipelining", args.pipelining),
+                                          ("--relabel-levels", args.relabel_levels is not None)) if value]
         if given:
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
         if args.backend == "triton":
@@ -271,7 +275,7 @@ def _load(args: argparse.Namespace, package):
     triton = {} if servers is None else {"servers": servers, "model_name_prefix": args.model_name_prefix}
     return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
                          roi=not args.no_roi, batch_size=args.batch, tta=args.tta,
-                         pipelining=args.pipelining or "auto", **triton)
+                         pipelining=args.pipelining or "auto", relabel_levels=args.relabel_levels, **triton)
 
 
 def _write_report(result: Any, case: Case) -> None:
@@ -305,7 +309,7 @@ def _finish(result: Any, case: Case, task: str, names: dict[int, str]) -> None:
     _write_report(result, case)
 
 
-def _summary_row(case: Case, status: str, report: dict | None, error: str = "") -> dict[str, Any]:
+def _summary_row(case: Case, status: str, report: dict | None, error: str = "", task: str = "") -> dict[str, Any]:
     row: dict[str, Any] = {
         "case": case.name, "status": status, "input": str(case.input),
         "output": str(case.output) if status != "failed" else "",
@@ -319,6 +323,10 @@ def _summary_row(case: Case, status: str, report: dict | None, error: str = "") 
         values = (report.get("measurements") or {}).get("values", {})
         for name in SUMMARY_VALUES:
             row[name] = (values.get(name) or {}).get("value", "")
+    if task == "spine_mr":
+        from spine_rt.measure.measurement_summary import summary_row
+
+        row.update(summary_row(report))
     return row
 
 
@@ -335,6 +343,10 @@ def _write_summary(out_dir: Path, rows: list[dict[str, Any]], task: str) -> Path
     columns = ["case", "status", "input", "output", "report", "qc", "seconds", "structures", "error"]
     if task == "xray":
         columns += list(SUMMARY_VALUES)
+    else:
+        from spine_rt.measure.measurement_summary import summary_columns
+
+        columns += summary_columns()
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -352,6 +364,10 @@ def _describe(result: Any, task: str) -> list[str]:
     if task == "xray" and report.get("measurements"):
         values = result.measurement.values
         lines.append("  measured: " + ", ".join(value_line(name, values.get(name)) for name in XRAY_KEY_VALUES))
+    if task != "xray":
+        from spine_rt.measure.measurement_summary import summary_lines
+
+        lines.extend(summary_lines(report))
     regressed = report.get("regressed_values")
     if regressed:
         entries = regressed["values"]
@@ -383,7 +399,8 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> i
 
     out_dir, cases = _cohort_cases(args, source, task)
     todo = [case for case in cases if args.overwrite or not case.done]
-    rows: dict[str, dict[str, Any]] = {case.name: _summary_row(case, "skipped (already done)", _previous_report(case))
+    rows: dict[str, dict[str, Any]] = {case.name: _summary_row(case, "skipped (already done)", _previous_report(case),
+                                                               task=task)
                                        for case in cases if case not in todo}
     failed: list[str] = []
     names = package.manifest.labels
@@ -396,11 +413,11 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> i
             except (InputError, OSError) as problem:
                 error = problem
         if error is None:
-            rows[case.name] = _summary_row(case, "done", result.report)
+            rows[case.name] = _summary_row(case, "done", result.report, task=task)
         else:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             failed.append(case.name)
-            rows[case.name] = _summary_row(case, "failed", None, message)
+            rows[case.name] = _summary_row(case, "failed", None, message, task=task)
             tqdm.write(f"spine-rt infer: {case.name}: {message}", file=sys.stderr)
         progress.update(1)
 
@@ -422,7 +439,7 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> i
                         record(case, item.result, item.error)
     finally:
         progress.close()
-        ordered = [rows.get(case.name) or _summary_row(case, "not run", None) for case in cases]
+        ordered = [rows.get(case.name) or _summary_row(case, "not run", None, task=task) for case in cases]
         summary = _write_summary(out_dir, ordered, task)
     skipped = len(cases) - len(todo)
     print(f"{len(todo) - len(failed)} case(s) segmented, {skipped} skipped as done"

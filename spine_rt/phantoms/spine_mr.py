@@ -98,6 +98,13 @@ class SpinePhantom:
     def label_names(self) -> dict[int, str]:
         return dict(MRSPINESEG_LABELS)
 
+    def true_geometry(self, world: np.ndarray | None = None) -> dict[str, object]:
+        """Exact heights (mm), endplate angles and lordosis (deg) of this phantom
+        (:func:`~spine_rt.phantoms.spine_truth.true_geometry`)."""
+        from spine_rt.phantoms.spine_truth import true_geometry
+
+        return true_geometry(self, world)
+
 
 def sagittal_affine(shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> np.ndarray:
     """The centred voxel -> RAS+ affine of an ``(X, Y, Z)`` = (L->R, S->I, A->P) grid."""

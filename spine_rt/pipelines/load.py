@@ -48,6 +48,7 @@ def load_pipeline(
     host_threads: bool | None = None,
     servers: Any = None,
     model_name_prefix: str | None = None,
+    relabel_levels: bool | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -86,6 +87,10 @@ def load_pipeline(
             them, or a :class:`~spine_rt.runtime.triton_servers.TritonServerPool` (HTTP,
             timeouts); the network calls go there, the rest of the pipeline runs here.
         model_name_prefix: backend ``"triton"``: the prefix the repository was written with.
+        relabel_levels: spine MR: rewrite level names that disagree with the
+            count of levels from the sacrum; ``None`` (default): on (it won on
+            the phantom measurement, ``docs/measurements.md``); off, the
+            disagreements are still reported.
 
     Raises:
         InputError: not a package, not a spine MR package, a bad option.
@@ -102,7 +107,8 @@ def load_pipeline(
         mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
                       "overlap": overlap is not None, "batch_size": batch_size is not None,
                       "stage_one_batch_size": stage_one_batch_size is not None,
-                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None}
+                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None,
+                      "relabel_levels": relabel_levels is not None}
         return _xray_pipeline(opened, backend, device, precision, tta, folds,
                               [name for name, given in mr_options.items() if given])
     if manifest.task != "spine_mr":
@@ -147,6 +153,7 @@ def load_pipeline(
         backend_reason=reason,
         pipelining=pipelining,
         host_threads=host_threads,
+        relabel_levels=relabel_levels,
     )
 
 

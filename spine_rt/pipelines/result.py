@@ -26,6 +26,8 @@ class Result:
         image: the input's geometry, header and source file (what :meth:`save`
             writes and refuses to overwrite); its array is a zero-size-in-memory
             placeholder of the input's shape, not the input's voxels.
+        measurements: spine MR: :class:`~spine_rt.measure.measurement_values.SpineMeasurements`
+            (heights, angles, ratios, volumes; also in ``report["measurements"]``), else None.
     """
 
     labels: np.ndarray
@@ -33,6 +35,7 @@ class Result:
     report: dict[str, Any]
     probabilities: np.ndarray | None = None
     image: Image | None = field(default=None, repr=False)
+    measurements: Any = field(default=None, repr=False)
 
     def save(self, path: str | Path) -> Path:
         """Write the labels as NIfTI in the input's geometry, atomically (see :func:`spine_rt.io.save_labels`).

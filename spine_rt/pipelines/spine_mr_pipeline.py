@@ -50,6 +50,7 @@ from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.pipelines.structure_report import structures_found
+from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS, SpineReading, read_spine
 
 SCHEDULES: tuple[str, ...] = ("fast", "reference")
 #: default windows per call
@@ -97,6 +98,10 @@ class SpineMrPipeline:
         host_threads: host schedules: stage two's input building and blending
             on worker threads beside the backend; ``None``: on when more than
             one CPU core is usable (:mod:`~spine_rt.pipelines.host_threads`).
+        relabel_levels: rewrite level names that disagree with the count of
+            levels from the sacrum (:mod:`~spine_rt.measure.level_relabel`);
+            ``None``: the default (on; ``docs/measurements.md``). Off, the
+            disagreements are still reported.
 
     Raises:
         InputError: an invalid option (one line naming the valid values).
@@ -119,8 +124,10 @@ class SpineMrPipeline:
         backend_reason: str = "",
         pipelining: str = "auto",
         host_threads: bool | None = None,
+        relabel_levels: bool | None = None,
     ) -> None:
         check_pipelining(pipelining)
+        self.relabel_levels = DEFAULT_RELABEL_LEVELS if relabel_levels is None else bool(relabel_levels)
         self.host_threads = choose_host_threads(host_threads)
         if schedule not in SCHEDULES:
             raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
@@ -225,15 +232,18 @@ class SpineMrPipeline:
         if return_probabilities:
             probabilities = scan.volume.probabilities_to_input(prediction.probabilities)
         seconds["postprocessing"] = time.perf_counter() - clock
+        image = scan.image
+        reading = read_spine(labels, image.affine, self.labels, probabilities, self.relabel_levels)
+        labels = reading.labels
+        seconds.update(reading.seconds)
         seconds["total"] = sum(seconds.values())
 
-        image = scan.image
-        report = self._report(image, scan.volume, prediction.counts, seconds, labels)
+        report = self._report(image, scan.volume, prediction.counts, seconds, labels, reading)
         # the input's geometry, header and source for Result.save, without keeping its voxels alive
         geometry = Image(np.broadcast_to(np.zeros((), np.uint8), image.shape), image.affine, source=image.source,
                          header=image.header, meta=image.meta)
         return Result(labels=labels, affine=image.affine.copy(), report=report, probabilities=probabilities,
-                      image=geometry)
+                      image=geometry, measurements=reading.measurements)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -270,6 +280,7 @@ class SpineMrPipeline:
             "pipelining": self.pipelining.mode,
             "pipelining_reason": self.pipelining.reason,
             "host_threads": self.host_threads,
+            "relabel_levels": self.relabel_levels,
         }
         if isinstance(schedule, (FastSchedule, DeviceFastSchedule)):
             settings.update({
@@ -292,7 +303,7 @@ class SpineMrPipeline:
         return settings
 
     def _report(self, image: Image, prepared: PreparedVolume, counts: dict[str, int], seconds: dict[str, float],
-                labels: np.ndarray) -> dict[str, Any]:
+                labels: np.ndarray, reading: SpineReading) -> dict[str, Any]:
         report = self.settings()
         report["stage_two_patches"] = {
             "run": counts.get("stage_two_patches_run", 0),
@@ -308,6 +319,8 @@ class SpineMrPipeline:
         }
         report["preprocessing"] = prepared.describe()
         report["structures"] = structures_found(labels, image.spacing, self.labels)
+        report["level_naming"] = reading.level_naming
+        report["measurements"] = reading.measurements.as_dict()
         return report
 
     def __repr__(self) -> str:

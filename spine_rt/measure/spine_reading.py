@@ -1,0 +1,79 @@
+"""What the spine MR pipeline adds to every label map: level naming (checked, optionally recounted) and measurements.
+
+:func:`read_spine` runs, on the labels in the scan's own geometry:
+
+1. :func:`~spine_rt.measure.level_relabel.relabel_levels` - the count from
+   the anchor; with ``relabel=True`` names that disagree with it are
+   rewritten (never for a possible transitional anatomy), with
+   ``relabel=False`` the disagreements are only reported;
+2. :func:`~spine_rt.measure.level_check.check_levels` on the final labels;
+3. :func:`~spine_rt.measure.spine_measurements.measure_spine`.
+
+Every disagreement and inconsistency is in ``level_naming["flags"]``: an
+off-by-one is either fixed (and listed in ``renamed``) or flagged, never
+silent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spine_rt.measure.level_check import check_levels
+from spine_rt.measure.level_relabel import relabel_levels
+from spine_rt.measure.measurement_values import SpineMeasurements
+from spine_rt.measure.spine_measurements import measure_spine
+
+#: relabelling is on by default: it won on the phantom measurement (docs/measurements.md)
+DEFAULT_RELABEL_LEVELS = True
+
+
+@dataclass(frozen=True)
+class SpineReading:
+    """The result of :func:`read_spine`.
+
+    Attributes:
+        labels: ``(I, J, K)`` final labels (relabelled when asked; else the input array itself).
+        level_naming: the report section (anchor, renamed, levels, flags, consistent).
+        measurements: per structure and whole-spine measurements.
+        seconds: ``{"level_naming", "measurements"}`` wall time (s).
+    """
+
+    labels: np.ndarray
+    level_naming: dict[str, Any]
+    measurements: SpineMeasurements
+    seconds: dict[str, float]
+
+
+def read_spine(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
+               probabilities: np.ndarray | None = None, relabel: bool = DEFAULT_RELABEL_LEVELS) -> SpineReading:
+    """Level naming and measurements of one label map (see the module docstring).
+
+    Args:
+        labels: ``(I, J, K)`` integer labels; affine: 4x4 voxel -> RAS+ mm; names: label id -> name.
+        probabilities: optional ``(C, I, J, K)`` network probabilities on the same grid (per-level confidence).
+        relabel: rewrite names that disagree with the count.
+    """
+    clock = time.perf_counter()
+    recount = relabel_levels(labels, affine, names, probabilities, rewrite=relabel)
+    final = recount.labels if relabel else labels
+    check = check_levels(final, affine, names, probabilities)
+    flags = [f.as_dict() for f in check.flags] + [f.as_dict() for f in recount.flags]
+    level_naming = {
+        "relabel_levels": bool(relabel),
+        "consistent": not flags,
+        "anchor": recount.anchor,
+        "renamed": recount.renamed if relabel and not recount.transitional else [],
+        "transitional_anatomy_possible": recount.transitional,
+        "levels": check.levels,
+        "flags": flags,
+    }
+    naming_seconds = time.perf_counter() - clock
+    clock = time.perf_counter()
+    measurements = measure_spine(final, affine, names)
+    return SpineReading(final, level_naming, measurements,
+                        {"level_naming": naming_seconds, "measurements": time.perf_counter() - clock})

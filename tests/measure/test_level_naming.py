@@ -1,0 +1,120 @@
+"""The level naming check and the recount from the sacrum, on phantom truth with the failures a network makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spine_rt.measure import check_levels, read_spine, relabel_levels
+from spine_rt.measure.level_sequence import level_rank, vertebra_name
+from spine_rt.phantoms import MRSPINESEG_LABELS, spine_mr
+
+NAMES = MRSPINESEG_LABELS
+IDS = {name: label for label, name in NAMES.items()}
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return spine_mr(3, spacing=(4.4, 1.2, 1.2), noise=0.0, bias=0.0)
+
+
+def renamed(labels: np.ndarray, mapping: dict[str, str | None]) -> np.ndarray:
+    out = labels.copy()
+    for old, new in mapping.items():
+        out[labels == IDS[old]] = 0 if new is None else IDS[new]
+    return out
+
+
+def kinds(check) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for flag in check.flags:
+        found.setdefault(flag.kind, []).extend(flag.structures)
+    return found
+
+
+def test_level_ranks_run_up_the_spine():
+    assert [level_rank(n) for n in ("S", "L5/S", "L5", "L1", "T12/L1", "T12", "T9")] == [0, 0.5, 1, 5, 5.5, 6, 9]
+    assert [vertebra_name(r) for r in (0, 1, 5, 6, 9, 17, 18)] == ["S", "L5", "L1", "T12", "T9", "T1", "C7"]
+    assert level_rank("aorta") is None
+
+
+def test_the_truth_is_consistent(phantom):
+    check = check_levels(phantom.labels, phantom.affine, NAMES)
+    assert check.consistent, [f.message for f in check.flags]
+    assert [level["name"] for level in check.levels][:3] == ["S", "L5/S", "L5"]
+    assert all(level["confidence"] is None for level in check.levels)
+    recount = relabel_levels(phantom.labels, phantom.affine, NAMES)
+    assert recount.anchor == "S" and recount.flags == [] and recount.renamed == []
+    assert np.array_equal(recount.labels, phantom.labels)
+
+
+def test_swapped_missing_duplicated_and_split_levels_are_flagged(phantom):
+    labels = phantom.labels
+    assert "swapped" in kinds(check_levels(renamed(labels, {"L3": "L4", "L4": "L3"}), phantom.affine, NAMES))
+    missing = kinds(check_levels(renamed(labels, {"L3": None}), phantom.affine, NAMES))
+    assert missing.get("missing") == ["L3"]
+    duplicated = kinds(check_levels(renamed(labels, {"T11": "T12"}), phantom.affine, NAMES))
+    assert "T12" in duplicated.get("duplicated", []) and "T11" in duplicated.get("missing", [])
+    split = labels.copy()
+    rows = np.nonzero((labels == IDS["L2"]).any(axis=(0, 2)))[0]
+    middle = (rows.min() + rows.max()) // 2
+    split[:, middle - 1:middle + 2][split[:, middle - 1:middle + 2] == IDS["L2"]] = 0
+    assert kinds(check_levels(split, phantom.affine, NAMES)).get("split") == ["L2"]
+
+
+def test_confidence_is_the_mean_probability_of_the_label(phantom):
+    labels = phantom.labels
+    probabilities = np.zeros((20, *labels.shape), np.float32)
+    np.put_along_axis(probabilities, labels[None].astype(np.int64), 0.75, axis=0)
+    check = check_levels(labels, phantom.affine, NAMES, probabilities)
+    assert {level["confidence"] for level in check.levels} == {0.75}
+
+
+def test_the_top_levels_one_off_are_recounted_and_reported(phantom):
+    # what the demo model does on some phantoms: the thoracic levels named one too low
+    shifted = renamed(phantom.labels, {"T12": "L1", "T11": "T12", "T10": "T11", "T9": "T10",
+                                       "T12/L1": "L1/L2", "T11/T12": "T12/L1", "T10/T11": "T11/T12",
+                                       "T9/T10": "T10/T11"})
+    check = check_levels(shifted, phantom.affine, NAMES)
+    assert not check.consistent  # duplicated L1, L1/L2
+    recount = relabel_levels(shifted, phantom.affine, NAMES)
+    assert not recount.transitional
+    assert np.array_equal(recount.labels, phantom.labels)
+    assert {r["from"] for r in recount.renamed} >= {"T12", "T11", "T10"}
+    kept = relabel_levels(shifted, phantom.affine, NAMES, rewrite=False)
+    assert np.array_equal(kept.labels, shifted) and kept.flags and kept.renamed == []
+
+
+def test_a_whole_lumbar_shift_is_reported_as_possible_transitional_anatomy_not_rewritten(phantom):
+    # every vertebra above the sacrum named one level higher: what 6 lumbar vertebrae look like to a count
+    shifted = renamed(phantom.labels, {"L5": "L4", "L4": "L3", "L3": "L2", "L2": "L1", "L1": "T12", "T12": "T11",
+                                       "T11": "T10", "T10": "T9", "T9": None,
+                                       "L4/L5": "L3/L4", "L3/L4": "L2/L3", "L2/L3": "L1/L2", "L1/L2": "T12/L1",
+                                       "T12/L1": "T11/T12", "T11/T12": "T10/T11", "T10/T11": "T9/T10",
+                                       "T9/T10": None, "L5/S": None})
+    recount = relabel_levels(shifted, phantom.affine, NAMES)
+    assert recount.transitional
+    assert np.array_equal(recount.labels, shifted)
+    assert any("transitional" in flag.message for flag in recount.flags)
+    reading = read_spine(shifted, phantom.affine, NAMES, relabel=True)
+    assert reading.level_naming["transitional_anatomy_possible"] and not reading.level_naming["consistent"]
+    assert reading.level_naming["renamed"] == []
+
+
+def test_pieces_off_the_column_and_fragments_do_not_change_the_count(phantom):
+    labels = phantom.labels.copy()
+    rows = np.nonzero((labels == IDS["L4"]).any(axis=(0, 2)))[0]
+    cols = np.nonzero((labels == IDS["L4"]).any(axis=(0, 1)))[0]
+    behind = cols.max() + int(40 / 1.2)  # a posterior element labelled L3, 40 mm behind the bodies
+    labels[5, rows.min():rows.min() + 12, behind:behind + 10] = IDS["L3"]
+    recount = relabel_levels(labels, phantom.affine, NAMES)
+    assert recount.anchor == "S"
+    changed = recount.labels != labels
+    assert not changed[:, :, : cols.max() + 5].any()  # no body or disc renamed
+
+
+def test_read_spine_reports_naming_and_measurements(phantom):
+    reading = read_spine(phantom.labels, phantom.affine, NAMES)
+    assert reading.level_naming["consistent"] and reading.level_naming["relabel_levels"]
+    assert reading.measurements.structure("L3").value("posterior_height") > 15
+    assert set(reading.seconds) == {"level_naming", "measurements"}
