@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from spine_rt import __version__
-from spine_rt.cli import bench, build_engine, demo, doctor, export, infer, train, verify
+from spine_rt.cli import bench, build_engine, demo, doctor, evaluate, export, infer, train, verify
 from spine_rt.errors import EXIT_BUG, SpineRTError
 
 #: every sub-command module, in the order ``--help`` lists them
-COMMANDS = (doctor, demo, export, verify, build_engine, train, bench, infer)
+COMMANDS = (doctor, demo, export, verify, build_engine, train, bench, infer, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ reference of the FP16 one); ``fp16`` adds the strongly typed FP16 graph.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ from spine_rt.export.training_metadata import TrainingMetadata, agreed, read_tra
 from spine_rt.model_package import PRECISIONS, Manifest, ModelPackage, Stage, sha256_file
 from spine_rt.models import PRESETS, build
 from spine_rt.models.checkpoint import load_checkpoint
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "full"
 DEFAULT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
@@ -77,8 +80,16 @@ def resolve_labels(family: ModelFamily, labels: LabelsArgument) -> dict[int, str
 
 
 def resolve_patch_sizes(family: ModelFamily, preset: str,
-                        patch_sizes: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:
-    """Per stage: the given patch size (validated) or the family's default for ``preset``.
+                        patch_sizes: Mapping[str, Sequence[int]] | None,
+                        trained: Mapping[str, Sequence[int] | None] | None = None) -> dict[str, tuple[int, ...]]:
+    """Per stage: the given patch size, else the size the checkpoints were trained with, else the
+    family's default for ``preset`` (all validated).
+
+    A given size that differs from the trained one is used, with a warning
+    (logger ``spine_rt.export.package_export``): the network then sees
+    windows of another size than in training and validation (its global
+    pooling and attention span the window, and zero padding around a small
+    scan moves what it learned about position), so its Dice may differ.
 
     Raises:
         InputError: an unknown stage or an invalid size.
@@ -86,8 +97,19 @@ def resolve_patch_sizes(family: ModelFamily, preset: str,
     given = dict(patch_sizes or {})
     for stage in given:
         family.stage(stage)
-    return {recipe.name: recipe.check_patch_size(given.get(recipe.name, recipe.default_patch_size[preset]))
-            for recipe in family.stages}
+    learned = {stage: tuple(int(s) for s in size) for stage, size in (trained or {}).items() if size is not None}
+    sizes = {}
+    for recipe in family.stages:
+        if recipe.name in given:
+            sizes[recipe.name] = recipe.check_patch_size(given[recipe.name])
+            if recipe.name in learned and sizes[recipe.name] != learned[recipe.name]:
+                logger.warning(
+                    "stage %s: patch size %s differs from the %s the checkpoint was trained and validated with; "
+                    "the package's Dice may differ from training's (leave out --patch-size to use the trained size)",
+                    recipe.name, ",".join(map(str, sizes[recipe.name])), ",".join(map(str, learned[recipe.name])))
+        else:
+            sizes[recipe.name] = recipe.check_patch_size(learned.get(recipe.name, recipe.default_patch_size[preset]))
+    return sizes
 
 
 def export_package(
@@ -115,8 +137,12 @@ def export_package(
         precisions: ``fp32`` and/or ``fp16`` (default both; FP32 is always written).
         labels: ``{id: name}``, a list of names, or a ``labels.json`` path;
             sets ``num_classes`` (default: the checkpoints' labels, else the family's).
-        patch_sizes: ``{stage: spatial size}`` overriding the defaults
-            (stage one ``(512, 256)`` = S->I x A->P, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
+        patch_sizes: ``{stage: spatial size}`` overriding the defaults: the sizes the
+            checkpoints were trained with (spine-rt training checkpoints record stage one's
+            crop, stage two's patch, MBNet's image size), else stage one ``(512, 256)`` =
+            S->I x A->P, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``. A size that
+            differs from the trained one is logged as a warning and recorded in the
+            manifest's ``provenance.training_patch_sizes``.
         random_init: export untrained, seeded weights instead of checkpoints.
         seed: seed of the random weights and of the parity inputs (default 0).
         overwrite: replace an existing package at ``out`` (atomically).
@@ -149,7 +175,8 @@ def export_package(
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
     label_map = resolve_labels(family, labels if labels is not None else agreed(everything, "labels"))
-    sizes = resolve_patch_sizes(family, preset, patch_sizes)
+    learned = {stage: agreed(records, "patch_size") for stage, records in trained.items()}
+    sizes = resolve_patch_sizes(family, preset, patch_sizes, learned)
     out_path = Path(out)
     check_destination(out_path.absolute(), overwrite)
 
@@ -180,13 +207,16 @@ def export_package(
                 graphs=tuple(graph for fold_export in folds for graph in fold_export.graphs),
                 weights=tuple(fold_export.weights for fold_export in folds),
             )
+        record = provenance(OPSET, seed if random_init else None, checkpoint_records, parity)
+        record["training_patch_sizes"] = {stage: (None if size is None else list(size))
+                                          for stage, size in learned.items()}
         manifest = Manifest(
             task=family.task,
             model=family.name,
             labels=label_map,
             preprocessing=_preprocessing(family, sizes, everything),
             stages=stages,
-            provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity),
+            provenance=record,
         )
         return writer.commit(manifest)
 
