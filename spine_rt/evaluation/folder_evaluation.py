@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from spine_rt.errors import InputError
-from spine_rt.evaluation.case_files import EvaluationCase, find_cases
-from spine_rt.evaluation.case_metrics import evaluate_case
+from spine_rt.evaluation.case_files import EvaluationCase, case_name, find_cases
+from spine_rt.evaluation.case_metrics import CaseEvaluation, evaluate_case
 from spine_rt.evaluation.evaluation_report import EvaluationReport
 from spine_rt.evaluation.truth_labels import TruthMapping, check_same_grid
 from spine_rt.io import read_image
@@ -97,6 +97,33 @@ def evaluate_folder(
                 if progress is not None:
                     progress(_line(scored[-1]))
     return EvaluationReport(tuple(scored), package_labels, source, mapping.ignored)
+
+
+def evaluate_scan(
+    package: str | os.PathLike[str],
+    image: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    labels_map: Mapping[int, str] | str | os.PathLike[str] | None = None,
+    **pipeline_options: Any,
+) -> CaseEvaluation:
+    """Segment one scan with the package (:func:`spine_rt.load_pipeline`) and score it against ``labels``.
+
+    Raises:
+        InputError: a truth value outside the label set, truth on another grid than the scan.
+    """
+    from spine_rt.export.labels import read_labels
+    from spine_rt.pipelines import load_pipeline
+
+    opened = ModelPackage.open(package, verify=pipeline_options.pop("verify", True))
+    package_labels = dict(opened.manifest.labels)
+    truth_labels = read_labels(labels_map) if isinstance(labels_map, (str, os.PathLike)) else labels_map
+    mapping = TruthMapping.build(package_labels, None if truth_labels is None else dict(truth_labels))
+    case = EvaluationCase(case_name(Path(image)) or Path(image).name, Path(image), Path(labels))
+    scan, truth = _read_truth(case, mapping)
+    with load_pipeline(opened, **pipeline_options) as pipeline:
+        result = pipeline(scan)
+    return evaluate_case(case.name, result.labels, truth, scan.affine, package_labels)
 
 
 def _line(case) -> str:

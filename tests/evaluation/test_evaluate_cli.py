@@ -136,24 +136,49 @@ def test_unpaired_files_and_bad_outputs_are_refused(folders, tmp_path, capsys):
 
 def test_the_demo_package_through_the_product_path(tmp_path):
     """No --predictions: evaluate runs load_pipeline on each image; its Dice is that of the pipeline's labels."""
-    from spine_rt.demo import phantom_spacing_of_package
-    from spine_rt.phantoms import spine_mr
     from spine_rt.pipelines import load_pipeline
     from spine_rt.train.validation import dice_per_class
 
     package = default_package_path()
-    manifest = json.loads((package / "manifest.json").read_text())
-    phantom = spine_mr(1000, spacing=phantom_spacing_of_package(manifest["preprocessing"]))
-    data = tmp_path / "data"
-    write_case(data, "p1000", phantom.image.astype(np.float32), "_image", affine=phantom.affine)
-    write_case(data, "p1000", phantom.labels.astype(np.uint8), "_label", affine=phantom.affine)
+    data, image, truth = _demo_phantom(tmp_path)
     out = tmp_path / "report.json"
     assert main(["evaluate", str(package), str(data), str(data), "--backend", "onnxruntime", "--device", "cpu",
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     with load_pipeline(package, backend="onnxruntime", device="cpu") as pipeline:
-        labels = pipeline(data / "p1000_image.nii.gz").labels
-    expected = dice_per_class(labels.astype(np.int64), phantom.labels.astype(np.int64), 20)
+        labels = pipeline(image).labels
+    expected = dice_per_class(labels.astype(np.int64), nib.load(truth).get_fdata().astype(np.int64), 20)
     assert report["cases"][0]["mean_dice"] == pytest.approx(float(np.mean(list(expected.values()))), abs=1e-6)
     assert report["source"]["pipeline"]["backend"] == "onnxruntime"
     assert report["mean_dice"] > 0.5
+
+
+def _demo_phantom(tmp_path, seed=1000):
+    from spine_rt.demo import phantom_spacing_of_package
+    from spine_rt.phantoms import spine_mr
+
+    manifest = json.loads((default_package_path() / "manifest.json").read_text())
+    phantom = spine_mr(seed, spacing=phantom_spacing_of_package(manifest["preprocessing"]))
+    data = tmp_path / "data"
+    image = write_case(data, f"p{seed}", phantom.image.astype(np.float32), "_image", affine=phantom.affine)
+    labels = write_case(data, f"p{seed}", phantom.labels.astype(np.uint8), "_label", affine=phantom.affine)
+    return data, image, labels
+
+
+def test_verify_with_labels_prints_the_product_path_dice(tmp_path, capsys):
+    data, image, labels = _demo_phantom(tmp_path)
+    out = tmp_path / "verify.json"
+    evaluated = tmp_path / "evaluate.json"
+    assert main(["evaluate", str(default_package_path()), str(data), str(data), "--json", str(evaluated)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(default_package_path()), "--checkpoint-free", "--backends", "onnxruntime",
+                 "--input", str(image), "--labels", str(labels), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    expected = json.loads(evaluated.read_text())["cases"][0]["mean_dice"]
+    assert f"product path (load_pipeline) on {image}: mean Dice {expected:.4f}" in printed
+    assert json.loads(out.read_text())["dice"]["mean_dice"] == expected
+
+
+def test_verify_labels_without_input_is_refused(capsys):
+    assert main(["verify", str(default_package_path()), "--labels", "x.nii.gz"]) == 2
+    assert "--labels needs --input" in capsys.readouterr().err
