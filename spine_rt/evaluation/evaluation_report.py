@@ -117,7 +117,8 @@ class EvaluationReport:
     def format_table(self) -> str:
         """The summary table: one row per case, then one per structure, then the overall line."""
         def number(value, spec):
-            return "-" if value is None else format(value, spec)
+            width = int(spec.split(".")[0] or 0)
+            return f"{'-':>{width}}" if value is None else format(value, spec)
 
         lines = [f"{'case':<24} {'mean Dice':>9}  {'missing':<16} {'extra':<16} level shifts"]
         for case in self.cases:

@@ -47,19 +47,29 @@ def trained(phantom_data, tmp_path_factory):
     return first.best_checkpoint, second.best_checkpoint, held_out
 
 
-def test_recipe_evaluation_equals_evaluate_of_the_documented_export(trained, tmp_path):
+@pytest.fixture(scope="module")
+def documented_package(trained):
+    """The documented command: ``spine-rt export sshsnet --checkpoint stage1=.. --checkpoint stage2=.. --out PKG``."""
+    from spine_rt.cli.main import main
+
+    stage_one, stage_two, held_out = trained
+    package = held_out.parent / "package"
+    assert main(["export", "sshsnet", "--checkpoint", f"stage1={stage_one}", "--checkpoint", f"stage2={stage_two}",
+                 "--out", str(package)]) == 0
+    return package
+
+
+def test_recipe_evaluation_equals_evaluate_of_the_documented_export(trained, documented_package, tmp_path):
     from spine_rt.cli.main import main
     from spine_rt.model_package import ModelPackage
     from spine_rt.train.held_out_evaluation import evaluate_two_stage
 
     stage_one, stage_two, held_out = trained
     recipe = evaluate_two_stage(stage_one, stage_two, held_out)
-    package = tmp_path / "package"
-    assert main(["export", "sshsnet", "--checkpoint", f"stage1={stage_one}", "--checkpoint", f"stage2={stage_two}",
-                 "--out", str(package)]) == 0
+    package = documented_package
     manifest = ModelPackage.open(package).manifest
     assert manifest.stages["stage1"].patch_size == CROP and manifest.stages["stage2"].patch_size == PATCH
-    assert manifest.preset == "tiny" if hasattr(manifest, "preset") else manifest.stages["stage2"].preset == "tiny"
+    assert manifest.stages["stage1"].preset == "tiny" and manifest.stages["stage2"].preset == "tiny"
     out = tmp_path / "evaluate.json"
     assert main(["evaluate", str(package), str(held_out), str(held_out), "--json", str(out)]) == 0
     product = {case["name"]: case["mean_dice"] for case in json.loads(out.read_text())["cases"]}
@@ -69,14 +79,13 @@ def test_recipe_evaluation_equals_evaluate_of_the_documented_export(trained, tmp
         assert abs(product[name] - value) <= PARITY, (name, product[name], value)
 
 
-def test_the_package_scores_what_the_trained_modules_score_in_the_training_geometry(trained):
+def test_the_package_scores_what_the_trained_modules_score_in_the_training_geometry(trained, documented_package):
     """The deployed package (onnxruntime) against the trained torch networks run with the training's crop and patch."""
     from spine_rt.evaluation import evaluate_case, evaluate_folder
     from spine_rt.io import read_image
     from spine_rt.pipelines import pipeline_from_modules
     from spine_rt.pipelines.preprocessing import MrPreprocessing
     from spine_rt.train.checkpoints import network_from_checkpoint, read_training_checkpoint
-    from spine_rt.train.held_out_evaluation import export_two_stage
 
     stage_one, stage_two, held_out = trained
     first = read_training_checkpoint(stage_one, "stage1")
@@ -92,8 +101,7 @@ def test_the_package_scores_what_the_trained_modules_score_in_the_training_geome
             image = read_image(held_out / f"{name}_image.nii.gz")
             truth = read_image(held_out / f"{name}_label.nii.gz").array
             trained_scores[name] = evaluate_case(name, modules(image).labels, truth, image.affine, labels).mean_dice
-    package = export_two_stage(stage_one, stage_two, held_out.parent / "modules_package", overwrite=True)
-    product = evaluate_folder(package, held_out, held_out, backend="onnxruntime", device="cpu").per_case
+    product = evaluate_folder(documented_package, held_out, held_out, backend="onnxruntime", device="cpu").per_case
     for name, value in trained_scores.items():
         assert abs(product[name] - value) <= PARITY, (name, product[name], value)
 
