@@ -174,7 +174,11 @@ def export_package(
         preset = agreed(everything, "preset") or DEFAULT_PRESET
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    label_map = resolve_labels(family, labels if labels is not None else agreed(everything, "labels"))
+    trained_labels = agreed(everything, "labels")
+    label_map = resolve_labels(family, labels if labels is not None else trained_labels)
+    if labels is not None and trained_labels is not None and label_map != trained_labels:
+        logger.warning("the labels given (%s) differ from the labels the checkpoints were trained with (%s)",
+                       ", ".join(label_map.values()), ", ".join(trained_labels.values()))
     learned = {stage: agreed(records, "patch_size") for stage, records in trained.items()}
     sizes = resolve_patch_sizes(family, preset, patch_sizes, learned)
     out_path = Path(out)

@@ -106,16 +106,18 @@ def test_the_package_scores_what_the_trained_modules_score_in_the_training_geome
         assert abs(product[name] - value) <= PARITY, (name, product[name], value)
 
 
-def test_a_patch_size_other_than_the_trained_one_is_warned_and_recorded(trained, tmp_path, caplog):
+def test_a_patch_size_or_labels_other_than_the_trained_ones_are_warned_and_recorded(trained, tmp_path, caplog):
     from spine_rt.export import export_package
 
     stage_one, stage_two, _ = trained
     with caplog.at_level(logging.WARNING, logger="spine_rt.export.package_export"):
         package = export_package("sshsnet", tmp_path / "pkg", {"stage1": stage_one, "stage2": stage_two},
-                                 precisions="fp32", patch_sizes={"stage2": (48, 48, 12)})
+                                 precisions="fp32", patch_sizes={"stage2": (48, 48, 12)},
+                                 labels=["background"] + [f"structure {k}" for k in range(1, 20)])
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("stage stage2: patch size 48,48,12 differs from the 32,32,12" in w for w in warnings), warnings
     assert not any("stage stage1" in w for w in warnings)
+    assert any("differ from the labels the checkpoints were trained with" in w for w in warnings), warnings
     assert package.manifest.stages["stage1"].patch_size == CROP
     assert package.manifest.stages["stage2"].patch_size == (48, 48, 12)
     assert package.manifest.provenance["training_patch_sizes"] == {"stage1": list(CROP), "stage2": list(PATCH)}
