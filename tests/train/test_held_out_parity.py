@@ -24,7 +24,6 @@ def trained(phantom_data, tmp_path_factory):
     """``(stage-one best.pt, stage-two best.pt, held-out folder)``: 3 + 3 steps on 2 phantoms, 2 unseen phantoms."""
     import torch
 
-    from conftest import TEST_SPACING
     from spine_rt.train.phantom_scans import phantom_scans
     from spine_rt.train.stage_one_recipe import StageOneRecipe
     from spine_rt.train.stage_two_recipe import FrozenStageOne, StageTwoRecipe
@@ -39,7 +38,7 @@ def trained(phantom_data, tmp_path_factory):
         phantom_data, stage_one, root / "stage2", options)
     held_out = root / "held_out"
     held_out.mkdir()
-    for scan in phantom_scans(2, seed=50, spacing_mm=TEST_SPACING):
+    for scan in phantom_scans(2, seed=50, spacing_mm=phantom_data.preprocessing.spacing_mm):
         nib.save(nib.Nifti1Image(scan.image.array.astype(np.float32), scan.image.affine),
                  held_out / f"{scan.name}_image.nii.gz")
         nib.save(nib.Nifti1Image(scan.labels.array.astype(np.uint8), scan.labels.affine),
