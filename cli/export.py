@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "M<score>.pkl files are recognised by their keys")
     parser.add_argument("--out", required=True, metavar="PKG", help="package folder to create")
     parser.add_argument("--preset", choices=("full", "tiny"), default=None,
-                        help="network size (default: full, the paper network)")
+                        help="network size (default: the checkpoints' preset, else full, the paper network)")
     parser.add_argument("--precision", default=None, metavar="LIST",
                         help="precisions to write, comma separated: fp32, fp16 (default: fp32,fp16; "
                         "fp32 is always written)")
@@ -43,7 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="labels.json ({id: name} or [names]) overriding the default labels; sets num_classes")
     parser.add_argument("--patch-size", action="append", default=[], metavar="[STAGE=]SIZES",
                         help="spatial input size of a stage, e.g. stage2=192,192,12 or stage1=256,512 "
-                        "(one-stage models: 512,512)")
+                        "(one-stage models: 512,512); default: the size the checkpoint was trained with "
+                        "(spine-rt train records it), else the model's default; a size other than the trained "
+                        "one is warned about")
     parser.add_argument("--random-init", action="store_true",
                         help="export untrained, seeded weights instead of checkpoints (tests, benchmarks)")
     parser.add_argument("--seed", type=int, default=None,

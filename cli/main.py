@@ -13,11 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from spine_rt import __version__
-from spine_rt.cli import bench, build_engine, demo, doctor, export, infer, package, series, train, triton_repo, triton_serve, verify
+from spine_rt.cli import (bench, build_engine, demo, doctor, evaluate, export, infer, package, series, train, triton_repo,
+                          triton_serve, verify)
 from spine_rt.errors import EXIT_BUG, SpineRTError
 
 #: every sub-command module, in the order ``--help`` lists them
-COMMANDS = (doctor, demo, export, package, verify, build_engine, train, bench, infer, series, triton_repo, triton_serve)
+COMMANDS = (doctor, demo, export, package, verify, build_engine, train, bench, infer, evaluate, series, triton_repo,
+            triton_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

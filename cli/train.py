@@ -62,6 +62,8 @@ def _add_common(parser: argparse.ArgumentParser, mr: bool) -> None:
                           help="float16 autocast + gradient scaling (default: on for CUDA; CUDA only)")
     training.add_argument("--no-augment", action="store_true", help="switch off the random augmentations")
     training.add_argument("--resume", metavar="CKPT", help="continue from a run's last.pt")
+    training.add_argument("--init", metavar="CKPT", help="start from the weights of another run of this recipe "
+                          "(e.g. pretrained on --phantoms), with a new optimiser and epoch 1")
     training.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     training.add_argument("--no-progress", action="store_true", help="no progress bars")
     training.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice; "
@@ -90,6 +92,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stage1.add_argument("--cps-weight", type=float, help="weight of the cross pseudo supervision term (1)")
     stage1.add_argument("--cps-rampup", type=int, metavar="N", help="raise the CPS weight from 0 over the first N "
                         "steps (sigmoid ramp-up; default 0 = full weight at once, as SEEDS)")
+    stage1.add_argument("--spine-augmentation", action="store_true",
+                        help="also shift along the spine (25 %%), cut the field of view and vary the contrast "
+                        "(gamma, bias field): for few scans of one site")
     stage1.set_defaults(run=run)
 
     stage2 = recipes.add_parser("stage2", help="stage two: 3D DeepLabv3+ with cross tri-attention",
@@ -136,12 +141,15 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     resume = read_training_checkpoint(args.resume, args.recipe) if args.resume else None
+    if args.init and args.resume:
+        raise InputError("give --init or --resume, not both (--resume continues a run with its own weights)")
     out = args.out if args.out is not None else (str(Path(args.resume).parent) if args.resume else None)
     if out is None:
         raise InputError("--out DIR is required (the folder for checkpoints and logs)")
     options = TrainingOptions(**_given(
         epochs=args.epochs, iterations=args.iterations, learning_rate=args.lr, grad_clip_norm=args.grad_clip,
         seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, resume=args.resume,
+        initial_weights=args.init,
     ), progress=not args.no_progress and sys.stderr.isatty())
     recipe_run = {"stage1": _train_stage_one, "stage2": _train_stage_two, "mbnet": _train_mbnet}[args.recipe]
     result = recipe_run(args, options, resume, out)
@@ -181,6 +189,7 @@ def _train_stage_one(args: argparse.Namespace, options, resume, out: str):
         crop_size=_sizes(args.crop, 2, "--crop") if args.crop else settings.get("crop_size"),
         batch_size=args.batch_size, cps_weight=args.cps_weight,
         cps_rampup_iterations=args.cps_rampup if args.cps_rampup is not None else settings.get("cps_rampup_iterations"),
+        spine_augmentation=args.spine_augmentation or settings.get("spine_augmentation") or None,
     ), augment=not args.no_augment)
     return recipe.train(data, out, options, resume, args.overwrite, _print_epoch)
 

@@ -5,16 +5,21 @@
     spine-rt verify PKG                         # torch FP32 (package weights) is the reference
     spine-rt verify PKG --input scan.nii.gz --backends onnxruntime,tensorrt --json report.json
     spine-rt verify PKG --checkpoint-free       # no torch: onnxruntime FP32 is the reference
+    spine-rt verify PKG --input scan.nii.gz --labels scan_label.nii.gz   # + Dice through load_pipeline
 
 Exit code 0 when every backend is within the export's tolerances, 1 when one
-is not. torch is imported inside :func:`run` only.
+is not. With ``--labels`` the scan also runs through the product path
+(``load_pipeline``, as ``spine-rt infer``) and its Dice, HD95 and level shifts
+against the labels are printed (and stored under ``dice`` in ``--json``);
+they do not change the exit code. torch is imported inside :func:`run` only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from spine_rt.atomic_write import write_bytes_atomic
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-free", action="store_true",
                         help="compare with onnxruntime CPU FP32 instead of torch (no torch or weights needed)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic input (default 0)")
+    parser.add_argument("--labels", default=None, metavar="LABELS",
+                        help="truth label map of --input (MR): also run the scan through the product path "
+                        "(load_pipeline, as spine-rt infer) and print its Dice per structure, HD95 and level shifts")
+    parser.add_argument("--labels-map", default=None, metavar="JSON",
+                        help="labels.json {id: name} of --labels, matched to the package's labels by name")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON")
     from spine_rt.cli.infer import add_triton_arguments
 
@@ -44,8 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spine_rt.cli.infer import triton_servers
+    from spine_rt.errors import InputError
     from spine_rt.export.package_verification import verify_package
 
+    if args.labels and not args.input:
+        raise InputError("--labels needs --input SCAN (the scan the labels belong to)")
     backends = None if args.backends is None else [b for item in args.backends for b in item.split(",") if b.strip()]
     args.backends = backends
     servers = triton_servers(args)
@@ -53,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
     report = verify_package(args.package, input_scan=args.input, backends=backends,
                             checkpoint_free=args.checkpoint_free, seed=args.seed, triton=triton)
     print(report.format_table())
+    record = report.as_dict()
+    if args.labels:
+        from spine_rt.evaluation import evaluate_scan
+
+        case = evaluate_scan(args.package, args.input, args.labels, labels_map=args.labels_map)
+        shifts = ", ".join(f"{s.predicted} on true {s.true}" for s in case.level_shifts) or "none"
+        print(f"\nproduct path (load_pipeline) on {args.input}: mean Dice "
+              f"{'-' if case.mean_dice is None else f'{case.mean_dice:.4f}'}; level shifts: {shifts}")
+        for name, dice in case.dice.items():
+            hd95 = case.hd95_mm.get(name)
+            print(f"  {name:<12} Dice {dice:.4f}  HD95 {'-' if hd95 is None else f'{hd95:.2f} mm'}")
+        record["dice"] = case.as_dict()
     if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        write_bytes_atomic(args.json, (json.dumps(record, indent=2) + "\n").encode())
     return 0 if report.passed else 1

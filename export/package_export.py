@@ -19,6 +19,7 @@ reference of the FP16 one); ``fp16`` adds the strongly typed FP16 graph.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,14 +43,24 @@ from spine_rt.models import PRESETS, build
 from spine_rt.models.authors_checkpoints import LAYOUTS, Layout
 from spine_rt.models.checkpoint import checkpoint_layout, load_checkpoint_format, read_state_dict
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_PRESET = "full"
 DEFAULT_SEED = 0
 #: batch of the inputs that calibrate the batch norms of --random-init networks
 CALIBRATION_BATCH = 4
 
 def resolve_patch_sizes(family: ModelFamily, preset: str,
-                        patch_sizes: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]]:
-    """Per stage: the given patch size (validated) or the family's default for ``preset``.
+                        patch_sizes: Mapping[str, Sequence[int]] | None,
+                        trained: Mapping[str, Sequence[int] | None] | None = None) -> dict[str, tuple[int, ...]]:
+    """Per stage: the given patch size, else the size the checkpoints were trained with, else the
+    family's default for ``preset`` (all validated).
+
+    A given size that differs from the trained one is used, with a warning
+    (logger ``spine_rt.export.package_export``): the network then sees
+    windows of another size than in training and validation (its global
+    pooling and attention span the window, and zero padding around a small
+    scan moves what it learned about position), so its Dice may differ.
 
     Raises:
         InputError: an unknown stage or an invalid size.
@@ -57,8 +68,19 @@ def resolve_patch_sizes(family: ModelFamily, preset: str,
     given = dict(patch_sizes or {})
     for stage in given:
         family.stage(stage)
-    return {recipe.name: recipe.check_patch_size(given.get(recipe.name, recipe.default_patch_size[preset]))
-            for recipe in family.stages}
+    learned = {stage: tuple(int(s) for s in size) for stage, size in (trained or {}).items() if size is not None}
+    sizes = {}
+    for recipe in family.stages:
+        if recipe.name in given:
+            sizes[recipe.name] = recipe.check_patch_size(given[recipe.name])
+            if recipe.name in learned and sizes[recipe.name] != learned[recipe.name]:
+                logger.warning(
+                    "stage %s: patch size %s differs from the %s the checkpoint was trained and validated with; "
+                    "the package's Dice may differ from training's (leave out --patch-size to use the trained size)",
+                    recipe.name, ",".join(map(str, sizes[recipe.name])), ",".join(map(str, learned[recipe.name])))
+        else:
+            sizes[recipe.name] = recipe.check_patch_size(learned.get(recipe.name, recipe.default_patch_size[preset]))
+    return sizes
 
 
 def export_package(
@@ -86,8 +108,12 @@ def export_package(
         precisions: ``fp32`` and/or ``fp16`` (default both; FP32 is always written).
         labels: ``{id: name}``, a list of names, or a ``labels.json`` path;
             sets ``num_classes`` (default: the checkpoints' labels, else the family's).
-        patch_sizes: ``{stage: spatial size}`` overriding the defaults
-            (stage one ``(512, 256)`` = S->I x A->P, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``).
+        patch_sizes: ``{stage: spatial size}`` overriding the defaults: the sizes the
+            checkpoints were trained with (spine-rt training checkpoints record stage one's
+            crop, stage two's patch, MBNet's image size), else stage one ``(512, 256)`` =
+            S->I x A->P, stage two ``(192, 192, 12)``, X-ray ``(512, 512)``. A size that
+            differs from the trained one is logged as a warning and recorded in the
+            manifest's ``provenance.training_patch_sizes``.
         random_init: export untrained, seeded weights instead of checkpoints.
         seed: seed of the random weights and of the parity inputs (default 0).
         overwrite: replace an existing package at ``out`` (atomically).
@@ -119,8 +145,13 @@ def export_package(
         preset = agreed(everything, "preset") or DEFAULT_PRESET
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    label_map = resolve_labels(family, labels if labels is not None else agreed(everything, "labels"))
-    sizes = resolve_patch_sizes(family, preset, patch_sizes)
+    trained_labels = agreed(everything, "labels")
+    label_map = resolve_labels(family, labels if labels is not None else trained_labels)
+    if labels is not None and trained_labels is not None and label_map != trained_labels:
+        logger.warning("the labels given (%s) differ from the labels the checkpoints were trained with (%s)",
+                       ", ".join(label_map.values()), ", ".join(trained_labels.values()))
+    learned = {stage: agreed(records, "patch_size") for stage, records in trained.items()}
+    sizes = resolve_patch_sizes(family, preset, patch_sizes, learned)
     out_path = Path(out)
     check_destination(out_path.absolute(), overwrite)
 
@@ -152,15 +183,18 @@ def export_package(
                 graphs=tuple(graph for fold_export in folds for graph in fold_export.graphs),
                 weights=tuple(fold_export.weights for fold_export in folds),
             )
+        record = provenance(OPSET, seed if random_init else None, checkpoint_records, parity,
+                            source_formats={stage: folds[0][2] for stage, folds in networks.items()
+                                            if folds[0][2] is not None})
+        record["training_patch_sizes"] = {stage: (None if size is None else list(size))
+                                          for stage, size in learned.items()}
         manifest = Manifest(
             task=family.task,
             model=family.name,
             labels=label_map,
             preprocessing=_preprocessing(family, sizes, everything, _source_formats(networks)),
             stages=stages,
-            provenance=provenance(OPSET, seed if random_init else None, checkpoint_records, parity,
-                                  source_formats={stage: folds[0][2] for stage, folds in networks.items()
-                                                  if folds[0][2] is not None}),
+            provenance=record,
         )
         return writer.commit(manifest)
 

@@ -1,12 +1,15 @@
-"""What a spine-rt training checkpoint says about deployment: labels, preset, grid, value scaling.
+"""What a spine-rt training checkpoint says about deployment: labels, preset, grid, patch, value scaling.
 
 ``spine-rt train`` writes checkpoints that carry, besides the weights, the
 network configuration, the label map and the preprocessing the network was
-trained with (spacings, intensity), and for MBNet the min-max scaling of the
-18 values (see :mod:`spine_rt.train.checkpoints`). The exporter copies these
-into the manifest so a package runs exactly the grid its networks learned.
-A bare ``state_dict`` (or ``{"state_dict": ...}`` without these fields)
-carries nothing and the family's defaults apply.
+trained with (axes, spacings, intensity), the spatial size of what the
+network saw per sample (stage one's crop ``settings.crop_size``, stage two's
+patch ``config.overrides.patch_size``, MBNet's ``image_size``), and for
+MBNet the min-max scaling of the 18 values (see
+:mod:`spine_rt.train.checkpoints`). The exporter makes these the package's
+defaults, so a package runs exactly the grid and window sizes its networks
+learned and validated with. A bare ``state_dict`` (or ``{"state_dict": ...}``
+without these fields) carries nothing and the family's defaults apply.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class TrainingMetadata:
     labels: dict[int, str] | None = None
     preprocessing: dict[str, Any] | None = None
     value_scaling: dict[str, Any] | None = None
+    patch_size: tuple[int, ...] | None = None
 
 
 def read_training_metadata(path: Path) -> TrainingMetadata:
@@ -54,7 +58,28 @@ def read_training_metadata(path: Path) -> TrainingMetadata:
         labels={int(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else None,
         preprocessing=dict(checkpoint["preprocessing"]) if isinstance(checkpoint.get("preprocessing"), Mapping) else None,
         value_scaling=dict(checkpoint["value_scaling"]) if isinstance(checkpoint.get("value_scaling"), Mapping) else None,
+        patch_size=trained_patch_size(checkpoint),
     )
+
+
+def trained_patch_size(checkpoint: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The spatial size of one training sample of a spine-rt checkpoint, or ``None`` when it does not say.
+
+    ``stage1``: the crop ``(X, Y)`` on stage one's grid (``settings.crop_size``);
+    ``stage2``: the patch ``(X, Y, Z)`` (``config.overrides.patch_size``);
+    ``mbnet``: the image size ``(H, W)`` (``config.overrides.image_size``).
+    """
+    settings = checkpoint.get("settings") if isinstance(checkpoint.get("settings"), Mapping) else {}
+    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), Mapping) else {}
+    overrides = config.get("overrides") if isinstance(config.get("overrides"), Mapping) else {}
+    value = {"stage1": settings.get("crop_size"), "stage2": overrides.get("patch_size"),
+             "mbnet": overrides.get("image_size")}.get(str(checkpoint.get("recipe")))
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    try:
+        return tuple(int(size) for size in value)
+    except (TypeError, ValueError):
+        return None
 
 
 def agreed(records: Iterable[TrainingMetadata], name: str) -> Any:

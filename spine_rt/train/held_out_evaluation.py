@@ -1,27 +1,38 @@
-"""Dice of trained stages on held-out scans, through the real inference pipeline.
+"""Dice of trained stages on held-out scans, through the exported package (the product path).
 
-:func:`evaluate_two_stage` rebuilds both networks from their training
-checkpoints, wraps them in the spine MR pipeline
-(:func:`spine_rt.pipelines.pipeline_from_modules`: the checkpoint's
-preprocessing, stage one over every slice, stage two in sliding windows
-near stage one's foreground, fusion, the exact inverse back to the scan's
-grid) and scores each scan's labels against its label file at the scan's
-original resolution (SEEDS' metric, :mod:`spine_rt.train.validation`).
+:func:`evaluate_two_stage` exports the two training checkpoints exactly as
+the documented ``spine-rt export sshsnet --checkpoint stage1=S1.pt
+--checkpoint stage2=S2.pt --out PKG`` does (no extra option: the grid,
+window sizes, labels and normalisation come from the checkpoints), then
+scores the package with :func:`spine_rt.evaluation.evaluate_folder`, which
+runs :func:`spine_rt.load_pipeline` on every scan as ``spine-rt infer`` and
+``spine-rt evaluate`` do. What the recipe reports is therefore what a user
+of the package measures; there is no second implementation to drift.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
 from pathlib import Path
+from typing import Any
 
-from spine_rt.io import read_image
-from spine_rt.pipelines import pipeline_from_modules
-from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.train.checkpoints import network_from_checkpoint, read_training_checkpoint
-from spine_rt.train.label_map import check_label_ids, label_map_from_checkpoint
-from spine_rt.train.scan_pairs import find_labelled_scans
-from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
+from spine_rt.evaluation import EvaluationReport, evaluate_folder
+
+
+def export_two_stage(stage_one_checkpoint: str | os.PathLike[str], stage_two_checkpoint: str | os.PathLike[str],
+                     out: str | os.PathLike[str], *, precisions: str = "fp32", overwrite: bool = False) -> Path:
+    """``spine-rt export sshsnet`` of the two checkpoints with no extra option; returns the package folder.
+
+    Raises:
+        InputError: unreadable or mismatched checkpoints, an existing ``out``.
+        ParityError: a graph differs from torch beyond the export's tolerance.
+    """
+    from spine_rt.export import export_package
+
+    package = export_package("sshsnet", out, {"stage1": stage_one_checkpoint, "stage2": stage_two_checkpoint},
+                             precisions=precisions, overwrite=overwrite)
+    return package.root
 
 
 def evaluate_two_stage(
@@ -29,40 +40,28 @@ def evaluate_two_stage(
     stage_two_checkpoint: str | os.PathLike[str],
     data: str | os.PathLike[str],
     *,
-    device: str = "cpu",
-    stage_one_patch: Sequence[int] | None = None,
-    **pipeline_options,
-) -> ValidationDice:
-    """Segment every ``NAME_image`` of ``data`` and score it against ``NAME_label``.
+    package: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    **pipeline_options: Any,
+) -> EvaluationReport:
+    """Export both checkpoints, then segment every image of ``data`` with the package and score it.
 
     Args:
         stage_one_checkpoint / stage_two_checkpoint: training checkpoints (``best.pt``).
-        data: folder of held-out image/label pairs.
-        device: ``"cpu"`` or ``"cuda"``.
-        stage_one_patch: stage one's window on its grid (default: the training crop).
-        pipeline_options: further options of the pipeline (``overlap``, ``roi``, ``tta``, ...).
+        data: folder of held-out ``NAME_image`` / ``NAME_label`` pairs.
+        package: where to keep the exported package (default: a temporary folder, removed after).
+        labels: the folder of the truth label maps when not ``data``.
+        pipeline_options: options of :func:`spine_rt.load_pipeline` (``backend``, ``device``, ``tta``, ...).
+
+    Returns:
+        The :class:`~spine_rt.evaluation.EvaluationReport` (``.summary()``, ``.per_case``, ``.as_dict()``).
 
     Raises:
         InputError: unreadable checkpoints or scans, labels outside the label map.
     """
-    first = read_training_checkpoint(stage_one_checkpoint, "stage1")
-    second = read_training_checkpoint(stage_two_checkpoint, "stage2")
-    label_map = label_map_from_checkpoint(second["labels"])
-    patch = tuple(stage_one_patch) if stage_one_patch is not None else tuple(first["settings"]["crop_size"])
-    pipeline = pipeline_from_modules(
-        network_from_checkpoint(first).eval(),
-        network_from_checkpoint(second).eval(),
-        stage_one_patch=patch,
-        device=device,
-        labels=label_map,
-        preprocessing=MrPreprocessing.from_manifest(second["preprocessing"]),
-        **pipeline_options,
-    )
-    per_scan = {}
-    with pipeline:
-        for pair in find_labelled_scans(data):
-            truth = read_image(pair.label).array  # type: ignore[arg-type]
-            check_label_ids(truth, label_map, str(pair.label))
-            result = pipeline(Path(pair.image))
-            per_scan[pair.name] = dice_per_class(result.labels.astype("int64"), truth.astype("int64"), len(label_map))
-    return summarize_dice(per_scan, label_map)
+    if package is not None:
+        root = export_two_stage(stage_one_checkpoint, stage_two_checkpoint, package)
+        return evaluate_folder(root, data, labels or data, **pipeline_options)
+    with tempfile.TemporaryDirectory(prefix="spine-rt-held-out-") as folder:
+        root = export_two_stage(stage_one_checkpoint, stage_two_checkpoint, Path(folder) / "package")
+        return evaluate_folder(root, data, labels or data, **pipeline_options)

@@ -14,6 +14,19 @@ For a sample ``image (3, X, Y)`` (slices ``z-1, z, z+1``) and its labels ``(X, Y
 
 No superior-inferior flip: label ids name vertebral levels counted along
 that axis. Reseeded with :meth:`SliceAugmentation.set_seed` every epoch.
+
+``spine=True`` (``spine-rt train stage1 --spine-augmentation``) adds what a
+handful of real scans of one site lack, so that the levels are counted from
+the anatomy rather than from where they sit in the crop:
+
+* position along the spine: a shift along S-I of up to 25 % of the crop,
+  p = 0.5 (``RandAffined``, on top of the affine above);
+* field of view: p = 0.3, the crop is cut at a random row above and/or below
+  (up to 25 % of its length each; image and labels become background
+  there), as scans that stop higher or lower on the spine;
+* contrast: gamma 0.7-1.5 (p = 0.3, ``RandAdjustContrastd`` keeping the
+  mean and standard deviation) and a smooth multiplicative bias field
+  (p = 0.3, ``RandBiasFieldd``, coefficients up to 0.3; background stays 0).
 """
 
 from __future__ import annotations
@@ -29,16 +42,35 @@ SCALE_RANGE = 0.1
 TRANSLATION_SHARE = 0.05
 INTENSITY_SCALE = 0.1
 NOISE_STD = 0.05
+#: spine augmentation: shift along S-I, share of the crop cut at either end, gamma range, bias-field strength
+SPINE_SHIFT_SHARE = 0.25
+FIELD_OF_VIEW_CUT_SHARE = 0.25
+FIELD_OF_VIEW_PROBABILITY = 0.3
+GAMMA_RANGE = (0.7, 1.5)
+BIAS_FIELD_COEFFICIENTS = (0.0, 0.3)
 
 
 class SliceAugmentation:
     """Callable ``(image (3, X, Y), labels (X, Y) or None) -> (image, labels)``, numpy in and out."""
 
-    def __init__(self, crop_size: tuple[int, int], seed: int = 0) -> None:
+    def __init__(self, crop_size: tuple[int, int], seed: int = 0, spine: bool = False) -> None:
         transforms = require("monai.transforms", "augmenting training samples")
         keys = ("image", "label")
         self._rng = np.random.default_rng(seed)
-        self._transform = transforms.Compose([
+        self.spine = spine
+        self.crop_size = tuple(crop_size)
+        spine_transforms = [
+            transforms.RandAffined(
+                keys, prob=0.5, translate_range=(SPINE_SHIFT_SHARE * crop_size[0], 0.0),
+                mode=("bilinear", "nearest"), padding_mode="zeros", allow_missing_keys=True,
+            ),
+        ] if spine else []
+        # contrast before any spatial change and before the noise, so the background can be kept at 0
+        self._contrast = transforms.Compose([
+            transforms.RandAdjustContrastd("image", prob=0.3, gamma=GAMMA_RANGE, retain_stats=True),
+            transforms.RandBiasFieldd("image", prob=0.3, coeff_range=BIAS_FIELD_COEFFICIENTS),
+        ]) if spine else None
+        self._transform = transforms.Compose([*spine_transforms,
             transforms.RandFlipd(keys, prob=0.5, spatial_axis=1, allow_missing_keys=True),
             transforms.RandAffined(
                 keys, prob=0.5, rotate_range=(math.radians(ROTATION_DEGREES),),
@@ -55,10 +87,19 @@ class SliceAugmentation:
         """Reseed every random choice (mirror, MONAI transforms)."""
         self._rng = np.random.default_rng(seed)
         self._transform.set_random_state(seed=int(seed) % (2**32))
+        if self._contrast is not None:
+            self._contrast.set_random_state(seed=(int(seed) + 1) % (2**32))
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         if self._rng.random() < 0.5:
             image = image[::-1]
+        if self.spine and self._rng.random() < FIELD_OF_VIEW_PROBABILITY:
+            image, labels = self._cut_field_of_view(image, labels)
+        if self._contrast is not None:
+            background = ~np.any(image != 0, axis=0)
+            changed = self._contrast({"image": np.ascontiguousarray(image, dtype=np.float32)})["image"]
+            image = (changed.numpy() if hasattr(changed, "numpy") else np.asarray(changed)).astype(np.float32)
+            image[:, background] = 0.0
         sample = {"image": np.ascontiguousarray(image, dtype=np.float32)}
         if labels is not None:
             sample["label"] = labels[None].astype(np.float32)
@@ -66,3 +107,18 @@ class SliceAugmentation:
         image_out = np.asarray(out["image"], dtype=np.float32)
         labels_out = None if labels is None else np.rint(np.asarray(out["label"])[0]).astype(np.int64)
         return image_out, labels_out
+
+    def _cut_field_of_view(self, image: np.ndarray, labels: np.ndarray | None):
+        """Background above a random row and/or below another (each end cut with p = 0.5, up to 25 %)."""
+        rows = image.shape[1]
+        limit = int(FIELD_OF_VIEW_CUT_SHARE * rows)
+        top = int(self._rng.integers(0, limit + 1)) if self._rng.random() < 0.5 else 0
+        bottom = int(self._rng.integers(0, limit + 1)) if self._rng.random() < 0.5 else 0
+        image = np.array(image, dtype=np.float32)
+        labels = None if labels is None else np.array(labels)
+        for array in (image[:, :top], image[:, rows - bottom:]):
+            array[...] = 0.0
+        if labels is not None:
+            labels[:top] = 0
+            labels[rows - bottom:] = 0
+        return image, labels

@@ -67,6 +67,8 @@ class StageOneRecipe:
             branches' early all-background pseudo-labels from locking in.
         foreground_share: chance a labelled crop is centred on a labelled voxel.
         augment: random flips, affine and intensity changes.
+        spine_augmentation: also shift along the spine, cut the field of view and change the
+            contrast (:class:`~spine_rt.train.slice_augmentation.SliceAugmentation` ``spine=True``).
         validation_batch_size: slices per forward pass in validation.
     """
 
@@ -77,6 +79,7 @@ class StageOneRecipe:
     cps_rampup_iterations: int = 0
     foreground_share: float = DEFAULT_FOREGROUND_SHARE
     augment: bool = True
+    spine_augmentation: bool = False
     validation_batch_size: int = 8
 
     def __post_init__(self) -> None:
@@ -129,7 +132,8 @@ class StageOneTask:
         unlabelled = [v.at_stage_one_resolution(self.factor) for v in data.unlabelled]
         self.labelled_sampler = SliceSampler(self.training, settings.crop_size, settings.foreground_share)
         self.unlabelled_sampler = SliceSampler(self.training + unlabelled, settings.crop_size, 0.0)
-        self.augmentation = SliceAugmentation(settings.crop_size, seed) if settings.augment else None
+        self.augmentation = (SliceAugmentation(settings.crop_size, seed, spine=settings.spine_augmentation)
+                             if settings.augment else None)
         self.loss = CrossPseudoSupervisionLoss(settings.cps_weight)
         self.rng = np.random.default_rng(seed)
         self.iteration = 0

@@ -13,7 +13,8 @@ does the rest the same way for all of them:
   ``last.pt`` (and ``best.pt`` when the mean validation Dice improved),
   ``training_log.json`` and ``labels.json`` into the output folder;
 * ``resume`` restores weights, optimiser, scaler, epoch and history and
-  continues with the next epoch.
+  continues with the next epoch; ``initial_weights`` (without ``resume``)
+  starts a new run from another run's weights (pretraining, then fine-tuning).
 """
 
 from __future__ import annotations
@@ -198,6 +199,14 @@ def run_training(
         iterations_done = int(resume_checkpoint.get("iterations", 0))
         history = list(resume_checkpoint.get("history", []))
         best = resume_checkpoint.get("best_mean_dice")
+    elif options.initial_weights is not None:
+        from spine_rt.train.checkpoints import read_training_checkpoint
+
+        initial = read_training_checkpoint(options.initial_weights, task.recipe)
+        try:
+            load_checkpoint(task.model, initial)
+        except InputError as exc:
+            raise InputError(f"initial weights {options.initial_weights} do not fit this network: {exc}") from None
     fields = task.checkpoint_fields()
     _write_json(folder / LABELS_FILE, fields.get("labels", {}))
 

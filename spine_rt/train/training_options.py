@@ -31,6 +31,9 @@ class TrainingOptions:
         mixed_precision: None (on for CUDA), True (CUDA only), False.
         progress: show tqdm progress bars (on stderr).
         resume: a ``last.pt`` to continue from (weights, optimiser, epoch, history).
+        initial_weights: a checkpoint of the same recipe and network whose weights start this
+            run (weights only: a new optimiser, epoch 1), e.g. pretraining on phantoms then
+            fine-tuning on real scans; ignored with ``resume``.
 
     Raises:
         InputError: a non-positive count, rate or norm.
@@ -45,6 +48,7 @@ class TrainingOptions:
     mixed_precision: bool | None = None
     progress: bool = True
     resume: Path | None = None
+    initial_weights: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "iterations"):
@@ -59,9 +63,12 @@ class TrainingOptions:
             raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.resume is not None:
             object.__setattr__(self, "resume", Path(self.resume))
+        if self.initial_weights is not None:
+            object.__setattr__(self, "initial_weights", Path(self.initial_weights))
 
     def describe(self) -> dict:
         return {
             "epochs": self.epochs, "iterations": self.iterations, "learning_rate": self.learning_rate,
             "grad_clip_norm": self.grad_clip_norm, "seed": self.seed, "optimizer": "Adam",
+            **({"initial_weights": str(self.initial_weights)} if self.initial_weights is not None else {}),
         }

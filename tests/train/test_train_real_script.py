@@ -1,0 +1,70 @@
+"""``scripts/train_real.sh``: bad arguments (exit 2 before any training) and, on two real scans of
+../shared/data/mr3d, the whole recipe end to end with a tiny setting (pretraining, fine-tuning, stage two,
+export with no options, held-out evaluation). Nothing it trains leaves the test's temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_real.sh"
+LABELS = {"0": "background", "1": "L1", "2": "L2", "3": "L3", "4": "L4", "5": "L5"}
+
+
+def _run(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=environment,
+                          timeout=timeout)
+
+
+def _link(folder: Path, data: Path, names: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    for name in names:
+        for kind in ("image", "label"):
+            (folder / f"{name}_{kind}.nii.gz").symlink_to(data / "mr3d" / f"{name}_{kind}.nii.gz")
+    return folder
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    assert _run().returncode == 2
+    result = _run(str(data), str(tmp_path / "out"))
+    assert result.returncode == 2 and "labels.json not found" in result.stderr
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    result = _run(str(data), str(tmp_path / "out"), "--epochs1", "0")
+    assert result.returncode == 2 and "positive integers" in result.stderr
+    result = _run(str(data), str(tmp_path / "out"), "--no-such-option", "1")
+    assert result.returncode == 2 and "unknown option" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
+    pytest.importorskip("monai")
+    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02"])
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    held_out = _link(tmp_path / "held_out", shared_data, ["vb3_09"])
+    out = tmp_path / "out"
+    result = _run(str(data), str(out), "--held-out", str(held_out), "--epochs1", "1", "--epochs2", "1",
+                  "--iterations", "1", "--pretrain-phantoms", "1", "--pretrain-epochs", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((out / "package" / "manifest.json").read_text())
+    assert manifest["stages"]["stage1"]["patch_size"] == [112, 112]
+    assert manifest["stages"]["stage2"]["patch_size"] == [64, 64, 12]
+    assert manifest["labels"] == LABELS
+    assert manifest["preprocessing"]["spacing_mm"]["stage2"] == [1.0, 1.0, 1.0]
+    fine_tuned = json.loads((out / "stage1" / "training_log.json").read_text())
+    assert fine_tuned["training"]["initial_weights"].endswith("pretrain_stage1/best.pt")
+    assert fine_tuned["settings"]["spine_augmentation"] is True
+    report = json.loads((out / "held_out.json").read_text())
+    assert [case["name"] for case in report["cases"]] == ["vb3_09"]
+    assert (out / "held_out.csv").read_text().startswith("case,structure,dice")
+    result = _run(str(data), str(out), "--epochs1", "1")
+    assert result.returncode == 2 and "exists" in result.stderr  # no silent overwrite of the package
