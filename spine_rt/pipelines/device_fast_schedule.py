@@ -25,8 +25,9 @@ and queued as::
   waits for one *event* per slab (stage one's foreground of that slab,
   copied to pinned memory) before choosing the slab's stage-two windows; it
   never calls ``torch.cuda.synchronize``.
-* ``two_streams=False``: one stream (the current one), slab by slab:
-  stage one of slab ``k``, then its stage two. ``two_streams=True`` on the
+* ``two_streams=False``: one stream (on CUDA a dedicated one, never the
+  legacy default stream; the host still waits for each slab's foreground
+  event), slab by slab: stage one of slab ``k``, then its stage two. ``two_streams=True`` on the
   CPU queues in the two-stream order (stage one one slab ahead) on null
   stream contexts, which is how that order is tested without a GPU.
 * ``sliced=False``: one slab (stage one over everything, then stage two): the
