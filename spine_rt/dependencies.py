@@ -19,17 +19,28 @@ INSTALL_HINTS: dict[str, tuple[str, str]] = {
     "onnx": ("export", ""),
     "onnxscript": ("export", ""),
     "monai": ("export", ""),
-    "tensorrt": ("trt", "TensorRT wheels come from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt"),
-    "cuda": ("trt", "pip install cuda-python"),
+    "tensorrt": ("trt", "TensorRT wheels come from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com "
+                        "'spine-rt[trt]'; " + "{cuda}"),
+    "cuda": ("trt", "{cuda}"),
     "pylibjpeg": ("dicom", ""),
     "tritonclient": ("serve", ""),
 }
+
+
+#: the CUDA major must be one for torch's CUDA build, TensorRT's wheel and cuda-python (pyproject extras)
+CUDA_MAJOR_HINT = ("one CUDA major for torch, TensorRT and cuda-python: 'spine-rt[trt]' is CUDA 12 "
+                   "(tensorrt-cu12, cuda-python 12.x, torch cu12x builds, NVIDIA driver R525+), "
+                   "'spine-rt[trt-cu13]' is CUDA 13 (tensorrt-cu13, cuda-python 13.x, torch cu13x builds, driver R580+)")
+
+#: cuda-python's CUDA runtime module: ``cuda.bindings.runtime`` (12.6 and later), ``cuda.cudart`` before
+CUDA_RUNTIME_MODULES = ("cuda.bindings.runtime", "cuda.cudart")
 
 
 def install_hint(module: str) -> str:
     """The pip command that provides ``module`` (top-level name)."""
     top = module.split(".")[0]
     extra, words = INSTALL_HINTS.get(top, ("", ""))
+    words = words.replace("{cuda}", CUDA_MAJOR_HINT)
     hint = f"pip install 'spine-rt[{extra}]'" if extra else f"pip install {top}"
     return f"{hint} ({words})" if words else hint
 
@@ -40,6 +51,16 @@ def is_available(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def cuda_python_installed() -> bool:
+    """True when cuda-python's runtime bindings are installed, without importing them.
+
+    Not ``is_available("cuda")``: ``cuda`` is a namespace package that other
+    wheels (``cuda-pathfinder``, ``cuda-core``, the ``nvidia-cuda-*`` runtime
+    wheels) provide too, without the bindings.
+    """
+    return any(is_available(module) for module in CUDA_RUNTIME_MODULES)
 
 
 def require(module: str, purpose: str) -> ModuleType:
