@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spine_rt.dependencies import install_hint, is_available
+from spine_rt.dependencies import cuda_python_installed, install_hint, is_available
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.runtime.devices import cuda_index, normalize_device
 from spine_rt.runtime.gpus import visible_gpus
@@ -50,6 +50,8 @@ class BackendFacts:
         torch_cuda_device_count: GPUs torch can use (0 without torch or with a CPU build).
         cuda_device_count: GPUs visible through torch or cuda-python; ``None``
             when neither is installed and nothing can tell.
+        cuda_python_installed: cuda-python's runtime bindings can be imported
+            (``TensorRTRunner`` needs them for its buffers and streams).
     """
 
     tensorrt_installed: bool
@@ -57,6 +59,7 @@ class BackendFacts:
     torch_installed: bool
     torch_cuda_device_count: int
     cuda_device_count: int | None
+    cuda_python_installed: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def probe_backends() -> BackendFacts:
         torch_installed=torch_installed,
         torch_cuda_device_count=torch_cuda_devices,
         cuda_device_count=None if gpus is None else len(gpus),
+        cuda_python_installed=cuda_python_installed(),
     )
 
 
@@ -169,8 +173,8 @@ def _unavailable(name: str, device: str, facts: BackendFacts) -> tuple[str, str]
     if name == "tensorrt":
         if not facts.tensorrt_installed:
             return "tensorrt not installed", f"install it with: {install_hint('tensorrt')}"
-        if facts.cuda_device_count is None:
-            return "tensorrt needs cuda-python (or torch) to reach the GPU, neither is installed", f"install it with: {install_hint('cuda')}"
+        if not facts.cuda_python_installed or facts.cuda_device_count is None:
+            return "tensorrt needs cuda-python, which is not installed", f"install it with: {install_hint('cuda')}"
         return _missing_gpu(index, facts.cuda_device_count, "no CUDA GPU visible")
     if name == "onnxruntime":
         if index is None:

@@ -22,6 +22,7 @@ FULL_GPU = BackendFacts(
     torch_installed=True,
     torch_cuda_device_count=2,
     cuda_device_count=2,
+    cuda_python_installed=True,
 )
 NOTHING_EXTRA = BackendFacts(
     tensorrt_installed=False,
@@ -69,7 +70,18 @@ def test_auto_priority_order():
 def test_tensorrt_needs_a_way_to_reach_the_gpu():
     facts = with_changes(NOTHING_EXTRA, tensorrt_installed=True)
     choice = select_backend(facts=facts)
-    assert choice.name == "onnxruntime" and "neither is installed" in choice.reason
+    assert choice.name == "onnxruntime" and "needs cuda-python" in choice.reason
+
+
+def test_auto_skips_tensorrt_without_cuda_python_even_where_torch_sees_the_gpu():
+    """TensorRTRunner needs cuda-python for its buffers and streams; torch seeing the GPU is not enough."""
+    facts = with_changes(FULL_GPU, cuda_python_installed=False)
+    choice = select_backend(facts=facts)
+    assert (choice.name, choice.device) == ("onnxruntime", "cuda:0")
+    assert choice.reason.startswith("tensorrt needs cuda-python, which is not installed")
+    assert "tensorrt" not in {c.name for c in available_backends(facts=facts)}
+    with pytest.raises(EnvironmentProblem, match=r"needs cuda-python.*spine-rt\[trt\]"):
+        select_backend("tensorrt", facts=facts)
 
 
 def test_auto_on_a_named_gpu():
@@ -170,9 +182,13 @@ def test_probe_reads_the_machine(monkeypatch):
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     facts = probe_backends()
     assert facts.tensorrt_installed and facts.cuda_device_count == 1
+    assert facts.cuda_python_installed is False  # not installed here: auto must not pick TensorRT
+    facts = BackendFacts(**{**facts.__dict__, "cuda_python_installed": True})
     assert select_backend(facts=facts).name == "tensorrt"
 
     monkeypatch.setattr(backends, "is_available", lambda module: module != "tensorrt" and real_is_available(module))
+    monkeypatch.setattr(backends, "cuda_python_installed", lambda: True)
+    assert probe_backends().cuda_python_installed
     choice = select_backend()
     assert (choice.name, choice.device) == ("onnxruntime", "cuda:0")
 
