@@ -138,9 +138,9 @@ def _select_build_device(device: str) -> None:
     index = cuda_index(device)
     if index is None:  # pragma: no cover - BuildOptions refuses cpu
         return
-    from spine_rt.dependencies import is_available
+    from spine_rt.dependencies import cuda_python_installed
 
-    if is_available("cuda"):
+    if cuda_python_installed():
         from spine_rt.runtime.cuda_memory import set_device
 
         set_device(index)

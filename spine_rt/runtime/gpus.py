@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spine_rt.dependencies import is_available
+from spine_rt.dependencies import cuda_python_installed, is_available
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def visible_gpus() -> tuple[GpuInfo, ...] | None:
 
         if torch.cuda.is_available():
             return tuple(_torch_gpu(torch, index) for index in range(torch.cuda.device_count()))
-    if is_available("cuda"):
+    if cuda_python_installed():
         gpus = _cuda_python_gpus()
         if gpus is not None:
             return gpus
@@ -65,22 +65,10 @@ def _torch_gpu(torch, index: int) -> GpuInfo:
     )
 
 
-def _cuda_python_runtime():
-    """The CUDA runtime module of cuda-python (``cuda.bindings.runtime``; ``cuda.cudart`` before 12.6)."""
-    try:
-        from cuda.bindings import runtime
-    except ImportError:
-        try:
-            from cuda import cudart as runtime
-        except ImportError:
-            return None
-    return runtime
-
-
 def _cuda_python_gpus() -> tuple[GpuInfo, ...] | None:
-    runtime = _cuda_python_runtime()
-    if runtime is None:
-        return None
+    from spine_rt.runtime.cuda_memory import cuda_runtime  # raises on a broken cuda-python
+
+    runtime = cuda_runtime()
     success = runtime.cudaError_t.cudaSuccess
     err, count = runtime.cudaGetDeviceCount()
     if err != success:

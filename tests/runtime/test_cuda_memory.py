@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from spine_rt.dependencies import is_available
+from spine_rt.dependencies import cuda_python_installed
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.runtime.cuda_memory import stream_handle
 
@@ -32,7 +32,7 @@ def test_stream_handle_from_an_unknown_object():
         stream_handle(object())
 
 
-@pytest.mark.skipif(is_available("cuda"), reason="cuda-python is installed here")
+@pytest.mark.skipif(cuda_python_installed(), reason="cuda-python is installed here")
 def test_missing_cuda_python_gives_the_install_hint():
     from spine_rt.runtime.cuda_memory import DeviceBuffer
 
