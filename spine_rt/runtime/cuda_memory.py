@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.dependencies import install_hint
+from spine_rt.dependencies import cuda_python_installed, install_hint
 from spine_rt.errors import EnvironmentProblem, InputError
 
 
@@ -51,16 +51,22 @@ def cuda_runtime() -> ModuleType:
     """cuda-python's CUDA runtime module.
 
     Raises:
-        EnvironmentProblem: cuda-python is not installed (with the install hint).
+        EnvironmentProblem: cuda-python is not installed, or is installed but its
+            runtime bindings fail to import (a driver or CUDA-major mismatch); with the install hint.
     """
+    if not cuda_python_installed():
+        raise EnvironmentProblem(
+            f"CUDA memory and streams need cuda-python, which is not installed; install it with: {install_hint('cuda')}"
+        )
     try:
         from cuda.bindings import runtime
-    except ImportError:
+    except ImportError as exc:
         try:
             from cuda import cudart as runtime  # cuda-python < 12.6
         except ImportError:
             raise EnvironmentProblem(
-                f"CUDA memory and streams need cuda-python, which is not installed; install it with: {install_hint('cuda')}"
+                f"cuda-python is installed but its CUDA runtime bindings cannot be imported ({exc}); check that "
+                f"the NVIDIA driver supports its CUDA major, or reinstall it with: {install_hint('cuda')}"
             ) from None
     return runtime
 

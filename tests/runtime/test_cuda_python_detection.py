@@ -48,3 +48,18 @@ def test_a_cuda_namespace_package_does_not_make_gpus_ask_cuda_python(site, monke
     (site / "cuda" / "pathfinder" / "__init__.py").write_text("")
     monkeypatch.setattr(gpus, "is_available", lambda module: False)  # no torch either
     assert gpus.visible_gpus() is None  # unknown, not a crash importing bindings that are not there
+
+
+def test_broken_cuda_python_is_reported_as_broken_not_as_missing(site):
+    from spine_rt.runtime.cuda_memory import cuda_runtime
+
+    bindings = site / "cuda" / "bindings"
+    bindings.mkdir(parents=True)
+    (bindings / "__init__.py").write_text("")
+    (bindings / "runtime.py").write_text(
+        "raise ImportError('libcudart.so.13: cannot open shared object file')\n")
+    assert cuda_python_installed()
+    with pytest.raises(EnvironmentProblem) as raised:
+        cuda_runtime()
+    message = str(raised.value)
+    assert "installed but" in message and "libcudart.so.13" in message and "not installed" not in message
