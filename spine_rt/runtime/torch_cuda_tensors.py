@@ -2,7 +2,9 @@
 
 :class:`~spine_rt.runtime.tensorrt_runner.TensorRTRunner` hands TensorRT the
 address of a torch CUDA tensor instead of copying it when the tensor lies on
-the runner's GPU and is contiguous. torch's caching allocator must then learn
+the runner's GPU, is contiguous and starts on a 256-byte boundary (TensorRT's
+I/O tensor alignment; a view such as ``t[1:]`` of a tensor does not, and is
+copied into an aligned buffer instead). torch's caching allocator must then learn
 that another stream uses the memory (``record_stream``), or it could give the
 memory to a new tensor while TensorRT still reads it. The caller passes the
 imported ``torch`` module in; this module imports nothing heavy.
@@ -15,9 +17,22 @@ from typing import Any, Sequence
 import numpy as np
 
 
+#: bytes: TensorRT's required alignment of the address of every bound I/O tensor
+TENSORRT_ADDRESS_ALIGNMENT = 256
+
+
+def is_aligned(address: int, alignment: int = TENSORRT_ADDRESS_ALIGNMENT) -> bool:
+    """True when ``address`` (bytes) is a multiple of ``alignment`` (bytes)."""
+    return int(address) % alignment == 0
+
+
 def is_bindable_cuda_tensor(tensor: Any, device_index: int) -> bool:
-    """True for a contiguous torch tensor on CUDA device ``device_index`` (its memory can be bound as is)."""
-    return bool(tensor.is_cuda) and tensor.device.index == device_index and bool(tensor.is_contiguous())
+    """True for a contiguous, 256-byte-aligned torch tensor on CUDA device ``device_index``.
+
+    Such a tensor's memory can be bound to TensorRT as is; any other is staged (copied).
+    """
+    return (bool(tensor.is_cuda) and tensor.device.index == device_index and bool(tensor.is_contiguous())
+            and is_aligned(tensor_address(tensor)))
 
 
 def tensor_address(tensor: Any) -> int:

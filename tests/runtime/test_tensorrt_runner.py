@@ -243,6 +243,29 @@ def test_torch_helpers_on_cpu_tensors():
     np.testing.assert_array_equal(host_array(tensor), np.arange(6, dtype=np.float32).reshape(2, 3))
 
 
+def test_zero_copy_needs_tensorrt_256_byte_alignment():
+    from spine_rt.runtime.torch_cuda_tensors import TENSORRT_ADDRESS_ALIGNMENT, is_aligned
+
+    assert TENSORRT_ADDRESS_ALIGNMENT == 256
+    assert is_aligned(0) and is_aligned(0x7F0000000000) and is_aligned(512 * 3)
+    assert not is_aligned(0x7F0000000004)  # t[1:] of a float32 tensor
+    assert not is_aligned(0x7F0000000080)  # 128 bytes: enough for torch's kernels, not for TensorRT
+
+
+@pytest.mark.torch
+@pytest.mark.gpu
+def test_an_unaligned_cuda_view_is_not_bound_in_place():
+    import torch
+
+    from spine_rt.runtime.torch_cuda_tensors import is_bindable_cuda_tensor
+
+    base = torch.zeros(1024, dtype=torch.float32, device="cuda:0")
+    assert is_bindable_cuda_tensor(base, 0)
+    view = base[1:]  # contiguous, on the device, 4 bytes past an aligned address
+    assert view.is_contiguous() and not is_bindable_cuda_tensor(view, 0)
+    assert is_bindable_cuda_tensor(base[64:], 0)  # 256 bytes past: aligned again
+
+
 @pytest.mark.torch
 def test_torch_names_the_runner_relies_on_exist():
     import torch
