@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from spine_rt.bench.runner_clock import RunnerClock
+import numpy as np
+import pytest
+
+from spine_rt.bench.runner_clock import RunnerClock, feed_devices, timing_device
 
 
 class FakeRunner:
@@ -36,8 +39,51 @@ def test_exceptions_are_counted_and_raised():
 
     runner = Failing()
     with RunnerClock({"stage2": [runner]}) as clock:
-        try:
+        with pytest.raises(RuntimeError, match="boom"):  # the clock must not swallow the runner's error
             runner.infer({})
-        except RuntimeError:
-            pass
         assert clock.calls["stage2"] == 1
+        assert clock.seconds["stage2"] >= 0.0
+
+
+def test_host_feeds_are_timed_on_the_host_and_cuda_feeds_with_events():
+    """A call fed CUDA tensors returns before its work is done: only CUDA events time it."""
+    assert timing_device(["cpu", "cpu"]) is None
+    assert timing_device([]) is None
+    assert timing_device(["cpu", "cuda:1"]) == "cuda:1"
+    assert timing_device(["cuda:0"]) == "cuda:0"
+
+
+@pytest.mark.torch
+def test_feed_devices_reads_numpy_and_torch_feeds():
+    import torch
+
+    assert feed_devices(({"x": np.zeros(2), "y": torch.zeros(2)},), {}) == ["cpu", "cpu"]
+    assert feed_devices((), {"feed": {"x": np.zeros(2)}}) == ["cpu"]
+    runner = FakeRunner()
+    with RunnerClock({"stage1": [runner]}) as clock:
+        runner.infer({"x": torch.zeros(2)})
+        assert clock.calls["stage1"] == 1 and clock.event_timed_calls["stage1"] == 0
+
+
+@pytest.mark.torch
+@pytest.mark.gpu
+def test_calls_fed_cuda_tensors_are_timed_with_cuda_events():
+    import torch
+
+    class MatmulRunner:
+        def infer(self, feed, stream=None):
+            x = feed["x"]
+            for _ in range(20):
+                x = x @ feed["x"]
+            return {"out": x}
+
+    runner = MatmulRunner()
+    side = torch.cuda.Stream()
+    x = torch.rand((1024, 1024), device="cuda:0")
+    with RunnerClock({"stage1": [runner]}) as clock:
+        runner.infer({"x": x})
+        with torch.cuda.stream(side):
+            runner.infer({"x": x}, stream=side)
+        assert clock.event_timed_calls["stage1"] == 2
+        seconds = clock.seconds["stage1"]
+    assert seconds > 0.0
