@@ -29,9 +29,10 @@ Timings are CUDA events (median, p95 over ``--repeat`` runs after
 FLOP floor of a configuration = FLOPs it ran (stage-one windows x stage one's
 FLOPs + stage-two patches x stage two's, from
 ``spine_rt.models.complexity.forward_flops``; padded batch slots not counted)
-/ the peak tensor throughput measured here with a large FP16 matmul; the
-fraction reached = floor / measured median. torch's default math flags are
-kept (cuDNN may use TF32 for FP32 convolutions); they are in the JSON.
+/ the peak throughput of the row's own precision, measured here with a large
+matmul (FP16 rows: FP16; FP32 rows: TF32 where cuDNN may use it for FP32
+convolutions, torch's default, else FP32); the fraction reached = floor /
+measured median. torch's default math flags are kept; they are in the JSON.
 
     python benchmarks/gpu_bench.py --json gpu_bench.json [--repeat 5] [--warmup 2] [--shape 12,512,1024]
 
@@ -134,13 +135,41 @@ def flops_per_call(preset: str) -> dict[str, int]:
     }
 
 
-def peak_matmul_flops(device: str, dtype_name: str) -> float:
-    """FLOP/s of a large square matmul in ``dtype_name`` (``float16`` / ``float32``), CUDA events."""
+#: the precision each configuration's networks run in on a GPU (on the CPU every row is fp32)
+ROW_PRECISION = {"spine-rt": "fp16", "host": "fp16", "fp32": "fp32", "reference": "fp32", "monai": "fp32"}
+#: matmul peaks measured: the three math modes a row can run in
+PEAK_KINDS = ("float16", "tf32", "float32")
+
+
+def peak_kind(precision: str, device: str, tf32_convolutions: bool) -> str:
+    """Which measured peak (a :data:`PEAK_KINDS` entry) bounds a row run in ``precision`` on ``device``.
+
+    FP16 rows: the FP16 peak. FP32 rows on CUDA where cuDNN may use TF32 for
+    FP32 convolutions (``torch.backends.cudnn.allow_tf32``): the TF32 peak;
+    otherwise (or on the CPU) the FP32 peak.
+    """
+    on_gpu = device.startswith("cuda")
+    if precision == "fp16" and on_gpu:
+        return "float16"
+    if on_gpu and tf32_convolutions:
+        return "tf32"
+    return "float32"
+
+
+def peak_matmul_flops(device: str, kind: str) -> float:
+    """FLOP/s of a large square matmul in ``kind`` (``float16``, ``tf32``, ``float32``), CUDA events."""
     import torch
 
     from spine_rt.bench.stopwatch import stopwatch_for
 
-    dtype = getattr(torch, dtype_name)
+    if kind == "tf32":  # float32 tensors with TF32 tensor-core math allowed for this measurement only
+        allowed = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            return peak_matmul_flops(device, "float32")
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = allowed
+    dtype = getattr(torch, kind)
     size = PEAK_MATMUL_SIZE if device.startswith("cuda") else 1024
     generator = torch.Generator(device=device).manual_seed(SEED)
     a = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
@@ -243,14 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"building {args.preset} networks (seeded random weights, calibrated batch norms) on {device}", flush=True)
     stage_one, stage_two = build_networks(args.preset, device)
     flops = flops_per_call(args.preset)
-    peak = {dtype: peak_matmul_flops(device, dtype) for dtype in ("float16", "float32")}
-    print(f"peak matmul: fp16 {peak['float16'] / 1e12:.1f} TFLOP/s, fp32 {peak['float32'] / 1e12:.1f} TFLOP/s; "
+    peak = {kind: peak_matmul_flops(device, kind) for kind in PEAK_KINDS}
+    tf32_convolutions = bool(torch.backends.cudnn.allow_tf32)
+    print(f"peak matmul: fp16 {peak['float16'] / 1e12:.1f} TFLOP/s, tf32 {peak['tf32'] / 1e12:.1f} TFLOP/s, "
+          f"fp32 {peak['float32'] / 1e12:.1f} TFLOP/s; "
           f"stage one {flops['stage1_window'] / 1e9:.2f} GFLOP/window, stage two {flops['stage2_patch'] / 1e9:.2f} "
           "GFLOP/patch", flush=True)
     scan = shaped_input(shape, seed=SEED)
 
-    measurements = []
-    for _, build in configurations(stage_one, stage_two, device, skip):
+    measurements, kinds = [], []
+    for key, build in configurations(stage_one, stage_two, device, skip):
+        kinds.append(peak_kind(ROW_PRECISION[key], device, tf32_convolutions))
         segmenter = build()
         try:
             print(f"measuring {segmenter.name}: {args.warmup} warm-up + {args.repeat} timed runs", flush=True)
@@ -273,18 +305,19 @@ def main(argv: list[str] | None = None) -> int:
         date=datetime.datetime.now().isoformat(timespec="seconds"),
     )
     floors = {}
-    for m in measurements:
+    for m, kind in zip(measurements, kinds):
         flops_run = stage_one_windows(m.counts) * flops["stage1_window"] + m.stage_two_patches_run * flops["stage2_patch"]
-        floor = flops_run / peak["float16"]
-        floors[m.name] = {"flops_run": flops_run, "flop_floor_s": floor,
-                          "fraction_of_fp16_peak": floor / m.end_to_end.median_s,
+        floor = flops_run / peak[kind]
+        floors[m.name] = {"flops_run": flops_run, "flop_floor_s": floor, "peak": kind,
+                          "fraction_of_peak": floor / m.end_to_end.median_s,
                           "achieved_tflops": flops_run / m.end_to_end.median_s / 1e12,
                           "stage_one_windows": stage_one_windows(m.counts)}
     print(report.format_table())
-    print("\nFLOP floor (FLOPs run / measured fp16 matmul peak) and fraction of it reached:")
+    print("\nFLOP floor (FLOPs run / measured matmul peak of the row's precision) and fraction of it reached:")
     for name, entry in floors.items():
         print(f"  {name:58s} {entry['flops_run'] / 1e12:8.2f} TFLOP  floor {1e3 * entry['flop_floor_s']:8.2f} ms  "
-              f"achieved {entry['achieved_tflops']:7.1f} TFLOP/s  {100 * entry['fraction_of_fp16_peak']:5.1f} % of peak")
+              f"achieved {entry['achieved_tflops']:7.1f} TFLOP/s  {100 * entry['fraction_of_peak']:5.1f} % of "
+              f"{entry['peak']} peak")
     for m in measurements:
         if m.peak_gpu_memory_bytes is not None:
             print(f"  {m.name:58s} peak GPU memory {m.peak_gpu_memory_bytes / 2 ** 30:.2f} GiB")
