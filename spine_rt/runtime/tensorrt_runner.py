@@ -599,14 +599,24 @@ class TensorRTRunner(Runner):
 
 
 def _profile_range(engine: Any, spec: TensorSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``(min, max)`` shape of an input in optimization profile 0 (its static shape when it has no profile)."""
-    profile = engine.get_tensor_profile_shape(spec.name, 0)
-    if len(profile) == 3:
-        return tuple(int(s) for s in profile[0]), tuple(int(s) for s in profile[2])
-    if spec.shape is None or not spec.is_static:
-        raise InputError(f"engine input {spec.name!r} has dynamic shape {spec.shape} but no optimization profile")
-    static = tuple(int(s) for s in spec.shape)
-    return static, static
+    """``(min, max)`` shape of an input: its static shape, else its range in optimization profile 0.
+
+    A static input needs no profile entry (an engine built without profiles has
+    none, and TensorRT reports an error when asked for one), so it is never asked.
+    """
+    if spec.shape is not None and spec.is_static:
+        static = tuple(int(s) for s in spec.shape)
+        return static, static
+    profile: Any = ()
+    if engine.num_optimization_profiles > 0:
+        try:
+            profile = engine.get_tensor_profile_shape(spec.name, 0)
+        except (RuntimeError, ValueError, TypeError):
+            profile = ()
+    if len(profile) != 3:
+        raise InputError(f"engine input {spec.name!r} has dynamic shape {spec.shape} but no optimization profile; "
+                         f"{REBUILD_HINT}")
+    return tuple(int(s) for s in profile[0]), tuple(int(s) for s in profile[2])
 
 
 def _io_specs(engine: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:

@@ -243,6 +243,15 @@ def test_torch_helpers_on_cpu_tensors():
     np.testing.assert_array_equal(host_array(tensor), np.arange(6, dtype=np.float32).reshape(2, 3))
 
 
+def test_a_static_input_needs_no_optimization_profile_entry():
+    """An engine built without profiles has no entry to ask for; the static shape is the range."""
+    from spine_rt.runtime.tensor_spec import TensorSpec
+    from spine_rt.runtime.tensorrt_runner import _profile_range
+
+    no_engine_needed = None  # the engine must not be asked about a static input
+    assert _profile_range(no_engine_needed, TensorSpec("X", (2, 3), "float32")) == ((2, 3), (2, 3))
+
+
 def test_zero_copy_needs_tensorrt_256_byte_alignment():
     from spine_rt.runtime.torch_cuda_tensors import TENSORRT_ADDRESS_ALIGNMENT, is_aligned
 
