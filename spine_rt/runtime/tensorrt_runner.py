@@ -441,18 +441,18 @@ class TensorRTRunner(Runner):
                 self._bind(slot, name, buffer.ptr, buffer)
         else:
             buffers, output_shapes = captured.buffers, captured.output_shapes
-        for spec in self._inputs:
-            self._stage_input(torch, slot, spec, feed[spec.name], shapes[spec.name], buffers[spec.name])
-        slot.staged.record(slot.handle)
-        if captured is None:
-            try:
+        try:
+            for spec in self._inputs:
+                self._stage_input(torch, slot, spec, feed[spec.name], shapes[spec.name], buffers[spec.name])
+            slot.staged.record(slot.handle)
+            if captured is None:
                 self._execute(slot)  # warm-up: TensorRT's first run after a shape change may do work a graph cannot hold
                 graph = CudaGraph.capture(slot.handle, lambda: self._execute(slot))
-            except BaseException:
-                slot.stream.synchronize()
-                for buffer in buffers.values():
-                    buffer.free()
-                raise
+        except BaseException:
+            if captured is None:  # the new buffers belong to no graph: free them, staging failed or capture did
+                self._drop_new_buffers(slot, buffers)
+            raise
+        if captured is None:
             captured = _CapturedExecution(graph, buffers, output_shapes)
             slot.graphs[key] = captured
         captured.graph.launch(slot.handle)
@@ -525,6 +525,16 @@ class TensorRTRunner(Runner):
                 )
             shapes[spec.name] = shape
         return shapes
+
+    @staticmethod
+    def _drop_new_buffers(slot: _StreamSlot, buffers: Mapping[str, DeviceBuffer]) -> None:
+        """Free buffers made for a graph that was never captured, and forget their bindings."""
+        slot.stream.synchronize()  # no queued copy or run still uses them
+        for name, buffer in buffers.items():
+            if slot.bound.get(name) is buffer:
+                del slot.bound[name]
+                slot.addresses.pop(name, None)
+            buffer.free()
 
     def _bind(self, slot: _StreamSlot, name: str, address: int, owner: Any) -> None:
         """Give TensorRT ``address`` for tensor ``name`` and keep ``owner`` (the memory's owner) referenced."""

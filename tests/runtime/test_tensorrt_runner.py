@@ -13,6 +13,7 @@ import pytest
 
 from spine_rt.dependencies import is_available
 from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.runtime.cuda_memory import DeviceBuffer
 from spine_rt.runtime.tensorrt_runner import (
     TENSORRT_TO_NUMPY,
     TensorRTRunner,
@@ -193,6 +194,21 @@ def test_cuda_graph_replays_equal_the_plain_path(affine_engine):
         x = torch.from_numpy(_inputs(4, 9)).cuda()
         torch.testing.assert_close(graphed.infer({"X": x})["Y"], plain.infer({"X": x})["Y"], rtol=0, atol=0)
         assert graphed.captured_graph_count == 2
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+def test_buffers_of_a_graph_whose_staging_fails_are_freed(affine_engine):
+    with TensorRTRunner(affine_engine, cuda_graph=True) as graphed:
+        bad = np.array([["a", "b", "c"], ["d", "e", "f"]])  # cannot be staged as float32
+        with pytest.raises(ValueError):
+            graphed.infer({"X": bad}, check_inputs=False)
+        assert graphed.captured_graph_count == 0
+        (slot,) = graphed._slots.values()
+        assert not any(isinstance(owner, DeviceBuffer) for owner in slot.bound.values())  # nothing kept alive
+        x = _inputs(2)
+        np.testing.assert_allclose(graphed.infer({"X": x})["Y"], 2 * x + 1, rtol=1e-6)
+        assert graphed.captured_graph_count == 1
 
 
 @pytest.mark.tensorrt
