@@ -361,18 +361,19 @@ class TensorRTRunner(Runner):
         return self._run(feed, self._default_stream.handle_int)
 
     def _close_impl(self) -> None:
-        set_device(self._device_index)
-        try:
-            for slot in self._slots.values():
-                slot.close()
-        finally:
-            self._slots.clear()
-            if self._default_stream is not None:
-                self._default_stream.close()
-                self._default_stream = None
-            self._engine = None
-            self._runtime = None
-            self._logger = None
+        with self._lock:  # no slot is made (another thread's first call on a stream) while they are released
+            set_device(self._device_index)
+            try:
+                for slot in self._slots.values():
+                    slot.close()
+            finally:
+                self._slots.clear()
+                if self._default_stream is not None:
+                    self._default_stream.close()
+                    self._default_stream = None
+                self._engine = None
+                self._runtime = None
+                self._logger = None
 
     # ----------------------------------------------------------------- running
     def _run(self, feed: Mapping[str, Any], handle: int) -> dict[str, Any]:
@@ -478,6 +479,9 @@ class TensorRTRunner(Runner):
 
     def _slot_for(self, handle: int) -> _StreamSlot:
         with self._lock:
+            if self._engine is None:  # closed by another thread since this call began
+                self._check_not_closed()
+                raise InputError(f"{self._label()} is closed; create a new runner to run inference again")
             slot = self._slots.get(handle)
             if slot is None:
                 assert self._default_stream is not None

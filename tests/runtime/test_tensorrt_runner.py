@@ -268,6 +268,28 @@ def test_a_static_input_needs_no_optimization_profile_entry():
     assert _profile_range(no_engine_needed, TensorSpec("X", (2, 3), "float32")) == ((2, 3), (2, 3))
 
 
+def test_release_waits_for_the_runner_lock():
+    """Closing must not release the slots while another thread holds the lock (making a slot)."""
+    import threading
+
+    runner = TensorRTRunner(b"plan bytes, never loaded")
+    finished = threading.Event()
+
+    def release():
+        try:
+            runner._close_impl()  # raises here (no cuda-python / GPU), but only once it holds the lock
+        except Exception:
+            pass
+        finished.set()
+
+    with runner._lock:
+        worker = threading.Thread(target=release)
+        worker.start()
+        assert not finished.wait(0.2)  # still waiting for the lock
+    assert finished.wait(10)
+    worker.join()
+
+
 def test_zero_copy_needs_tensorrt_256_byte_alignment():
     from spine_rt.runtime.torch_cuda_tensors import TENSORRT_ADDRESS_ALIGNMENT, is_aligned
 
