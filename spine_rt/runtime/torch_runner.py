@@ -49,6 +49,9 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
 
 #: forward passes on a side stream before a CUDA graph is captured (lazy init, cuDNN autotuning).
 CUDA_GRAPH_WARMUP_RUNS = 3
+#: ``torch.cuda.graph(capture_error_mode=...)``: only this thread's unsafe CUDA calls break a capture,
+#: so another thread (another runner, the host's ROI step) may keep working while a graph is captured
+CUDA_GRAPH_CAPTURE_ERROR_MODE = "thread_local"
 
 
 @dataclass
@@ -222,7 +225,7 @@ class TorchRunner(Runner):
                 self._module(*static_inputs)
         current.wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, capture_error_mode=CUDA_GRAPH_CAPTURE_ERROR_MODE):
             static_outputs = self._module(*static_inputs)
         return _CapturedGraph(graph, static_inputs, static_outputs)
 

@@ -275,3 +275,55 @@ def test_cuda_graph_is_captured_once_per_shape_and_replayed():
         runner.infer({"image": torch.from_numpy(batch(2, seed=11)).cuda()})
         assert first.is_cuda and torch.equal(first, kept)
         assert runner.captured_graph_count == 2
+
+
+def test_cuda_graphs_are_captured_in_thread_local_mode():
+    """Global mode (torch's default) makes another thread's CUDA calls fail or break the capture."""
+    import inspect
+
+    import torch
+
+    from spine_rt.runtime.torch_runner import CUDA_GRAPH_CAPTURE_ERROR_MODE
+
+    assert CUDA_GRAPH_CAPTURE_ERROR_MODE == "thread_local"
+    assert "capture_error_mode" in inspect.signature(torch.cuda.graph).parameters
+
+
+@pytest.mark.gpu
+def test_another_thread_may_use_cuda_while_a_graph_is_captured():
+    import threading
+
+    import torch
+
+    capturing, other_done = threading.Event(), threading.Event()
+
+    class WaitsDuringCapture(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = tiny_conv()
+
+        def forward(self, x):
+            if torch.cuda.is_current_stream_capturing():
+                capturing.set()
+                other_done.wait(30)
+            return self.conv(x)
+
+    errors = []
+
+    def other_thread():
+        capturing.wait(30)
+        try:
+            torch.ones(4, device="cuda:0").sum().item()  # a synchronous copy: forbidden during a global capture
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        other_done.set()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    cpu_module = tiny_conv()
+    with make_runner(WaitsDuringCapture(), device="cuda:0", cuda_graph=True) as runner:
+        x = batch(2)
+        out = runner.infer({"image": x})["logits"]
+    worker.join(60)
+    assert errors == []
+    np.testing.assert_allclose(out, reference(cpu_module, x), rtol=1e-4, atol=1e-4)
