@@ -11,17 +11,39 @@ package are now (graph sha256, TensorRT version, GPU compute capability,
 precision, batch). An engine built elsewhere or from an older graph is a
 clear :class:`EnvironmentProblem` saying what differs, never a silent
 fallback and never a rebuild behind the caller's back.
+
+The GPU model is not part of the key (an engine runs on any GPU of its
+compute capability), but TensorRT tunes its kernels for the GPU it built on:
+an engine built on another model (an H100's engine on an H200) is used with
+a :class:`GpuModelWarning` suggesting a rebuild for speed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from typing import Any
 
 from spine_rt.engines.engine_requirement import EngineRequirement
 from spine_rt.engines.engine_store import EngineStore, StoredEngine
 from spine_rt.engines.machine_facts import probe_machine
 from spine_rt.model_package import ModelPackage
+
+LOG = logging.getLogger(__name__)
+
+
+class GpuModelWarning(UserWarning):
+    """A stored engine was built on another GPU model of the same compute capability."""
+
+
+def gpu_model_difference(built_on: str | None, here: str | None) -> str | None:
+    """Why an engine built on GPU ``built_on`` may run slower on GPU ``here`` (``None``: same model or unknown)."""
+    if not built_on or not here or built_on.strip() == here.strip():
+        return None
+    return (f"the engine was built on {built_on.strip()}, this GPU is {here.strip()}: it runs (same compute "
+            f"capability) with kernels tuned for the other GPU; rebuild it here for full speed with: "
+            f"spine-rt build-engine PKG --rebuild")
 
 
 def find_stage_engine(
@@ -59,7 +81,12 @@ def find_stage_engine(
         graph=graph.path,
         batch=batch,
     )
-    return EngineStore(package.root).find(stage, requirement, fold=fold)
+    stored = EngineStore(package.root).find(stage, requirement, fold=fold)
+    difference = gpu_model_difference(stored.record.build.get("gpu_name"), machine.gpu_name)
+    if difference is not None:
+        LOG.warning("%s %s fold %d: %s", package.root, stage, fold, difference)
+        warnings.warn(f"{stage} fold {fold}: {difference}", GpuModelWarning, stacklevel=2)
+    return stored
 
 
 def open_engine_runner(
