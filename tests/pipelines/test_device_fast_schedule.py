@@ -12,7 +12,8 @@ skips windows.
   folds, a volume tall enough for several slabs, no foreground at all; the
   order work is queued in; the pipeline option.
 * GPU (``gpu``): two streams on cuda:0 vs one stream on cuda:0 (fp32, and
-  fp16 + channels-last), and no ``torch.cuda.synchronize`` during a call.
+  fp16 + channels-last), and no synchronisation during a call (torch's sync
+  debug mode raises on ``.item()``, ``.cpu()``, ``nonzero``, blocking copies).
 * TensorRT (``tensorrt`` + ``gpu``): the same with engines of the tiny package.
 """
 
@@ -283,16 +284,39 @@ def test_two_streams_on_cuda_equal_one_stream(networks, options):
 
 
 @pytest.mark.gpu
-def test_two_streams_never_synchronize_the_device(networks, monkeypatch):
+@pytest.mark.parametrize("two_streams", [True, False], ids=["two-stream", "sequential"])
+def test_a_call_never_synchronizes_the_device(networks, monkeypatch, two_streams):
+    """No hidden synchronisation inside the slab loop: ``.item()``, ``.cpu()``, ``nonzero``, blocking copies,
+    ``torch.cuda.synchronize`` all raise under torch's sync debug mode, which is on while the lanes queue work.
+
+    The host's waits for the foreground events (``Event.synchronize``) are the designed ones: they are
+    counted, once per slab with stage-two rows. The results are read after the loop with the mode off.
+    """
     import torch
 
-    two, _, _ = _cuda_pair(networks)
-    volume = spine_like(seed=6)
-    two.predict(volume)  # warm-up: runner activation, cuDNN choices
-    calls = {"synchronize": 0, "wait_event": 0}
-    synchronize, wait_event = torch.cuda.synchronize, torch.cuda.Stream.wait_event
+    from spine_rt.pipelines import device_prediction
+    from spine_rt.pipelines.stream_lanes import StreamLanes
 
-    def counting_synchronize(*args, **kwargs):
+    two, one, _ = _cuda_pair(networks)
+    schedule = two if two_streams else one
+    volume = spine_like(seed=6)
+    schedule.predict(volume)  # warm-up: runner activation, cuDNN choices
+
+    calls = {"wait_event": 0, "host_wait": 0, "synchronize": 0}
+    start, join = StreamLanes.start, StreamLanes.join
+    synchronize = torch.cuda.synchronize
+    wait_event = torch.cuda.Stream.wait_event
+    host_wait = device_prediction.host_wait
+
+    def strict_start(self):
+        start(self)
+        torch.cuda.set_sync_debug_mode("error")
+
+    def relaxed_join(self):
+        torch.cuda.set_sync_debug_mode("default")
+        join(self)
+
+    def counting_synchronize(*args, **kwargs):  # explicit: the debug mode does not flag it
         calls["synchronize"] += 1
         return synchronize(*args, **kwargs)
 
@@ -300,11 +324,28 @@ def test_two_streams_never_synchronize_the_device(networks, monkeypatch):
         calls["wait_event"] += 1
         return wait_event(self, event)
 
+    def counted_host_wait(event):
+        calls["host_wait"] += 1
+        assert isinstance(event, torch.cuda.Event)  # a real event: the foreground copy is waited for
+        torch.cuda.set_sync_debug_mode("default")
+        try:
+            host_wait(event)
+        finally:
+            torch.cuda.set_sync_debug_mode("error")
+
     monkeypatch.setattr(torch.cuda, "synchronize", counting_synchronize)
+    monkeypatch.setattr(StreamLanes, "start", strict_start)
+    monkeypatch.setattr(StreamLanes, "join", relaxed_join)
     monkeypatch.setattr(torch.cuda.Stream, "wait_event", counting_wait_event)
-    result = two.predict(volume)
+    monkeypatch.setattr(device_prediction, "host_wait", counted_host_wait)
+    try:
+        result = schedule.predict(volume)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
     assert calls["synchronize"] == 0
-    assert calls["wait_event"] >= 2 * result.counts["slabs"]  # the lanes were ordered by events
+    assert calls["host_wait"] >= 1  # the ROI is on: the host waited for foreground events, not for nothing
+    if two_streams:
+        assert calls["wait_event"] >= 2 * result.counts["slabs"]  # the lanes were ordered by events
 
 
 # ---------------------------------------------------------------- TensorRT
