@@ -70,25 +70,47 @@ def test_round_trip_through_device_memory(cuda_python):
     assert device.ptr == 0
 
 
-@pytest.mark.gpu
-def test_event_orders_two_streams(cuda_python):
+#: bytes of device-to-device copying queued on the first stream before the values are written:
+#: milliseconds of work, so a second stream that does not wait reads the buffer long before it is written
+SLOW_COPY_BYTES = 1 << 30
+SLOW_COPIES = 4
+
+
+def _read_after_slow_write(wait_for_event: bool) -> np.ndarray:
+    """Stream one: slow copies, then 7s into a zeroed buffer, event; stream two: (waits,) reads the buffer."""
     from spine_rt.runtime.cuda_memory import CudaEvent, CudaStream, DeviceBuffer, PinnedHostBuffer, copy_async
 
     values = np.full(256, 7, dtype=np.int32)
     first, second, event = CudaStream(), CudaStream(), CudaEvent()
-    device, host = DeviceBuffer(values.nbytes), PinnedHostBuffer(values.nbytes)
+    device, host, result = DeviceBuffer(values.nbytes), PinnedHostBuffer(values.nbytes), PinnedHostBuffer(values.nbytes)
+    big_a, big_b = DeviceBuffer(SLOW_COPY_BYTES), DeviceBuffer(SLOW_COPY_BYTES)
     try:
+        host.view(np.int32, (256,))[...] = 0
+        copy_async(device.ptr, host.ptr, values.nbytes, first.handle_int)
+        first.synchronize()  # the buffer holds zeros
         host.view(np.int32, (256,))[...] = values
+        for _ in range(SLOW_COPIES):
+            copy_async(big_b.ptr, big_a.ptr, SLOW_COPY_BYTES, first.handle_int)
         copy_async(device.ptr, host.ptr, values.nbytes, first.handle_int)
         event.record(first.handle_int)
-        event.make_wait(second.handle_int)
-        result = PinnedHostBuffer(values.nbytes)
+        if wait_for_event:
+            event.make_wait(second.handle_int)
         copy_async(result.ptr, device.ptr, values.nbytes, second.handle_int)
         second.synchronize()
-        np.testing.assert_array_equal(result.view(np.int32, (256,)), values)
-        result.free()
+        read = result.view(np.int32, (256,)).copy()
+        first.synchronize()
+        return read
     finally:
-        device.free(), host.free(), event.close(), first.close(), second.close()
+        for owner in (device, host, result, big_a, big_b):
+            owner.free()
+        event.close(), first.close(), second.close()
+
+
+@pytest.mark.gpu
+def test_event_orders_two_streams(cuda_python):
+    np.testing.assert_array_equal(_read_after_slow_write(wait_for_event=True), np.full(256, 7, dtype=np.int32))
+    # the control: without the wait the second stream reads the zeros, so the check above can fail
+    assert (_read_after_slow_write(wait_for_event=False) == 0).all()
 
 
 @pytest.mark.gpu
