@@ -86,7 +86,7 @@ class StreamLanes:
             stream.wait_stream(self._origin)
 
     def lane(self, name: str) -> Any:
-        """Context manager that makes lane ``name`` torch's current stream (a null context in order mode)."""
+        """Context manager that makes lane ``name`` torch's current stream (a null context on CPU tensors)."""
         stream = self._streams.get(name)
         return torch.cuda.stream(stream) if stream is not None else nullcontext()
 
