@@ -11,7 +11,8 @@ centre of a given scan) goes through:
   precision, torch (FP32 everywhere, FP16 on CUDA only), TensorRT when
   installed, on the engines ``spine-rt build-engine`` stored in the package
   (:func:`spine_rt.engines.open_engine_runner`; a missing engine is a
-  skipped row saying so).
+  skipped row saying so), OpenVINO on the FP32 graph in fp32 and, where the
+  CPU has AVX512_BF16 or AMX, in bf16 (a skipped row otherwise).
 
 Each row reports max/mean abs error, relative error and argmax agreement as
 defined in :mod:`spine_rt.export.parity` (worst over the stage's outputs),
@@ -37,7 +38,7 @@ from spine_rt.model_package import ModelPackage, Stage
 from spine_rt.runtime.backends import BackendFacts, available_backends, probe_backends, select_backend
 
 #: backends ``--backends`` accepts
-VERIFY_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch")
+VERIFY_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch", "openvino")
 #: batch of the verification input
 VERIFY_BATCH = 2
 DEFAULT_SEED = 0
@@ -212,6 +213,10 @@ def _run_backend(package: ModelPackage, stage_name: str, fold: int, backend: str
         from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
         runner = OnnxRuntimeRunner(package.graph_path(stage_name, precision, fold), device=device, name=label)
+    elif backend == "openvino":
+        from spine_rt.runtime.openvino_runner import OpenVINORunner
+
+        runner = OpenVINORunner(package.graph_path(stage_name, "fp32", fold), precision=precision, name=label)
     elif backend == "torch":
         from spine_rt.export.torch_stage import stage_torch_runner
 
@@ -298,7 +303,7 @@ def verify_package(
                 reference_backend = ("torch", "cpu")
                 reference = _run_backend(opened, stage_name, fold, "torch", "cpu", "fp32", inputs)
             for choice in choices:
-                for precision in precisions:
+                for precision in (("fp32", "bf16") if choice.name == "openvino" else precisions):
                     if (choice.name, choice.device) == reference_backend and precision == "fp32":
                         rows.append(_row(stage_name, fold, choice.name, choice.device, precision,
                                          compare_outputs(reference, reference, class_outputs), STATUS_REFERENCE))
@@ -321,5 +326,5 @@ def verify_package(
         reference=reference_name,
         rows=tuple(rows),
         skipped_backends=tuple(_backend_notes(wanted, choices, facts, checkpoint_free)),
-        tolerances={p: asdict(tolerance(p)) for p in ("fp32", "fp16")},
+        tolerances={p: asdict(tolerance(p)) for p in ("fp32", "fp16", "bf16")},
     )
