@@ -3,6 +3,7 @@
 * ``gpu``: runs only where torch sees a CUDA GPU; reported as skipped elsewhere.
 * ``tensorrt``: runs only where the ``tensorrt`` module imports.
 * ``torch``: runs only where torch is installed (the base install has none).
+* ``openvino``: runs only where the ``openvino`` module imports.
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -35,10 +36,13 @@ def _cuda_visible() -> bool:
 def pytest_collection_modifyitems(config, items):
     has_torch = _has("torch")
     has_trt = _has("tensorrt")
+    has_openvino = _has("openvino")
     has_gpu = None  # computed lazily: importing torch costs a second
     for item in items:
         if item.get_closest_marker("torch") and not has_torch:
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
+        if item.get_closest_marker("openvino") and not has_openvino:
+            item.add_marker(pytest.mark.skip(reason="openvino is not installed (pip install openvino)"))
         if item.get_closest_marker("tensorrt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
         if item.get_closest_marker("gpu"):
