@@ -27,7 +27,6 @@ _EXPORTS: dict[str, str] = {
     "TensorRTRunner": "spine_rt.runtime.tensorrt_runner",
     "OpenVINORunner": "spine_rt.runtime.openvino_runner",
     "CpuCapabilities": "spine_rt.runtime.cpu_capabilities",
-    "cpu_capabilities": "spine_rt.runtime.cpu_capabilities",
     "BACKEND_NAMES": "spine_rt.runtime.backends",
     "BackendChoice": "spine_rt.runtime.backends",
     "BackendFacts": "spine_rt.runtime.backends",
@@ -54,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.runtime.devices import normalize_device
     from spine_rt.runtime.environment import describe_environment
     from spine_rt.runtime.gpus import GpuInfo, visible_gpus
-    from spine_rt.runtime.cpu_capabilities import CpuCapabilities, cpu_capabilities
+    from spine_rt.runtime.cpu_capabilities import CpuCapabilities
     from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
     from spine_rt.runtime.openvino_runner import OpenVINORunner
     from spine_rt.runtime.runner import Runner
