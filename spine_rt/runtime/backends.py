@@ -34,7 +34,7 @@ from spine_rt.runtime.gpus import visible_gpus
 BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")
 
 #: why ``auto`` prefers OpenVINO on the CPU (figures: benchmarks/RESULTS.md, 2026-12-07)
-OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: about 5x onnxruntime's "
+OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: 6.6x onnxruntime's "
                          "speed, same FP32 graph, same labels)")
 
 #: how to get onnxruntime's CUDA provider (the CPU and GPU wheels cannot live side by side).
