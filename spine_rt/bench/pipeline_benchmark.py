@@ -168,7 +168,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
         if options.scan:
             scan = phantom_input(options.seed) if options.shape is None else shaped_input(options.shape, options.seed)
             say(f"input: {scan.description}")
-            measurements = _measure_scan(package, configurations, options, device, scan, say)
+            measurements = _measure_scan(package, configurations, options, device, scan, say, notes)
         if options.patch_engines:
             extras = _per_patch_figures(package, options, say)
 
@@ -193,18 +193,28 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
 
 
 def _measure_scan(package: Path, configurations: Sequence[FastConfiguration], options: BenchOptions, device: str,
-                  scan: Any, say: Callable[[str], None]) -> list[Any]:
-    builders: list[Callable[[], Segmenter]] = [
-        _fast_builder(package, configuration, device, options.batch_size) for configuration in configurations
+                  scan: Any, say: Callable[[str], None], notes: list[str]) -> list[Any]:
+    from spine_rt.pipelines.bf16_gate import Bf16Refused
+
+    builders: list[tuple[str, Callable[[], Segmenter]]] = [
+        (configuration.label, _fast_builder(package, configuration, device, options.batch_size))
+        for configuration in configurations
     ]
     for baseline in options.baselines:
-        builders.append(_baseline_builder(package, baseline, device))
+        builders.append((baseline, _baseline_builder(package, baseline, device)))
     segmenters: list[Segmenter] = []
     try:
-        for index, build in enumerate(builders):
-            say(f"loading configuration {index + 1}/{len(builders)}")
-            segmenters.append(build())
+        for index, (label, build) in enumerate(builders):
+            say(f"loading configuration {index + 1}/{len(builders)}: {label}")
+            try:
+                segmenters.append(build())
+            except Bf16Refused as refused:  # the pipelines refuse it for this package: left out, with the figure
+                notes.append(f"{label} left out: {refused}")
+                say(f"  left out: {refused}")
+                continue
             _limit_runner_threads(segmenters[-1], options.threads)
+        if not segmenters:
+            raise InputError("no configuration could be loaded: " + "; ".join(notes[-len(builders):]))
         tracker = BenchProgress([s.name for s in segmenters], options.warmup, options.repeat)
         say(tracker.plan_line())
         measurements = measure_interleaved(segmenters, scan.image, scan.affine, options.repeat, options.warmup,
