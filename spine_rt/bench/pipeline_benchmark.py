@@ -140,6 +140,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     """
     from spine_rt.runtime import describe_environment
 
+    baselines_defaulted = options.baselines is None
     options = options.checked()
     say = progress or (lambda line: None)
     notes: list[str] = []
@@ -172,7 +173,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
         if options.patch_engines:
             extras = _per_patch_figures(package, options, say)
 
-    if not options.patch_engines and not options.baselines and options.preset == "tiny":
+    if baselines_defaulted and not options.baselines:
         notes.append("comparisons left out by default: --baselines reference,monai adds the authors' schedule "
                      "(about 7x spine-rt fast's time per call) and MONAI's sliding window")
     machine_after = machine_facts()
