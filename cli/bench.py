@@ -3,7 +3,7 @@
 ::
 
     spine-rt bench                                   # a few minutes: random-init tiny package, MRSpineSeg-geometry
-                                                     # phantom, spine-rt fast on OpenVINO and onnxruntime
+                                                     # phantom, spine-rt fast on the engine auto picks
     spine-rt bench --baselines reference,monai       # + the authors' schedule and MONAI (longer)
     spine-rt bench --preset full --threads 1         # paper-size network: fast on openvino fp32/bf16 and
                                                      # onnxruntime, the baselines, per-patch GFLOP/s vs peak
@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Measure spine-rt's fast schedule on each backend and, in the same run, the baselines on the "
         "same weights and the same scan: the authors' schedule (SEEDS.md, torch FP32) and MONAI "
         "sliding_window_inference driving the same torch stage-two network. Without options it takes a few "
-        "minutes on 2 cores (tiny network, spine-rt fast on OpenVINO and onnxruntime, no baselines); "
+        "minutes on 2 cores (tiny network, spine-rt fast on the engine auto picks, no baselines); --backend adds engines, "
         "--baselines and --preset full add the long comparisons. Reports latency per stage and end "
         "to end (median, p95; warm-up runs excluded), stage-two patches, patches/s, voxels/s, the share of time "
         "outside backend calls, peak host (and GPU) memory, time ratios and Dice agreement vs spine-rt fast.",

@@ -3,12 +3,14 @@
 Two presets:
 
 * ``tiny`` (default): a random-init tiny SSHSNet; spine-rt's fast schedule
-  on the CPU engines a user chooses between (OpenVINO and onnxruntime; on a
+  on the engine ``auto`` picks on the CPU (OpenVINO, else onnxruntime; on a
   GPU every GPU backend), 1 warm-up and 3 timed rounds, no baselines. This is
-  what a new user asks first (how fast is spine-rt here, on which engine) and
-  it finishes in a few minutes on 2 cores. The comparisons with the authors'
-  schedule and MONAI (several times longer per call) are behind
-  ``--baselines reference,monai``; the torch backend behind ``--backend``.
+  what a new user asks first (how fast is spine-rt here) and it finishes in
+  a few minutes on 2 cores. The other CPU engines are behind ``--backend``
+  (``--backend openvino onnxruntime torch``; onnxruntime's default threads
+  spin, which on a busy 2-core machine cost 5x OpenVINO's time in our run),
+  the comparisons with the authors' schedule and MONAI (several times
+  longer per call) behind ``--baselines reference,monai``.
 * ``full``: the paper-size SSHSNet, random weights; spine-rt fast on
   OpenVINO FP32, OpenVINO BF16 (CPUs with AVX512_BF16 or AMX) and
   onnxruntime, the authors' schedule and MONAI; 0 warm-up, 1 round (each
@@ -120,10 +122,13 @@ def default_configurations(preset: str, available: Sequence[str], device: str,
                 notes.append("openvino bf16 left out: this CPU has neither AVX512_BF16 nor AMX")
     elif preset == "full":
         notes.append("openvino not installed: its rows are left out (pip install openvino)")
-    if "onnxruntime" in available:
+    if "onnxruntime" in available and (preset == "full" or not chosen):
         chosen.append(FastConfiguration("onnxruntime"))
     if not chosen:
         chosen = [FastConfiguration(name) for name in dict.fromkeys(available)]
-    elif "torch" in available:
-        notes.append("the torch backend is not timed by default (--backend torch adds it)")
+    left_out = [name for name in ("onnxruntime", "torch") if name in available
+                and all(c.backend != name for c in chosen)]
+    if left_out:
+        notes.append(f"not timed by default: {', '.join(left_out)} (--backend {' '.join(c.spec for c in chosen)} "
+                     f"{' '.join(left_out)} adds them)")
     return chosen, notes

@@ -17,13 +17,15 @@ from spine_rt.errors import InputError
 CPU_ALL = ["openvino", "onnxruntime", "torch"]
 
 
-def test_default_run_times_the_cpu_engines_a_user_chooses_between_and_no_baseline():
+def test_default_run_times_the_engine_auto_picks_and_no_baseline():
     options = BenchOptions().checked()
     assert (options.preset, options.warmup, options.repeat, tuple(options.baselines)) == ("tiny", 1, 3, ())
     assert options.patch_engines is False and options.scan is True
     chosen, notes = default_configurations("tiny", CPU_ALL, "cpu", native_bf16=True)
-    assert chosen == [FastConfiguration("openvino"), FastConfiguration("onnxruntime")]
-    assert any("--backend torch" in note for note in notes)
+    assert chosen == [FastConfiguration("openvino")]
+    assert notes == ["not timed by default: onnxruntime, torch (--backend openvino onnxruntime torch adds them)"]
+    chosen, notes = default_configurations("tiny", ["onnxruntime", "torch"], "cpu", native_bf16=True)
+    assert chosen == [FastConfiguration("onnxruntime")] and "torch" in notes[0]
 
 
 def test_full_preset_defaults():
