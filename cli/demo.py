@@ -16,7 +16,7 @@ import argparse
 
 from spine_rt.errors import EXIT_OK, InputError
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"output folder, created if missing (default ./{DEFAULT_OUT})")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default auto)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the best available)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
+                        help="fp32 (exact; default on the CPU), fp16 (CUDA) or bf16 (openvino, AVX512_BF16/AMX CPUs)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the phantom's seed (default {DEFAULT_SEED})")
     parser.add_argument("--model", metavar="PKG", help="a spine MR package instead of the bundled demo model")
     parser.set_defaults(run=run)
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
-    result = run_demo(args.out, backend=args.backend, device=args.device, seed=args.seed, package=args.model)
+    result = run_demo(args.out, backend=args.backend, device=args.device, seed=args.seed, package=args.model,
+                      precision=args.precision)
     print(f"phantom seed {args.seed}: {'x'.join(str(s) for s in result.shape)} voxels of "
           f"{' x '.join(f'{s:g}' for s in result.spacing_mm)} mm; backend: {result.report.get('backend', '?')}")
     width = max(len(name) for name in result.dice)

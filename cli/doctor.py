@@ -15,9 +15,10 @@ from typing import Any
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor",
-        help="report backends, GPU and versions of torch, onnxruntime, TensorRT",
+        help="report backends, GPU, CPU and versions of torch, onnxruntime, OpenVINO, TensorRT",
         description="Report what this machine can run: Python and package versions, "
-        "onnxruntime providers, torch and CUDA, TensorRT, cuda-python, visible GPUs, "
+        "onnxruntime providers, torch and CUDA, TensorRT, cuda-python, OpenVINO, the CPU's capabilities "
+        "(AVX-512, AVX512_BF16, AMX), visible GPUs, "
         "and which backend 'auto' would pick.",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -61,7 +61,9 @@ XRAY_SUFFIX = "_seg.png"
 REPORT_SUFFIX = "_report.json"
 QC_SUFFIX = "_qc.png"
 SUMMARY_NAME = "summary.csv"
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "triton")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "openvino", "triton")
+#: --precision choices (default: fp32 on the CPU, fp16 on CUDA where the package has it)
+PRECISIONS = ("fp32", "fp16", "bf16")
 #: measured X-ray values copied into the summary
 SUMMARY_VALUES = ("PI", "PT", "SS", "LL", "PI-LL", "LDI")
 
@@ -97,8 +99,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="PKG", default=None,
                         help="model package folder (default: the bundled demo model)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="auto (TensorRT > onnxruntime CUDA > torch CUDA > onnxruntime CPU), tensorrt, "
-                        "onnxruntime, torch or triton (with --server) (default: auto)")
+                        help="auto (TensorRT > onnxruntime CUDA > torch CUDA > OpenVINO CPU > onnxruntime CPU), "
+                        "tensorrt, onnxruntime, torch, openvino or triton (with --server) (default: auto)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="fp32 (exact; the default on the CPU), fp16 (CUDA backends) or bf16 (openvino on a "
+                        "CPU with AVX512_BF16 or AMX; refused when it changes more than 0.5 %% of labels on a "
+                        "real-looking input)")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda:N (default: best available)")
     add_triton_arguments(parser)
     parser.add_argument("--schedule", default=None, metavar="NAME",
@@ -270,12 +276,14 @@ def _load(args: argparse.Namespace, package):
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
         if args.backend == "triton":
             raise InputError("--backend triton serves spine MR packages; X-ray packages run in process")
-        return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta)
+        return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta,
+                             precision=args.precision)
     servers = triton_servers(args)
     triton = {} if servers is None else {"servers": servers, "model_name_prefix": args.model_name_prefix}
     return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
                          roi=not args.no_roi, batch_size=args.batch, tta=args.tta,
-                         pipelining=args.pipelining or "auto", relabel_levels=args.relabel_levels, **triton)
+                         pipelining=args.pipelining or "auto", relabel_levels=args.relabel_levels,
+                         precision=args.precision, **triton)
 
 
 def _write_report(result: Any, case: Case) -> None:

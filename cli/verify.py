@@ -35,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", default=None, metavar="SCAN",
                         help="MR scan (NIfTI or DICOM folder) or X-ray picture whose central region is the input")
     parser.add_argument("--backends", "--backend", nargs="+", default=None, metavar="NAME",
-                        help="backends to check: tensorrt, onnxruntime, torch, triton (with --server) "
-                        "(default: all available in process)")
+                        help="backends to check: tensorrt, onnxruntime, torch, openvino (fp32 and bf16), "
+                        "triton (with --server) (default: all available in process)")
     parser.add_argument("--checkpoint-free", action="store_true",
                         help="compare with onnxruntime CPU FP32 instead of torch (no torch or weights needed)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic input (default 0)")

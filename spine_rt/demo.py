@@ -95,12 +95,13 @@ def run_demo(
     device: str | None = None,
     seed: int = DEFAULT_SEED,
     package: str | os.PathLike[str] | None = None,
+    precision: str | None = None,
 ) -> DemoResult:
     """Segment a phantom with the bundled (or given) package and score it; see the module docstring.
 
     Args:
         out: the folder for the four files (created if missing).
-        backend, device: as for :func:`spine_rt.load_pipeline`.
+        backend, device, precision: as for :func:`spine_rt.load_pipeline`.
         seed: the phantom's seed (non-negative).
         package: a spine MR model package (default: the bundled demo model).
 
@@ -117,7 +118,7 @@ def run_demo(
 
     started = time.perf_counter()
     opened = ModelPackage.open(default_package_path() if package is None else package)
-    pipeline = load_pipeline(opened, backend=backend, device=device)
+    pipeline = load_pipeline(opened, backend=backend, device=device, precision=precision)
     phantom = spine_mr(seed, spacing=phantom_spacing_of_package(opened.manifest.preprocessing))
     scan = Image(phantom.image, phantom.affine)
     result = pipeline(scan)

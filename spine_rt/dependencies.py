@@ -2,7 +2,8 @@
 
 ``import spine_rt`` needs only numpy, nibabel, pydicom, onnxruntime, scipy,
 pillow and tqdm. torch, onnx, monai, tensorrt and cuda-python are imported
-through :func:`require` inside the functions that need them.
+through :func:`require` inside the functions that need them; openvino (a base
+dependency, but one a user may remove) inside the OpenVINO runner.
 """
 
 from __future__ import annotations

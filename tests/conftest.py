@@ -11,6 +11,7 @@
   authors' version) imports in a subprocess with the torchvision shim of
   ``../shared/tools/torchvision_shim`` on ``PYTHONPATH`` (``tests/smp_subprocess.py``);
   the shim never enters the test process itself.
+* ``openvino``: runs only where the ``openvino`` module imports.
 
 Tests that need the real scans use the ``shared_data`` fixture, which skips
 when ``../shared/data`` is absent.
@@ -46,6 +47,7 @@ def pytest_collection_modifyitems(config, items):
     has_torch = _has("torch")
     has_trt = _has("tensorrt")
     has_triton = _has("tritonclient")
+    has_openvino = _has("openvino")
     has_gpu = None  # computed lazily: importing torch costs a second
     has_highdicom = _has("highdicom")
     has_dciodvfy = shutil.which("dciodvfy") is not None
@@ -57,6 +59,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="dciodvfy (dicom3tools) is not on PATH; apt-get install dicom3tools"))
         if item.get_closest_marker("torch") and not has_torch:
             item.add_marker(pytest.mark.skip(reason="torch is not installed"))
+        if item.get_closest_marker("openvino") and not has_openvino:
+            item.add_marker(pytest.mark.skip(reason="openvino is not installed (pip install openvino)"))
         if item.get_closest_marker("tensorrt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="TensorRT is not installed on this machine"))
         if item.get_closest_marker("triton") and not has_triton:

@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-HEAVY = ("torch", "tensorrt", "cuda", "monai", "onnx", "tritonclient")
+HEAVY = ("torch", "tensorrt", "cuda", "monai", "onnx", "tritonclient", "openvino")
 
 IMPORT_CHECK = f"""
 import sys, importlib, pkgutil

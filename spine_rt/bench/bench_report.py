@@ -10,6 +10,13 @@ first backend asked for). For every configuration the report gives
 
 With random-init weights the label agreement compares near-random label
 maps; it tests that the schedules compute the same function, not accuracy.
+When the authors' schedule ran, ``dice_vs_authors`` is the same against its
+labels. ``extras`` holds the per-patch engine comparison and the CPU's
+matrix-product peak of ``--preset full`` (:mod:`spine_rt.bench.stage_engines`);
+each run then also gets ``stage_two_seconds_per_patch`` (stage-two backend
+time over patches run, padding of the last batch included) and
+``stage_two_gflops_per_second`` with its ``fraction_of_peak`` (wall time, the
+peak measured in the same run on the same thread count).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from spine_rt.bench.configuration_measurement import ConfigurationMeasurement
 from spine_rt.bench.label_agreement import mean_dice
 
 _MIB = 1024.0 * 1024.0
+#: the name of the authors' schedule's configuration
+AUTHORS_NAME = "authors' schedule (torch fp32)"
 
 
 @dataclass(eq=False)
@@ -46,10 +55,37 @@ class BenchReport:
     machine: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     date: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def primary(self) -> ConfigurationMeasurement:
         return self.measurements[0]
+
+    @property
+    def authors(self) -> ConfigurationMeasurement | None:
+        """The authors' schedule's measurement, when it ran."""
+        return next((m for m in self.measurements if m.name == AUTHORS_NAME), None)
+
+    def agreement_with_authors(self, measurement: ConfigurationMeasurement) -> float | None:
+        """Mean Dice of ``measurement``'s labels against the authors' schedule's (``None`` without it)."""
+        authors = self.authors
+        if authors is None or measurement.labels.shape != authors.labels.shape:
+            return None
+        return mean_dice(measurement.labels, authors.labels)
+
+    def stage_two_rates(self, measurement: ConfigurationMeasurement) -> dict[str, float | None]:
+        """Stage-two seconds per patch, GFLOP/s and fraction of the FP32/BF16 peak (``None`` where unknown)."""
+        seconds = measurement.backend_by_stage.get("stage2")
+        patches = measurement.stage_two_patches_run
+        per_patch = seconds / patches if seconds and patches else None
+        comparison = self.extras.get("stage_two_per_patch", {})
+        gflop = comparison.get("gflop_per_patch")
+        rate = gflop / per_patch if gflop and per_patch else None
+        dtype = "bf16" if measurement.settings.get("precision") == "bf16" else "fp32"
+        peak = self.extras.get("matmul_peak", {}).get(dtype)
+        fraction = rate / peak["gflops_per_second"] if rate and peak else None
+        return {"stage_two_seconds_per_patch": per_patch, "stage_two_gflops_per_second": rate,
+                "fraction_of_peak": fraction}
 
     def time_ratio(self, measurement: ConfigurationMeasurement) -> float:
         """``measurement``'s median end-to-end time over the primary's."""
@@ -68,11 +104,13 @@ class BenchReport:
             entry = measurement.as_dict()
             entry["time_ratio_vs_primary"] = self.time_ratio(measurement)
             entry["dice_vs_primary"] = self.agreement(measurement)
+            entry["dice_vs_authors"] = self.agreement_with_authors(measurement)
+            entry.update(self.stage_two_rates(measurement))
             runs.append(entry)
         return {
             "tool": "spine-rt bench",
             "date": self.date,
-            "primary": self.primary.name,
+            "primary": self.primary.name if self.measurements else None,
             "model": self.model,
             "input": self.input,
             "settings": self.settings,
@@ -80,10 +118,52 @@ class BenchReport:
             "environment": self.environment,
             "notes": list(self.notes),
             "runs": runs,
+            "extras": self.extras,
         }
 
     def format_table(self) -> str:
-        """A fixed-width table, one row per configuration, and the notes."""
+        """A fixed-width table, one row per configuration, the per-patch table, and the notes."""
+        lines = self._scan_table() if self.measurements else []
+        lines += self._patch_table()
+        env = self.environment
+        versions = ", ".join(f"{name} {env.get(key)}" for name, key in (
+            ("spine-rt", "spine_rt"), ("python", "python"), ("numpy", "numpy"), ("onnxruntime", "onnxruntime"),
+            ("openvino", "openvino"), ("torch", "torch"), ("tensorrt", "tensorrt")) if env.get(key))
+        machine = self.machine.get("before", {})
+        cpu = env.get("cpu") or {}
+        flags = ", ".join(name for name in ("avx512", "avx512_bf16", "amx") if cpu.get(name))
+        lines.append(f"versions: {versions}; CPU {machine.get('cpu_model')} ({machine.get('usable_cores')} cores"
+                     f"{'; ' + flags if flags else ''}), load {machine.get('load_average_1_5_15_min')}")
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+    def _patch_table(self) -> list[str]:
+        comparison = self.extras.get("stage_two_per_patch")
+        if not comparison:
+            return []
+        gflop = comparison.get("gflop_per_patch")
+        peaks = self.extras.get("matmul_peak_per_patch", {})
+        lines = ["", f"stage two, one patch per call ({comparison['batch']} x {comparison['stage']} patch, "
+                 f"{comparison['threads']} thread(s), {'?' if gflop is None else f'{gflop:.1f}'} GFLOP per patch), "
+                 f"CPU seconds, median of {comparison['engines'][0]['rounds']} interleaved round(s)"]
+        header = ("engine", "CPU s/patch", "wall s", f"vs {comparison['reference_engine']}", "GFLOP/CPU s",
+                  "of peak", "argmax agree", "max abs err")
+        reference = comparison["engines"][0]["cpu_seconds_per_patch"]
+        rows = [header]
+        for timing in comparison["engines"]:
+            rate, fraction = timing.get("gflops_per_cpu_second"), timing.get("fraction_of_peak")
+            rows.append((timing["engine"], f"{timing['cpu_seconds_per_patch']:.2f}", f"{timing['wall_seconds']:.2f}",
+                         f"{timing['cpu_seconds_per_patch'] / reference:.2f}x",
+                         "-" if rate is None else f"{rate:.1f}", "-" if fraction is None else f"{100 * fraction:.0f} %",
+                         f"{100 * timing['argmax_agreement']:.2f} %", f"{timing['max_abs_error']:.2e}"))
+        lines += _aligned(rows)
+        lines.append("peak (torch.mm, same run, per CPU second): " + ", ".join(
+            f"{dtype} {peak['gflops_per_cpu_second']:.0f} GFLOP/s" for dtype, peak in peaks.items()))
+        for left_out in comparison.get("left_out", []):
+            lines.append(f"left out: {left_out}")
+        return lines
+
+    def _scan_table(self) -> list[str]:
         header = ("configuration", "median s", "p95 s", "stage1 s", "stage2 s", "patches", "patch/s",
                   "Mvox/s", "overhead", "peak MiB", "time/fast", "Dice")
         rows = [header]
@@ -104,27 +184,42 @@ class BenchReport:
                 f"{m.peak_host_memory_bytes / _MIB:.0f}",
                 f"{self.time_ratio(m):.2f}x",
                 "-" if dice is None else f"{dice:.4f}",
-            ))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = []
-        for index, row in enumerate(rows):
-            cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
-            lines.append("  ".join(cells))
-            if index == 0:
-                lines.append("  ".join("-" * width for width in widths))
+            ) + self._extra_cells(m))
+        if len(rows[1]) > len(header):
+            rows[0] = header + ("s/patch", "GFLOP/s", "of peak", "Dice authors")
+        lines = _aligned(rows)
         model = self.model
         lines.insert(0, f"model {model.get('package')} ({model.get('origin')}); input {self.input.get('description')}; "
                         f"device {self.settings.get('device')}; {self.settings.get('repeat')} timed runs after "
                         f"{self.settings.get('warmup')} warm-up; timer {self.primary.timer}")
-        env = self.environment
-        versions = ", ".join(f"{name} {env.get(key)}" for name, key in (
-            ("spine-rt", "spine_rt"), ("python", "python"), ("numpy", "numpy"), ("onnxruntime", "onnxruntime"),
-            ("torch", "torch"), ("tensorrt", "tensorrt")) if env.get(key))
-        machine = self.machine.get("before", {})
-        lines.append(f"versions: {versions}; CPU {machine.get('cpu_model')} ({machine.get('usable_cores')} cores), "
-                     f"load {machine.get('load_average_1_5_15_min')}")
         lines.append("time/fast: median end-to-end time over spine-rt fast's ("
                      f"{self.primary.name}); Dice: mean label agreement with it; overhead: share of the time "
                      "outside backend calls; peak: largest process RSS high-water mark over the configuration's calls")
-        lines.extend(f"note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return lines
+
+    def _extra_cells(self, measurement: ConfigurationMeasurement) -> tuple[str, ...]:
+        """Stage-two s/patch, GFLOP/s, fraction of peak and Dice vs the authors' (with ``extras`` or the authors' run)."""
+        if not self.extras and self.authors is None:
+            return ()
+        rates = self.stage_two_rates(measurement)
+        dice = self.agreement_with_authors(measurement)
+
+        def number(value: float | None, text: str) -> str:
+            return "-" if value is None else text.format(value)
+
+        return (number(rates["stage_two_seconds_per_patch"], "{:.2f}"),
+                number(rates["stage_two_gflops_per_second"], "{:.1f}"),
+                number(rates["fraction_of_peak"] and 100 * rates["fraction_of_peak"], "{:.0f} %"),
+                number(dice, "{:.4f}"))
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as fixed-width lines: first column left-aligned, the rest right-aligned, a rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return lines

@@ -18,12 +18,14 @@ live objects, e.g. the scan and other loaded networks, included).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from spine_rt.bench.bench_progress import TIMED, WARM_UP, CallDone
 from spine_rt.bench.latency_summary import LatencySummary
 from spine_rt.bench.peak_memory import (
     peak_gpu_memory_bytes,
@@ -227,12 +229,15 @@ def measure(segmenter: Segmenter, image: np.ndarray, affine: np.ndarray, repeat:
 
 
 def measure_interleaved(segmenters: Sequence[Segmenter], image: np.ndarray, affine: np.ndarray, repeat: int,
-                        warmup: int, device: str) -> list[ConfigurationMeasurement]:
+                        warmup: int, device: str,
+                        on_call: Callable[[CallDone], None] | None = None) -> list[ConfigurationMeasurement]:
     """Time several segmenters round by round (fair on a machine whose load changes).
 
     Every segmenter first gets its ``warmup`` untimed calls; then each of the
     ``repeat`` rounds makes one timed call of every segmenter in order, so a
-    change of the machine's load affects all of them alike.
+    change of the machine's load affects all of them alike. ``on_call``
+    hears of every finished call (progress lines,
+    :class:`~spine_rt.bench.bench_progress.BenchProgress`).
 
     Raises:
         ValueError: ``repeat < 1`` or ``warmup < 0``.
@@ -243,11 +248,17 @@ def measure_interleaved(segmenters: Sequence[Segmenter], image: np.ndarray, affi
         recorder.open()
     try:
         for recorder in recorders:
-            for _ in range(warmup):
+            for index in range(warmup):
+                started = time.perf_counter()
                 recorder.warm_up(image, affine)
-        for _ in range(repeat):
+                if on_call is not None:
+                    on_call(CallDone(recorder.segmenter.name, WARM_UP, index + 1, time.perf_counter() - started))
+        for index in range(repeat):
             for recorder in recorders:
+                started = time.perf_counter()
                 recorder.timed_call(image, affine)
+                if on_call is not None:
+                    on_call(CallDone(recorder.segmenter.name, TIMED, index + 1, time.perf_counter() - started))
     finally:
         for recorder in recorders:
             recorder.close()

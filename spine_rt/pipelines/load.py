@@ -59,16 +59,18 @@ def load_pipeline(
     Args:
         package: the package folder (or an open :class:`ModelPackage`).
         backend: ``"auto"`` (TensorRT > onnxruntime CUDA > torch CUDA >
-            onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
-            ``"torch"`` (needs the package's weights) or ``"tensorrt"`` (needs
-            engines from ``spine-rt build-engine``).
+            OpenVINO CPU > onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
+            ``"torch"`` (needs the package's weights), ``"tensorrt"`` (needs
+            engines from ``spine-rt build-engine``) or ``"openvino"`` (CPU).
         device: ``None`` (best available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         batch_size: stage-two windows per call (default 4; reference schedule 20).
         schedule: ``"fast"`` or ``"reference"`` (the authors' schedule, SEEDS.md).
         roi: run stage two only near stage one's foreground (fast schedule).
         roi_margin_mm: ROI dilation in mm (default 20).
         tta: mirroring test-time augmentation (anterior-posterior axis; fast schedule).
-        precision: ``"fp32"`` / ``"fp16"``; default fp32 on the CPU, fp16 on CUDA when available.
+        precision: ``"fp32"`` / ``"fp16"`` / ``"bf16"`` (openvino on an AVX512_BF16 or AMX CPU,
+            refused when it changes more than 0.5 % of labels, :mod:`spine_rt.pipelines.bf16_gate`);
+            default fp32 on the CPU, fp16 on CUDA when available.
         stage_one_batch_size: stage-one slices per call (default 8).
         overlap: overlap of stage-two windows (fast schedule, default 0.5).
         folds: stage-two folds to use (default: all in the package); stage one

@@ -6,6 +6,9 @@
 * ``torch``: the network is rebuilt with ``spine_rt.models.build(network,
   preset, **config)`` and the fold's weights are loaded; one
   :class:`~spine_rt.runtime.TorchRunner` per fold.
+* ``openvino``: one :class:`~spine_rt.runtime.OpenVINORunner` per fold from
+  the stage's FP32 graph, computing in fp32 (exact) or bf16; bf16 passes
+  the gate of :mod:`spine_rt.pipelines.bf16_gate` first.
 * ``tensorrt``: the engine the package's engine store holds for this GPU
   (``spine-rt build-engine PKG``), via
   :func:`spine_rt.engines.engine_runner.open_engine_runner`.
@@ -28,18 +31,21 @@ from spine_rt.pipelines.stage_runners import StageRunners, select_folds
 if TYPE_CHECKING:  # pragma: no cover
     from spine_rt.runtime.backends import BackendChoice
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16")
+#: backends that compute in bf16 (from the FP32 graph)
+BF16_BACKENDS = ("openvino",)
 
 
 def resolve_precision(precision: str | None, backend: str, device: str, package: ModelPackage,
                       stage_names: Sequence[str]) -> str:
     """The precision to run at: ``precision`` checked, or the default for backend and device.
 
-    Default: fp32 on the CPU; fp16 on a CUDA device when every stage has an
+    Default: fp32 on the CPU (bf16, openvino only, when asked for); fp16 on a CUDA device when every stage has an
     fp16 graph (onnxruntime, TensorRT) or always (torch casts the weights).
 
     Raises:
-        InputError: unknown precision; fp16 with torch on the CPU; a precision
+        InputError: unknown precision; fp16 with torch on the CPU or with
+            openvino; bf16 on another backend than openvino; a precision
             whose graphs the package lacks (onnxruntime).
     """
     if precision is not None and precision not in PRECISIONS:
@@ -51,6 +57,11 @@ def resolve_precision(precision: str | None, backend: str, device: str, package:
         return "fp16" if backend == "torch" or has_fp16 else "fp32"
     if precision == "fp16" and backend == "torch" and device == "cpu":
         raise InputError("precision fp16 with the torch backend needs a CUDA device; use fp32 on the CPU")
+    if precision == "bf16" and backend not in BF16_BACKENDS:
+        raise InputError(f"precision bf16 runs on the CPU backend {', '.join(BF16_BACKENDS)}; "
+                         f"backend {backend} computes in fp32 or fp16")
+    if precision == "fp16" and backend == "openvino":
+        raise InputError("backend openvino computes in fp32 (exact) or bf16; use fp16 on a CUDA backend")
     if backend in ("onnxruntime", "tensorrt"):
         for name in stage_names:
             if not any(g.precision == precision for g in package.stage(name).graphs):
@@ -92,16 +103,18 @@ def create_stage_runners(
     Args:
         package: the open package.
         stage_name: ``"stage1"`` or ``"stage2"``.
-        backend: ``"onnxruntime"``, ``"torch"`` or ``"tensorrt"``.
+        backend: ``"onnxruntime"``, ``"torch"``, ``"tensorrt"`` or ``"openvino"``.
         device: ``"cpu"`` or ``"cuda:N"``.
-        precision: ``"fp32"`` or ``"fp16"``.
+        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"`` (openvino).
         folds: which folds (default: all the stage has).
         batch_size: the batch the runners will get (TensorRT engines must accept it).
         triton: backend ``triton``: ``(TritonServerPool, model name prefix)``.
 
     Raises:
         InputError: unknown stage or fold, a missing graph or weight file.
-        EnvironmentProblem: the backend cannot run (not installed, no engine for this GPU).
+        EnvironmentProblem: the backend cannot run (not installed, no engine for this GPU,
+            bf16 on a CPU without AVX512_BF16 or AMX).
+        Bf16Refused: bf16 changes too many labels of this stage (an InputError with the figure).
     """
     stage = package.stage(stage_name)
     chosen = select_folds(stage.folds, folds, stage_name)
@@ -113,8 +126,10 @@ def create_stage_runners(
         runners, sources = _tensorrt_runners(package, stage_name, device, precision, chosen, batch_size)
     elif backend == "triton" and triton is not None:
         runners, sources = _triton_runners(stage_name, chosen, *triton)
+    elif backend == "openvino":
+        runners, sources = _openvino_runners(package, stage_name, precision, chosen, batch_size)
     else:
-        raise InputError(f"unknown backend {backend!r}; valid backends: onnxruntime, torch, tensorrt")
+        raise InputError(f"unknown backend {backend!r}; valid backends: onnxruntime, torch, tensorrt, openvino, triton")
     return StageRunners(
         name=stage_name,
         runners=tuple(runners),
@@ -179,3 +194,29 @@ def _triton_runners(stage_name, folds, pool, prefix):
 
     runners = [TritonRunner(triton_model_name(stage_name, fold, prefix), pool) for fold in folds]
     return runners, [f"triton:{runner.model_name}" for runner in runners]
+
+
+def _openvino_runners(package, stage_name, precision, folds, batch_size):
+    from spine_rt.export.model_families import MODEL_FAMILIES
+    from spine_rt.pipelines.bf16_gate import gate_stage
+    from spine_rt.runtime.openvino_runner import OpenVINORunner
+
+    runners, sources = [], []
+    try:
+        for fold in folds:
+            path = package.graph_path(stage_name, "fp32", fold)
+            relative = str(path.relative_to(package.root.resolve()))
+            runner = OpenVINORunner(path, precision=precision, batch=batch_size, graph_sha256=package.sha256(relative),
+                                    name=f"{stage_name}/{path.name} {precision}")
+            runners.append(runner)
+            sources.append(relative)
+            if precision == "bf16":
+                family = MODEL_FAMILIES.get(package.manifest.model)
+                class_output = (family.stage(stage_name).class_output
+                                if family is not None and stage_name in family.stage_names else package.stage(stage_name).outputs[0].name)
+                gate_stage(package, stage_name, runner, class_output)
+    except BaseException:
+        for runner in runners:
+            runner.close()
+        raise
+    return runners, sources

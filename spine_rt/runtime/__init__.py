@@ -1,4 +1,4 @@
-"""Runners: one API (:class:`Runner`) over onnxruntime, torch and TensorRT.
+"""Runners: one API (:class:`Runner`) over onnxruntime, torch, TensorRT and OpenVINO.
 
 ::
 
@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "TensorRTRunner": "spine_rt.runtime.tensorrt_runner",
     "TritonRunner": "spine_rt.runtime.triton_runner",
     "TritonServerPool": "spine_rt.runtime.triton_servers",
+    "OpenVINORunner": "spine_rt.runtime.openvino_runner",
+    "CpuCapabilities": "spine_rt.runtime.cpu_capabilities",
     "BACKEND_NAMES": "spine_rt.runtime.backends",
     "BackendChoice": "spine_rt.runtime.backends",
     "BackendFacts": "spine_rt.runtime.backends",
@@ -53,7 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.runtime.devices import normalize_device
     from spine_rt.runtime.environment import describe_environment
     from spine_rt.runtime.gpus import GpuInfo, visible_gpus
+    from spine_rt.runtime.cpu_capabilities import CpuCapabilities
     from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from spine_rt.runtime.openvino_runner import OpenVINORunner
     from spine_rt.runtime.runner import Runner
     from spine_rt.runtime.tensor_spec import TensorSpec
     from spine_rt.runtime.torch_runner import TorchRunner

@@ -2,8 +2,11 @@
 
 ``select_backend("auto", device)`` picks, in this order::
 
-    TensorRT  >  onnxruntime CUDA  >  torch CUDA  >  onnxruntime CPU
+    TensorRT  >  onnxruntime CUDA  >  torch CUDA  >  OpenVINO CPU  >  onnxruntime CPU
 
+(OpenVINO runs the paper-size networks several times faster than
+onnxruntime on the same CPU and graph, exactly: ``benchmarks/RESULTS.md``;
+:data:`OPENVINO_FIRST_REASON`)
 and the returned :class:`BackendChoice` records why every better option was
 skipped, e.g. ``"tensorrt not installed; onnxruntime CUDA provider absent;
 torch sees no CUDA device → onnxruntime CPU"``. An explicit backend that
@@ -28,7 +31,11 @@ from spine_rt.runtime.devices import cuda_index, normalize_device
 from spine_rt.runtime.gpus import visible_gpus
 
 #: every name ``select_backend`` accepts.
-BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch")
+BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")
+
+#: why ``auto`` prefers OpenVINO on the CPU (figures: benchmarks/RESULTS.md, 2026-12-07)
+OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: 6.6x onnxruntime's "
+                         "speed, same FP32 graph, same labels)")
 
 #: how to get onnxruntime's CUDA provider (the CPU and GPU wheels cannot live side by side).
 ONNXRUNTIME_GPU_HINT = "pip install onnxruntime-gpu (after: pip uninstall onnxruntime)"
@@ -52,6 +59,7 @@ class BackendFacts:
             when neither is installed and nothing can tell.
         cuda_python_installed: cuda-python's runtime bindings can be imported
             (``TensorRTRunner`` needs them for its buffers and streams).
+        openvino_installed: the ``openvino`` module can be imported (CPU only).
     """
 
     tensorrt_installed: bool
@@ -60,6 +68,7 @@ class BackendFacts:
     torch_cuda_device_count: int
     cuda_device_count: int | None
     cuda_python_installed: bool = False
+    openvino_installed: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ def probe_backends() -> BackendFacts:
         torch_cuda_device_count=torch_cuda_devices,
         cuda_device_count=None if gpus is None else len(gpus),
         cuda_python_installed=cuda_python_installed(),
+        openvino_installed=is_available("openvino"),
     )
 
 
@@ -130,6 +140,8 @@ def select_backend(name: str = "auto", device: str | None = None, *, facts: Back
     wanted = None if device is None else normalize_device(device)
     if name == "tensorrt" and wanted == "cpu":
         raise InputError("backend 'tensorrt' runs only on CUDA devices; use device='cuda' or backend 'onnxruntime'")
+    if name == "openvino" and wanted not in (None, "cpu"):
+        raise InputError("backend 'openvino' runs on the CPU; use device='cpu' or a CUDA backend")
     facts = probe_backends() if facts is None else facts
     if name == "auto":
         return _select_auto(wanted, facts)
@@ -139,8 +151,8 @@ def select_backend(name: str = "auto", device: str | None = None, *, facts: Back
 def available_backends(device: str | None = None, *, facts: BackendFacts | None = None) -> tuple[BackendChoice, ...]:
     """Every backend that can run on ``device`` (``None`` = any), best first.
 
-    The order is TensorRT, onnxruntime CUDA, torch CUDA, onnxruntime CPU,
-    torch CPU; ``spine-rt verify`` runs the parity check on each of them.
+    The order is TensorRT, onnxruntime CUDA, torch CUDA, OpenVINO CPU,
+    onnxruntime CPU, torch CPU; ``spine-rt verify`` runs the parity check on each of them.
 
     Raises:
         InputError: invalid device string.
@@ -152,7 +164,7 @@ def available_backends(device: str | None = None, *, facts: BackendFacts | None 
     if wanted != "cpu":
         candidates += [("tensorrt", gpu), ("onnxruntime", gpu), ("torch", gpu)]
     if wanted in (None, "cpu"):
-        candidates += [("onnxruntime", "cpu"), ("torch", "cpu")]
+        candidates += [("openvino", "cpu"), ("onnxruntime", "cpu"), ("torch", "cpu")]
     return tuple(
         BackendChoice(backend, where, "available")
         for backend, where in candidates
@@ -164,6 +176,8 @@ def available_backends(device: str | None = None, *, facts: BackendFacts | None 
 def _label(name: str, device: str) -> str:
     if name == "tensorrt":
         return "tensorrt"
+    if name == "openvino":
+        return "openvino CPU"
     return f"{name} {'CPU' if device == 'cpu' else 'CUDA'}"
 
 
@@ -176,6 +190,12 @@ def _unavailable(name: str, device: str, facts: BackendFacts) -> tuple[str, str]
         if not facts.cuda_python_installed or facts.cuda_device_count is None:
             return "tensorrt needs cuda-python, which is not installed", f"install it with: {install_hint('cuda')}"
         return _missing_gpu(index, facts.cuda_device_count, "no CUDA GPU visible")
+    if name == "openvino":
+        if not facts.openvino_installed:
+            return "openvino not installed", f"install it with: {install_hint('openvino')}"
+        if index is not None:
+            return "openvino runs on the CPU only", "use device='cpu'"
+        return None
     if name == "onnxruntime":
         if index is None:
             return None
@@ -203,11 +223,11 @@ def _missing_gpu(index: int | None, count: int, none_visible: str) -> tuple[str,
 
 def _select_auto(device: str | None, facts: BackendFacts) -> BackendChoice:
     if device == "cpu":
-        return BackendChoice("onnxruntime", "cpu", "device cpu requested → onnxruntime CPU")
+        return _select_cpu(facts, "device cpu requested")
     gpu = device or "cuda:0"
     candidates = [("tensorrt", gpu), ("onnxruntime", gpu), ("torch", gpu)]
     if device is None:
-        candidates.append(("onnxruntime", "cpu"))
+        candidates.append(("openvino" if facts.openvino_installed else "onnxruntime", "cpu"))
     skipped: list[str] = []
     for backend, where in candidates:
         problem = _unavailable(backend, where, facts)
@@ -215,6 +235,8 @@ def _select_auto(device: str | None, facts: BackendFacts) -> BackendChoice:
             label = _label(backend, where)
             if skipped:
                 reason = f"{'; '.join(skipped)} → {label}"
+                if backend == "openvino":
+                    reason = f"{'; '.join(skipped)}; {OPENVINO_FIRST_REASON} → {label}"
             else:
                 reason = f"{label} is the first choice (tensorrt > onnxruntime CUDA > torch CUDA > onnxruntime CPU)"
             return BackendChoice(backend, where, reason)
@@ -226,6 +248,13 @@ def _select_auto(device: str | None, facts: BackendFacts) -> BackendChoice:
     )
 
 
+def _select_cpu(facts: BackendFacts, why: str) -> BackendChoice:
+    """The fastest CPU engine installed: OpenVINO, else onnxruntime (saying that openvino is missing)."""
+    if facts.openvino_installed:
+        return BackendChoice("openvino", "cpu", f"{why}; {OPENVINO_FIRST_REASON} → openvino CPU")
+    return BackendChoice("onnxruntime", "cpu", f"{why}; openvino not installed → onnxruntime CPU")
+
+
 def _select_explicit(name: str, device: str | None, facts: BackendFacts) -> BackendChoice:
     if device is not None:
         problem = _unavailable(name, device, facts)
@@ -235,6 +264,8 @@ def _select_explicit(name: str, device: str | None, facts: BackendFacts) -> Back
         return BackendChoice(name, device, f"{_label(name, device)} requested on {device}")
     if name == "tensorrt":
         return _select_explicit(name, "cuda:0", facts)
+    if name == "openvino":
+        return _select_explicit(name, "cpu", facts)
     gpu_problem = _unavailable(name, "cuda:0", facts)
     if gpu_problem is None:
         return BackendChoice(name, "cuda:0", f"{name} requested, a CUDA device is usable → {_label(name, 'cuda:0')}")

@@ -22,7 +22,9 @@ def describe_environment() -> dict[str, Any]:
         ``onnxruntime``, ``onnxruntime_providers`` (list), ``torch``,
         ``torch_cuda`` (CUDA version torch was built with, or ``None``),
         ``torch_cuda_available`` (bool or ``None`` without torch),
-        ``tensorrt``, ``cuda_python`` (versions or ``None`` when not installed),
+        ``tensorrt``, ``cuda_python``, ``openvino`` (versions or ``None`` when not installed),
+        ``cpu`` (``{"model", "avx2", "avx512", "avx512_bf16", "amx",
+        "logical_cores", "native_bf16"}``, flags ``None`` where unreadable),
         ``gpus`` (list of ``{"index", "name", "compute_capability",
         "total_memory_gib", "source"}``; ``None`` when nothing installed can
         tell), ``backends`` (available ``"name on device"``, best first),
@@ -50,6 +52,8 @@ def describe_environment() -> dict[str, Any]:
         "torch_cuda_available": None,
         "tensorrt": ask("tensorrt", _tensorrt_version),
         "cuda_python": ask("cuda-python", _cuda_python_version),
+        "openvino": ask("openvino", _openvino_version),
+        "cpu": ask("CPU capabilities", _cpu_capabilities),
     }
     if info["torch"] is not None:
         info["torch_cuda"] = ask("torch CUDA version", _torch_cuda_version)
@@ -93,6 +97,20 @@ def _cuda_python_version() -> str | None:
         except importlib.metadata.PackageNotFoundError:
             continue
     return None
+
+
+def _openvino_version() -> str | None:
+    if not is_available("openvino"):
+        return None
+    import openvino
+
+    return str(openvino.get_version())
+
+
+def _cpu_capabilities() -> dict[str, Any]:
+    from spine_rt.runtime.cpu_capabilities import cpu_capabilities
+
+    return cpu_capabilities().as_dict()
 
 
 def _torch_cuda_version() -> str | None:

@@ -21,7 +21,7 @@ def test_help_lists_the_options(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for option in ("--model", "--backend", "--device", "--shape", "--phantom", "--repeat", "--warmup",
-                   "--baselines", "--json", "--threads"):
+                   "--baselines", "--json", "--threads", "--preset", "--patch-only", "--patch-engines"):
         assert option in out
 
 
@@ -49,16 +49,17 @@ def test_report_fields_without_model(small_package, tmp_path, monkeypatch, capsy
     """No --model: the benchmark exports a random-init package (here: a copy of a small one) and says so."""
     from spine_rt.bench import pipeline_benchmark
 
-    def export_small(folder, fp16=False):
+    def export_small(folder, preset="tiny", fp16=False):
         return shutil.copytree(small_package, tmp_path / "exported" / "sshsnet_tiny")
 
     monkeypatch.setattr(pipeline_benchmark, "export_bench_package", export_small)
     report_path = tmp_path / "bench.json"
     argv = ["bench", "--shape", "12,64,128", "--repeat", "1", "--warmup", "0", "--threads", "1",
-            "--json", str(report_path)]
+            "--backend", "onnxruntime", "torch", "--baselines", "reference,monai", "--json", str(report_path)]
     assert main.main(argv) == 0
     captured = capsys.readouterr()
     assert "random-init" in captured.err
+    assert "plan: 4 configuration(s)" in captured.err and "[round 1/1, call 4/4]" in captured.err
     assert "spine-rt fast (onnxruntime)" in captured.out and "MONAI" in captured.out
 
     report = json.loads(report_path.read_text())
@@ -89,3 +90,26 @@ def test_report_fields_without_model(small_package, tmp_path, monkeypatch, capsy
         assert run["timer"] == "perf_counter"
     assert report["runs"][0]["time_ratio_vs_primary"] == 1.0
     assert report["runs"][0]["dice_vs_primary"] == 1.0
+
+
+@pytest.mark.torch
+@pytest.mark.openvino
+def test_patch_only_compares_the_cpu_engines_on_one_patch(small_package, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
+    report_path = tmp_path / "bench.json"
+    argv = ["bench", "--model", str(small_package), "--patch-only", "--repeat", "1", "--json", str(report_path)]
+    assert main.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "stage2 round 1/1" in captured.err and "GFLOP/CPU s" in captured.out
+    report = json.loads(report_path.read_text())
+    assert report["runs"] == [] and report["primary"] is None
+    comparison = report["extras"]["stage_two_per_patch"]
+    engines = [timing["engine"] for timing in comparison["engines"]]
+    assert engines[:2] == ["onnxruntime:fp32", "openvino:fp32"] and comparison["threads"] == 1
+    assert comparison["gflop_per_patch"] > 0
+    by_engine = {timing["engine"]: timing for timing in comparison["engines"]}
+    assert by_engine["openvino:fp32"]["argmax_agreement"] >= 0.999
+    assert by_engine["openvino:fp32"]["max_abs_error"] < 1e-3
+    for timing in comparison["engines"]:
+        assert timing["cpu_seconds_per_patch"] > 0 and 0 < timing["fraction_of_peak"]
+    assert report["extras"]["matmul_peak"]["fp32"]["gflops_per_cpu_second"] > 0

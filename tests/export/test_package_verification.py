@@ -109,3 +109,29 @@ def test_a_scan_can_be_the_input(sshsnet_package, tmp_path):
     nibabel.save(nibabel.Nifti1Image(volume, affine), path)
     report = verify_package(sshsnet_package.root, input_scan=path, facts=CPU_ONLY, backends="onnxruntime")
     assert report.passed and len(report.rows) == 4
+
+
+@pytest.mark.openvino
+def test_openvino_rows_fp32_exact_and_bf16_with_its_argmax_agreement(sshsnet_package, tmp_path, monkeypatch):
+    import importlib
+    from dataclasses import replace
+
+    monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
+    facts = replace(CPU_ONLY, openvino_installed=True)
+    report = verify_package(sshsnet_package.root, facts=facts, backends="openvino")
+    rows = {(r.stage, r.precision): r for r in report.rows}
+    assert {r.backend for r in report.rows} == {"openvino"} and set(rows) == {
+        (s, p) for s in ("stage1", "stage2") for p in ("fp32", "bf16")}
+    for stage in ("stage1", "stage2"):
+        assert rows[(stage, "fp32")].status == "ok" and rows[(stage, "fp32")].relative_error < 1e-4
+        bf16 = rows[(stage, "bf16")]
+        if not importlib.import_module("spine_rt.runtime.cpu_capabilities").cpu_capabilities().native_bf16:
+            assert bf16.status == "skipped" and "AVX512_BF16 or AMX" in bf16.note
+            continue
+        assert bf16.argmax_agreement is not None  # reported, and gated like FP16
+        assert (bf16.status == "ok") == (bf16.argmax_agreement >= 0.995 and bf16.relative_error < 1e-1)
+        if bf16.status != "ok":  # refused for bf16, the package itself still passes
+            assert bf16.status == "refused"
+            assert f"argmax agreement {100 * bf16.argmax_agreement:.2f} %" in bf16.note or "relative" in bf16.note
+    assert report.passed
+    assert "bf16: rel err < 1e-01, argmax >= 99.5 %" in report.format_table()

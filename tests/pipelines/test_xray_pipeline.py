@@ -288,3 +288,16 @@ def test_value_order_is_the_networks():
     from spine_rt.models.mbnet import INSPECTION_VALUE_NAMES
 
     assert INSPECTION_VALUE_NAMES == MBNET_PARAMETER_ORDER
+
+
+@pytest.mark.torch
+@pytest.mark.openvino
+def test_bilunet_package_on_openvino_equals_onnxruntime(xray_packages, phantom, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
+    on_openvino = spine_rt.load_pipeline(xray_packages["bilunet"], backend="openvino", device="cpu")
+    result = on_openvino(phantom.image, return_probabilities=True)
+    reference = spine_rt.load_pipeline(xray_packages["bilunet"], backend="onnxruntime", device="cpu")(
+        phantom.image, return_probabilities=True)
+    assert result.report["backend"] == "openvino" and result.report["precision"] == "fp32"
+    np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=1e-4)
+    assert float((result.labels == reference.labels).mean()) >= 0.999

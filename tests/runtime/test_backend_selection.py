@@ -101,7 +101,38 @@ def test_auto_on_cuda_never_falls_back_to_the_cpu():
 
 def test_auto_on_cpu_picks_onnxruntime_even_with_a_gpu():
     choice = select_backend("auto", "cpu", facts=FULL_GPU)
-    assert choice == BackendChoice("onnxruntime", "cpu", "device cpu requested → onnxruntime CPU")
+    assert choice == BackendChoice("onnxruntime", "cpu",
+                                   "device cpu requested; openvino not installed → onnxruntime CPU")
+
+
+WITH_OPENVINO = with_changes(CPU_ONLY, openvino_installed=True)
+
+
+def test_auto_on_the_cpu_picks_openvino_when_installed_and_says_why():
+    choice = select_backend("auto", "cpu", facts=WITH_OPENVINO)
+    assert (choice.name, choice.device) == ("openvino", "cpu")
+    assert choice.reason == f"device cpu requested; {backends.OPENVINO_FIRST_REASON} → openvino CPU"
+    choice = select_backend("auto", facts=WITH_OPENVINO)
+    assert (choice.name, choice.device) == ("openvino", "cpu")
+    assert choice.reason.startswith("tensorrt not installed; onnxruntime CUDA provider absent; torch sees no CUDA")
+    assert choice.reason.endswith(f"{backends.OPENVINO_FIRST_REASON} → openvino CPU")
+    # a usable GPU still comes first
+    assert select_backend(facts=with_changes(FULL_GPU, openvino_installed=True)).name == "tensorrt"
+
+
+def test_explicit_openvino():
+    choice = select_backend("openvino", facts=WITH_OPENVINO)
+    assert choice == BackendChoice("openvino", "cpu", "openvino CPU requested on cpu")
+    assert select_backend("openvino", "cpu", facts=WITH_OPENVINO).device == "cpu"
+    with pytest.raises(InputError, match="backend 'openvino' runs on the CPU"):
+        select_backend("openvino", "cuda:0", facts=WITH_OPENVINO)
+
+
+def test_explicit_openvino_unavailable_carries_the_install_hint_and_never_falls_back():
+    with pytest.raises(EnvironmentProblem, match=r"openvino not installed; install it with: pip install openvino"):
+        select_backend("openvino", facts=CPU_ONLY)
+    with pytest.raises(EnvironmentProblem, match="pip install openvino"):
+        select_backend("openvino", "cpu", facts=CPU_ONLY)
 
 
 def test_explicit_tensorrt_unavailable_carries_the_install_hint():
@@ -142,7 +173,8 @@ def test_explicit_torch():
 
 
 def test_unknown_backend_lists_the_valid_names():
-    with pytest.raises(InputError, match=r"unknown backend 'tensorflow'; valid backends: auto, tensorrt, onnxruntime, torch"):
+    with pytest.raises(InputError, match=r"unknown backend 'tensorflow'; valid backends: auto, tensorrt, onnxruntime, torch, "
+                                         r"openvino"):
         select_backend("tensorflow", facts=CPU_ONLY)
 
 
@@ -163,6 +195,9 @@ def test_available_backends_best_first():
         ("onnxruntime", "cpu"),
         ("torch", "cpu"),
     ]
+    assert [(c.name, c.device) for c in available_backends("cpu", facts=WITH_OPENVINO)] == [
+        ("openvino", "cpu"), ("onnxruntime", "cpu"), ("torch", "cpu")]
+    assert available_backends("cuda", facts=with_changes(FULL_GPU, openvino_installed=True))[-1].name == "torch"
     assert [(c.name, c.device) for c in available_backends("cuda:1", facts=FULL_GPU)][0] == ("tensorrt", "cuda:1")
     assert [(c.name, c.device) for c in available_backends("cpu", facts=FULL_GPU)] == [("onnxruntime", "cpu"), ("torch", "cpu")]
     assert [(c.name, c.device) for c in available_backends(facts=CPU_ONLY)] == [("onnxruntime", "cpu"), ("torch", "cpu")]
@@ -206,7 +241,8 @@ def test_this_machine():
     choice = select_backend(facts=facts)
     assert (choice.name, choice.device) in [(c.name, c.device) for c in available_backends(facts=facts)]
     assert choice.reason
-    assert select_backend("auto", "cpu") == BackendChoice("onnxruntime", "cpu", "device cpu requested → onnxruntime CPU")
+    expected = "openvino" if facts.openvino_installed else "onnxruntime"
+    assert select_backend("auto", "cpu").name == expected
     if not facts.tensorrt_installed and "CUDAExecutionProvider" not in facts.onnxruntime_providers and not facts.torch_cuda_device_count:
-        assert (choice.name, choice.device) == ("onnxruntime", "cpu")
-        assert choice.reason.endswith("→ onnxruntime CPU")
+        assert (choice.name, choice.device) == (expected, "cpu")
+        assert choice.reason.endswith(f"→ {expected} CPU")

@@ -11,7 +11,8 @@ from spine_rt.runtime.environment import describe_environment
 
 KEYS = {
     "python", "platform", "spine_rt", "numpy", "onnxruntime", "onnxruntime_providers", "torch", "torch_cuda",
-    "torch_cuda_available", "tensorrt", "cuda_python", "gpus", "backends", "auto_backend", "problems",
+    "torch_cuda_available", "tensorrt", "cuda_python", "openvino", "cpu", "gpus", "backends", "auto_backend",
+    "problems",
 }
 
 
@@ -24,6 +25,7 @@ def test_describes_versions_and_backends():
     assert "CPUExecutionProvider" in info["onnxruntime_providers"]
     assert "onnxruntime on cpu" in info["backends"]
     assert info["auto_backend"]["reason"]
+    assert info["cpu"]["model"] and set(info["cpu"]) >= {"avx512", "avx512_bf16", "amx", "native_bf16"}
     assert info["problems"] == []
     json.dumps(info)  # plain JSON types only
 

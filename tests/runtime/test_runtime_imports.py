@@ -19,7 +19,8 @@ def test_import_does_not_import_torch_or_onnxruntime():
     run_python(
         "import sys, spine_rt.runtime as rt\n"
         "rt.TorchRunner, rt.OnnxRuntimeRunner, rt.Runner, rt.TensorSpec, rt.select_backend, rt.describe_environment\n"
-        "heavy = sorted(m for m in ('torch', 'onnxruntime', 'tensorrt', 'cuda') if m in sys.modules)\n"
+        "rt.OpenVINORunner, rt.CpuCapabilities\n"
+        "heavy = sorted(m for m in ('torch', 'onnxruntime', 'tensorrt', 'cuda', 'openvino') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
 

@@ -1,0 +1,96 @@
+"""What ``spine-rt bench`` plans without options (presets, default configurations) and its progress lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from spine_rt.bench.bench_plan import (
+    FastConfiguration,
+    default_configurations,
+    parse_configuration,
+)
+from spine_rt.bench.bench_progress import TIMED, WARM_UP, BenchProgress, CallDone, format_duration
+from spine_rt.bench.pipeline_benchmark import BenchOptions
+from spine_rt.bench.stage_engines import parse_engines
+from spine_rt.errors import InputError
+
+CPU_ALL = ["openvino", "onnxruntime", "torch"]
+
+
+def test_default_run_times_the_engine_auto_picks_and_no_baseline():
+    options = BenchOptions().checked()
+    assert (options.preset, options.warmup, options.repeat, tuple(options.baselines)) == ("tiny", 1, 3, ())
+    assert options.patch_engines is False and options.scan is True
+    chosen, notes = default_configurations("tiny", CPU_ALL, "cpu", native_bf16=True)
+    assert chosen == [FastConfiguration("openvino")]
+    assert notes == ["not timed by default: onnxruntime, torch (--backend openvino onnxruntime torch adds them)"]
+    chosen, notes = default_configurations("tiny", ["onnxruntime", "torch"], "cpu", native_bf16=True)
+    assert chosen == [FastConfiguration("onnxruntime")] and "torch" in notes[0]
+
+
+def test_full_preset_defaults():
+    options = BenchOptions(preset="full").checked()
+    assert (options.warmup, options.repeat, tuple(options.baselines)) == (0, 1, ("reference", "monai"))
+    assert options.patch_engines is True
+    chosen, notes = default_configurations("full", CPU_ALL, "cpu", native_bf16=True)
+    assert [c.label for c in chosen] == ["spine-rt fast (openvino fp32)", "spine-rt fast (openvino bf16)",
+                                        "spine-rt fast (onnxruntime)"]
+    chosen, notes = default_configurations("full", CPU_ALL, "cpu", native_bf16=False)
+    assert [c.spec for c in chosen] == ["openvino:fp32", "onnxruntime"]
+    assert any("neither AVX512_BF16 nor AMX" in note for note in notes)
+    chosen, notes = default_configurations("full", ["onnxruntime", "torch"], "cpu", native_bf16=True)
+    assert [c.spec for c in chosen] == ["onnxruntime"] and any("openvino not installed" in n for n in notes)
+
+
+def test_given_options_win_over_the_preset():
+    options = BenchOptions(preset="full", repeat=2, warmup=1, baselines=(), patch_engines=False).checked()
+    assert (options.warmup, options.repeat, tuple(options.baselines), options.patch_engines) == (1, 2, (), False)
+
+
+def test_gpu_defaults_are_every_gpu_backend():
+    chosen, _ = default_configurations("tiny", ["tensorrt", "onnxruntime", "torch"], "cuda:0", native_bf16=None)
+    assert [c.backend for c in chosen] == ["tensorrt", "onnxruntime", "torch"]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (BenchOptions(preset="huge"), "unknown preset 'huge'; valid presets: tiny, full"),
+    (BenchOptions(backends=["openvino:int4"]), "unknown precision 'int4'"),
+    (BenchOptions(backends=["tflite"]), "unknown backend 'tflite'"),
+    (BenchOptions(repeat=0), "--repeat must be at least 1"),
+    (BenchOptions(scan=False, patch_engines=False), "nothing to measure"),
+])
+def test_bad_options(options, message):
+    with pytest.raises(InputError, match=message):
+        options.checked()
+
+
+def test_configuration_specs():
+    assert parse_configuration("OpenVINO:BF16") == FastConfiguration("openvino", "bf16")
+    assert parse_configuration("torch") == FastConfiguration("torch", None)
+    assert FastConfiguration("torch").label == "spine-rt fast (torch)"
+    assert parse_engines(["openvino", "openvino:bf16", "openvino:fp32"]) == ("openvino:fp32", "openvino:bf16")
+    with pytest.raises(InputError, match="valid engines"):
+        parse_engines(["onnxruntime:bf16"])
+
+
+def test_progress_names_the_round_and_estimates_the_time_left():
+    progress = BenchProgress(["fast", "authors"], warmup=1, repeat=2)
+    assert progress.plan_line().endswith("1 warm-up call(s) each, then 2 round(s) of one timed call each = 6 calls")
+    first = progress.record(CallDone("fast", WARM_UP, 1, 2.0))
+    assert first.startswith("[warm-up 1/1, call 1/6] fast: 2.00 s;") and "known after the first call" in first
+    assert progress.seconds_left() is None
+    second = progress.record(CallDone("authors", WARM_UP, 1, 10.0))
+    assert progress.seconds_left() == pytest.approx(2 * 2.0 + 2 * 10.0)
+    assert second.endswith("about 24 s left")
+    third = progress.record(CallDone("fast", TIMED, 1, 4.0))  # fast's mean is now 3 s
+    assert third.startswith("[round 1/2, call 3/6] fast: 4.00 s")
+    assert progress.seconds_left() == pytest.approx(1 * 3.0 + 2 * 10.0)
+    for call in (CallDone("authors", TIMED, 1, 10.0), CallDone("fast", TIMED, 2, 3.0)):
+        progress.record(call)
+    assert progress.record(CallDone("authors", TIMED, 2, 10.0)).endswith("; done")
+    with pytest.raises(ValueError, match="unknown configuration"):
+        progress.record(CallDone("monai", TIMED, 1, 1.0))
+
+
+def test_durations():
+    assert [format_duration(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]
