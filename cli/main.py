@@ -40,14 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from spine_rt.interrupts import Terminated, interrupt_exit_code, sigterm_as_interrupt
+
     try:
-        return args.run(args)
+        with sigterm_as_interrupt():
+            return args.run(args)
     except SpineRTError as exc:
         print(f"spine-rt {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("spine-rt: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"spine-rt {args.command}: {why}; unfinished outputs were removed", file=sys.stderr)
+        return interrupt_exit_code(exc)
     except Exception:  # an internal bug: show everything
         import traceback
 

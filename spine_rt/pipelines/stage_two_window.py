@@ -28,6 +28,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid, Stitcher, importance_profiles
 from spine_rt.patching.array_backend import NumpyBackend
+from spine_rt.pipelines.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.stage_one_maps import StageOneMaps
 from spine_rt.pipelines.stage_runners import StageRunners
 
@@ -137,6 +138,10 @@ def run_stage_two(
             _hand_over_empty_rows(rows_consumer, covered, maps[0].classes, patch[0])
         return StageTwoRun(None, covered, 0, len(grid), 0)
 
+    # inputs (MR + probabilities, features at 1/16 of the voxels) and each fold's output, per window
+    per_window = (window_bytes(1 + 2 * maps[0].classes * max(1, stage.fold_count), patch)
+                  + window_bytes(maps[0].feature_channels, patch) // 16)
+    batch_size = fit_batch(batch_size, len(run), per_window, "batch size")
     starts = grid.window_starts()[run]
     image_name, feature_name = stage.input_names[:2]
     output_name = stage.output_names[0]
