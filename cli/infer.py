@@ -120,9 +120,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- planning
 def _open_package(model: str | None):
     from spine_rt.model_package import ModelPackage
-    from spine_rt.pipelines.default_model import default_package_path
+    from spine_rt.pipelines.default_model import resolve_package
 
-    return ModelPackage.open(Path(model) if model is not None else default_package_path(), verify=True)
+    return ModelPackage.open(resolve_package(model), verify=True)
 
 
 def _stem(path: Path) -> str:

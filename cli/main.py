@@ -9,12 +9,17 @@ no traceback), 3 environment (missing backend or GPU), 1 internal bug.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from spine_rt import __version__
 from spine_rt.cli import bench, build_engine, demo, doctor, export, infer, train, verify
-from spine_rt.errors import EXIT_BUG, SpineRTError
+from spine_rt.errors import EXIT_BUG, EXIT_INPUT, SpineRTError
+
+#: errno values of faults of the file system or the user's paths, not of spine-rt (exit 2, one line)
+WRITE_FAULTS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EISDIR,
+                          errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.EXDEV, errno.EFBIG})
 
 #: every sub-command module, in the order ``--help`` lists them
 COMMANDS = (doctor, demo, export, verify, build_engine, train, bench, infer)
@@ -52,7 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(f"spine-rt {args.command}: {why}; unfinished outputs were removed", file=sys.stderr)
         return interrupt_exit_code(exc)
-    except Exception:  # an internal bug: show everything
+    except Exception as exc:  # an internal bug: show everything
+        if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:
+            # a file-system fault that no command turned into its own message (a model file on a full disk)
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"spine-rt {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INPUT
         import traceback
 
         traceback.print_exc()

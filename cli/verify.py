@@ -39,11 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spine_rt.atomic_write import write_bytes_atomic
     from spine_rt.export.package_verification import verify_package
+    from spine_rt.output_paths import check_output_file
 
+    if args.json:  # checked before any work; an existing report is replaced
+        check_output_file(args.json, "--json report", (".json",), overwrite=True,
+                          inputs=[args.package] + ([args.input] if args.input else []))
     report = verify_package(args.package, input_scan=args.input, backends=args.backends,
                             checkpoint_free=args.checkpoint_free, seed=args.seed)
     print(report.format_table())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        write_bytes_atomic(args.json, (json.dumps(report.as_dict(), indent=2) + "\n").encode())
     return 0 if report.passed else 1

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,20 +62,10 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
 
 
 def save_training_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
-    """Write ``checkpoint`` with ``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(dict(checkpoint), stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    """Write ``checkpoint`` with ``torch.save`` and publish it as ``path`` (:func:`spine_rt.atomic_write.write_file_atomic`)."""
+    from spine_rt.atomic_write import write_file_atomic
+
+    return write_file_atomic(path, lambda temporary: torch.save(dict(checkpoint), temporary))
 
 
 def read_training_checkpoint(path: str | os.PathLike[str], recipe: str | None = None) -> dict[str, Any]:
