@@ -375,6 +375,8 @@ def _run_single(args: argparse.Namespace, package, source: Path, task: str, mode
     with _load(args, package) as pipe:
         _announce(model)
         result = pipe(source)
+    for warning in (result.report.get("input") or {}).get("warnings", []):
+        print(f"spine-rt infer: warning: {warning}", file=sys.stderr)
     _finish(result, case, task, package.manifest.labels, model, args.overwrite)
     print(f"wrote {case.output}")
     print("\n".join(_describe(result, task)))
@@ -403,6 +405,8 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str, mode
                 error = problem
         if error is None:
             rows[case.name] = _summary_row(case, "done", result.report)
+            for warning in (result.report.get("input") or {}).get("warnings", []):
+                tqdm.write(f"spine-rt infer: {case.name}: warning: {warning}", file=sys.stderr)
         else:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             failed.append(case.name)

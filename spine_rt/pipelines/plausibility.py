@@ -12,7 +12,8 @@ the affine) against the model's grid (stage two's spacing in the manifest):
   by the model grid, not by the input's size);
 * **warned** (a line in the report's ``input.warnings``, printed by the
   command line): a longest side under :data:`SHORT_FOV_MM` mm (less than a
-  lumbar spine), a voxel size outside 1/4..4 times the model's, fewer than
+  lumbar spine), a voxel size outside 1/:data:`UNUSUAL_FACTOR`..:data:`UNUSUAL_FACTOR` times the model's (sides
+  compared in sorted order, whatever the orientation), fewer than
   :data:`FEW_SLICES` voxels along an axis.
 
 X-ray pictures: refused under :data:`MIN_XRAY_PIXELS` pixels on a side or,
@@ -33,7 +34,8 @@ MIN_FOV_MM = 20.0
 MAX_FOV_MM = 2500.0
 SHORT_FOV_MM = 60.0
 FEW_SLICES = 5
-MAX_MODEL_VOXELS = 2**28
+UNUSUAL_FACTOR = 5.0
+MAX_MODEL_VOXELS = 2**27
 MIN_XRAY_PIXELS = 32
 SMALL_XRAY_PIXELS = 128
 
@@ -74,14 +76,16 @@ def check_mr_geometry(shape: Sequence[int], spacing_mm: Sequence[float],
     if max(fov) > MAX_FOV_MM:
         raise InputError(f"{what}: a field of view over {MAX_FOV_MM:g} mm is no human spine; "
                          "is the voxel size in the header right?")
-    model_voxels = math.prod(max(1.0, f / finest) for f in fov)
+    # the longest sides meet the finest model spacings: an upper bound whatever the orientation
+    model_voxels = math.prod(max(1.0, f / m) for f, m in zip(sorted(fov, reverse=True), sorted(model_spacing_mm)))
     if model_voxels > MAX_MODEL_VOXELS:
-        raise InputError(f"{what}: about {model_voxels:.3g} voxels on the model's {finest:g} mm grid, more than "
+        raise InputError(f"{what}: up to {model_voxels:.3g} voxels on the model's grid, more than "
                          f"{MAX_MODEL_VOXELS:.3g}; crop the scan to the spine")
     warnings = []
     if max(fov) < SHORT_FOV_MM:
         warnings.append(f"{what}: the field of view is shorter than a lumbar spine ({SHORT_FOV_MM:g} mm)")
-    if min(spacing) > 4 * finest or max(spacing) > 4 * coarsest or min(spacing) < finest / 4:
+    ratios = [mine / model for mine, model in zip(sorted(spacing), sorted(model_spacing_mm))]
+    if max(ratios) > UNUSUAL_FACTOR or min(ratios) < 1 / UNUSUAL_FACTOR:
         warnings.append(f"{what}: the voxel size is far from the model's {_shown(model_spacing_mm, ' mm')}; "
                         "expect poorer labels")
     few = [axis for axis, n in enumerate(shape) if n < FEW_SLICES]

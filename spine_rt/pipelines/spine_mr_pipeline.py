@@ -199,9 +199,10 @@ class SpineMrPipeline:
         clock = time.perf_counter()
         image = as_image(scan, affine)
         read = time.perf_counter() - clock
+        # before resampling: the model grid's size is bounded by a plausible field of view, not by the input
+        check_mr_geometry(image.shape, image.spacing, self.preprocessing.spacing_mm)
         clock = time.perf_counter()
         prepared = self.preprocessing.prepare(image, self.schedule.size_multiple, self.schedule.minimum_shape)
-        check_mr_geometry(image.shape, image.spacing, self.preprocessing.spacing_mm)
         return PreparedScan(image, prepared, {"read": read, "preprocessing": time.perf_counter() - clock})
 
     def segment(self, scan: PreparedScan, *, return_probabilities: bool = False) -> Result:
