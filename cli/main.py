@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sigterm_as_interrupt():
             return args.run(args)
     except SpineRTError as exc:
-        print(f"spine-rt {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc) if exc.exit_code == EXIT_BUG else " / ".join(filter(None, str(exc).splitlines()))
+        print(f"spine-rt {args.command}: error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"

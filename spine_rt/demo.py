@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from spine_rt.atomic_write import output_error, publishing, write_bytes_atomic
+from spine_rt.errors import InputError
 
 #: the phantom drawn when no seed is given (not one of the training phantoms, seeds 0..63)
 DEFAULT_SEED = 1000
@@ -126,6 +127,9 @@ def run_demo(
         check_output_file(folder / name, "demo output", (), overwrite=True, create_parent=True)
     started = time.perf_counter()
     opened = ModelPackage.open(default_package_path() if package is None else package)
+    if opened.manifest.task != "spine_mr":
+        raise InputError(f"{opened.root}: a {opened.manifest.task} package; the demo draws a spine MR phantom and "
+                         "needs a spine MR package")
     model = model_identity(opened)
     pipeline = load_pipeline(opened, backend=backend, device=device)
     phantom = spine_mr(seed, spacing=phantom_spacing_of_package(opened.manifest.preprocessing))

@@ -81,7 +81,8 @@ def read_training_checkpoint(path: str | os.PathLike[str], recipe: str | None = 
     try:
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling fails in many ways; all mean "not a readable checkpoint"
-        raise InputError(f"cannot read checkpoint {file}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"cannot read checkpoint {file}: not a torch checkpoint "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{file} is not a spine-rt training checkpoint (written by spine-rt train)")
     if recipe is not None and checkpoint.get("recipe") != recipe:
