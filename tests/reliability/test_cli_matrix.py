@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import assert_clean_failure, fill_up, tree_digest
+from reliability_helpers import assert_clean_failure, fill_up, tree_digest
 
 from spine_rt.cli import main
 from spine_rt.pipelines import batch_memory

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dead_pid, leftovers, tree_digest
+from reliability_helpers import dead_pid, leftovers, tree_digest
 
 pytestmark = pytest.mark.torch
 
