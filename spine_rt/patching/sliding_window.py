@@ -178,7 +178,6 @@ def run_sliding_window(
     else:
         starts = grid.window_starts()[run] + pad_before
         items = [(k, image) for k in range(len(run)) for image in range(images)]
-        batch_size = min(batch_size, len(items))  # a larger batch would only pad
         layout, stitchers, calls = None, [], 0
         for first in range(0, len(items), batch_size):
             chunk = items[first : first + batch_size]

@@ -11,7 +11,10 @@ assembled here because stage two takes two inputs at two resolutions:
   at 1/4 resolution, cropped to the patch.
 
 Every call gets exactly ``batch_size`` windows (the last batch is padded by
-repeating its last window; the padded predictions are dropped). Each fold
+repeating its last window; the padded predictions are dropped); a
+``batch_size`` above the windows that run is clamped to them, and one whose
+inputs and outputs exceed the available memory is refused
+(:func:`spine_rt.pipelines.batch_memory.fit_batch`). Each fold
 gets the maps of its paired stage-one fold; the folds' softmax outputs are
 averaged and blended into one volume by :class:`spine_rt.patching.Stitcher`
 (Gaussian or uniform importance).
