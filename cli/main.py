@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spine_rt.interrupts import Terminated, interrupt_exit_code, sigterm_as_interrupt
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(args.command):
             return args.run(args)
     except SpineRTError as exc:
         message = str(exc) if exc.exit_code == EXIT_BUG else " / ".join(filter(None, str(exc).splitlines()))

@@ -96,6 +96,43 @@ def _alive(pid: int) -> bool:
 
 
 _cleaned: set[str] = set()
+#: this process's temporaries not yet published or removed (what a SIGTERM handler removes before exiting)
+_live: set[Path] = set()
+_critical = [0]
+_deferred: list[Callable[[], None]] = []
+
+
+def remove_own_temporaries() -> None:
+    """Remove every temporary file or folder this process created and has not published (signal handlers)."""
+    for path in list(_live):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        _live.discard(path)
+
+
+def defer_while_publishing(action: Callable[[], None]) -> bool:
+    """Run ``action`` once the renames of the current publication are done; False when none is running.
+
+    A signal handler uses it so that a set of outputs is never left half renamed.
+    """
+    if _critical[0] == 0:
+        return False
+    _deferred.append(action)
+    return True
+
+
+@contextlib.contextmanager
+def _renaming() -> Iterator[None]:
+    _critical[0] += 1
+    try:
+        yield
+    finally:
+        _critical[0] -= 1
+        if _critical[0] == 0 and _deferred:
+            _deferred.pop()()
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, force: bool = False) -> list[Path]:
@@ -191,6 +228,7 @@ def _create_temporary(target: Path, suffix: str) -> Path:
     remove_stale_temporaries(target.parent)
     temporary = temporary_path(target, suffix)
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    _live.add(temporary)
     os.close(handle)
     return temporary
 
@@ -230,6 +268,7 @@ class Publication:
                     shutil.rmtree(temporary, ignore_errors=True)
                 else:
                     temporary.unlink(missing_ok=True)
+            _live.discard(temporary)
         self.staged.clear()
 
     def publish(self) -> list[Path]:
@@ -242,9 +281,11 @@ class Publication:
         done: list[tuple[Path, Path | None]] = []  # (target, aside copy of the replaced file)
         failed: Path | None = None
         try:
-            for temporary, target in self.staged:
-                failed = target
-                done.append((target, self._publish_one(temporary, target)))
+            with _renaming():  # a SIGTERM now waits until every file of the set is in place (or undone)
+                for temporary, target in self.staged:
+                    failed = target
+                    done.append((target, self._publish_one(temporary, target)))
+                    _live.discard(temporary)
         except BaseException as error:
             for published, aside in reversed(done):
                 with contextlib.suppress(OSError):
@@ -362,6 +403,7 @@ def new_temporary_folder(parent: Path, label: str) -> Path:
     remove_stale_temporaries(parent)
     folder = temporary_path(parent / label, "")
     folder.mkdir()
+    _live.add(folder)
     return folder
 
 
@@ -382,6 +424,7 @@ def move_folder_into_place(filled: Path, target: Path) -> None:
             aside = target.parent / f".{target.name}{ASIDE_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.rename(target, aside)
         os.rename(filled, target)
+        _live.discard(filled)
     except BaseException:
         if aside is not None and not target.exists():
             os.rename(aside, target)
