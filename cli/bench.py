@@ -108,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
     from spine_rt.bench.bench_plan import check_preset
     from spine_rt.bench.pipeline_benchmark import BenchOptions, run_bench
 
+    from spine_rt.atomic_write import write_bytes_atomic
+    from spine_rt.output_paths import check_output_file
+
+    if args.json:  # checked before any work; an existing report is replaced
+        check_output_file(args.json, "--json report", (".json",), overwrite=True,
+                          inputs=[args.model] if args.model else [])
     shape = None if args.shape is None else parse_shape(args.shape)
     backends = None
     if args.backends:
@@ -137,5 +143,5 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(report.format_table())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        write_bytes_atomic(args.json, (json.dumps(report.as_dict(), indent=2) + "\n").encode())
     return 0

@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
     result = run_demo(args.out, backend=args.backend, device=args.device, seed=args.seed, package=args.model,
                       precision=args.precision)
+    from spine_rt.model_package.identity import identity_line
+
+    print(identity_line(result.model))
     print(f"phantom seed {args.seed}: {'x'.join(str(s) for s in result.shape)} voxels of "
           f"{' x '.join(f'{s:g}' for s in result.spacing_mm)} mm; backend: {result.report.get('backend', '?')}")
     width = max(len(name) for name in result.dice)
@@ -60,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for what, path in result.files.items():
         print(f"wrote {path} ({what})")
-    print(f"elapsed {result.seconds:.1f} s")
+    print(f"elapsed {result.seconds:.1f} s (wall time; depends on the machine and its load, see "
+          "benchmarks/RESULTS.md)")
     return EXIT_OK

@@ -162,9 +162,9 @@ def triton_servers(args: argparse.Namespace):
 # ---------------------------------------------------------------- planning
 def _open_package(model: str | None):
     from spine_rt.model_package import ModelPackage
-    from spine_rt.pipelines.default_model import default_package_path
+    from spine_rt.pipelines.default_model import resolve_package
 
-    return ModelPackage.open(Path(model) if model is not None else default_package_path(), verify=True)
+    return ModelPackage.open(resolve_package(model), verify=True)
 
 
 def _stem(path: Path) -> str:
@@ -190,7 +190,7 @@ def _is_mr_cohort(folder: Path) -> bool:
     return any((p.is_file() and is_nifti_path(p)) or p.is_dir() for p in folder.iterdir())
 
 
-def _check_single_input(source: Path, task: str, model: str) -> None:
+def _check_single_input(source: Path, task: str, model: str, bundled: bool = False) -> None:
     from spine_rt.io.nifti import is_nifti_path
     from spine_rt.io.xray_image import is_dicom_file, is_xray_image_path
 
@@ -199,30 +199,40 @@ def _check_single_input(source: Path, task: str, model: str) -> None:
             raise InputError(f"{source}: not an X-ray picture (.png, .jpg, .jpeg, .dcm); "
                              f"the model {model} is an X-ray package")
     elif source.is_file() and not is_nifti_path(source):
+        if bundled and (is_xray_image_path(source) or is_dicom_file(source) and _is_xray_dicom(source)):
+            raise InputError(f"{source}: an X-ray picture, and no X-ray model is bundled (the bundled demo model is "
+                             "for spine MR); export one with `spine-rt export mbnet` (docs/training.md: "
+                             "`spine-rt train mbnet`) and pass --model PKG")
         what = "an X-ray picture" if is_xray_image_path(source) else "not a NIfTI file (.nii, .nii.gz)"
         raise InputError(f"{source}: {what}; the model {model} is a spine MR package (NIfTI or DICOM series in)")
 
 
+def _is_xray_dicom(path: Path) -> bool:
+    """A single DICOM file whose modality is a projection X-ray (CR, DX)."""
+    try:
+        import pydicom
+
+        return str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality", "")) in ("CR", "DX", "RG")
+    except Exception:  # unreadable: the reader says why later
+        return False
+
+
 def _single_case(args: argparse.Namespace, source: Path, task: str) -> Case:
+    """The case's output paths, each checked (ending, folder, existing file, the input) before any work."""
+    from spine_rt.output_paths import check_distinct, check_output_file
+
     default_name = _stem(source) + (XRAY_SUFFIX if task == "xray" else MR_SUFFIX)
     output = Path(args.output) if args.output is not None else Path.cwd() / default_name
     if output.is_dir():
         output = output / default_name
     report = Path(args.report) if args.report is not None else None
     qc = Path(args.qc) if args.qc is not None else None
-    for path, what in ((output, "output"), (report, "--report"), (qc, "--qc")):
-        if path is None:
-            continue
-        if path.exists() and _same(path, source):
-            raise InputError(f"{path}: the {what} is the input; refusing to overwrite the input")
-        if source.is_dir() and (_same(path, source) or _inside(path, source)):
-            raise InputError(f"{path}: refusing to write into the input DICOM series folder")
-        if not path.parent.is_dir():
-            raise InputError(f"{path.parent}: the folder for the {what} does not exist")
-        if path.exists() and not args.overwrite:
-            raise InputError(f"{path} exists; pass --overwrite to replace it")
-    if report is not None and report.suffix.lower() != ".json":
-        raise InputError(f"{report}: the report is JSON; the name must end in .json")
+    label_suffixes = (".png",) if task == "xray" else (".nii.gz", ".nii")
+    for path, what, suffixes in ((output, "output", label_suffixes), (report, "--report", (".json",)),
+                                 (qc, "--qc", (".png",))):
+        if path is not None:
+            check_output_file(path, what, suffixes, args.overwrite, inputs=[source])
+    check_distinct((("output", output), ("--report", report), ("--qc", qc)))
     return Case(_stem(source), source, output, report, qc)
 
 
@@ -239,6 +249,8 @@ def _cohort_inputs(source: Path, task: str, skip: list[Path]) -> list[Path]:
 
 
 def _cohort_cases(args: argparse.Namespace, source: Path, task: str) -> tuple[Path, list[Case]]:
+    from spine_rt.output_paths import check_distinct, check_output_folder
+
     if args.report is not None:
         raise InputError("--report names one file; for a folder INPUT every case's report is written into "
                          "OUTPUT as <name>_report.json")
@@ -247,9 +259,13 @@ def _cohort_cases(args: argparse.Namespace, source: Path, task: str) -> tuple[Pa
         raise InputError(f"{out_dir}: the output folder is the input folder; choose another -o")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: a folder INPUT needs an output folder, and this is a file")
+    check_output_folder(out_dir, "output folder")
     qc_dir = Path(args.qc) if args.qc is not None else None
     if qc_dir is not None and qc_dir.exists() and not qc_dir.is_dir():
         raise InputError(f"{qc_dir}: for a folder INPUT, --qc names a folder for the QC pictures")
+    if qc_dir is not None:
+        check_output_folder(qc_dir, "--qc folder")
+    check_distinct((("output folder", out_dir), ("--qc folder", qc_dir)))
     inputs = _cohort_inputs(source, task, [out_dir] + ([qc_dir] if qc_dir is not None else []))
     suffix = XRAY_SUFFIX if task == "xray" else MR_SUFFIX
     stems = [_stem(p) for p in inputs]
@@ -258,9 +274,18 @@ def _cohort_cases(args: argparse.Namespace, source: Path, task: str) -> tuple[Pa
         name = stem if stems.count(stem) == 1 else f"{stem}_{path.suffix.lstrip('.').lower() or 'dir'}"
         cases.append(Case(name, path, out_dir / f"{name}{suffix}", out_dir / f"{name}{REPORT_SUFFIX}",
                           None if qc_dir is None else qc_dir / f"{name}{QC_SUFFIX}"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if qc_dir is not None:
-        qc_dir.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        for path in (case.output, case.report, case.qc):
+            if path is not None and path.is_dir():
+                raise InputError(f"{path}: a folder is in the way of case {case.name}'s output")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if qc_dir is not None:
+            qc_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        from spine_rt.atomic_write import output_error
+
+        raise output_error(out_dir, error) from error
     return out_dir, cases
 
 
@@ -286,16 +311,16 @@ def _load(args: argparse.Namespace, package):
                          precision=args.precision, **triton)
 
 
-def _write_report(result: Any, case: Case) -> None:
+def _write_report(result: Any, case: Case, model: dict[str, Any]) -> None:
     from spine_rt.atomic_write import write_bytes_atomic
 
     if case.report is None:
         return
-    report = {"case": case.name, "output": str(case.output), **result.report}
+    report = {"case": case.name, "output": str(case.output), "model": model, **result.report}
     write_bytes_atomic(case.report, (json.dumps(report, indent=2) + "\n").encode())
 
 
-def _write_qc(result: Any, case: Case, task: str, names: dict[int, str]) -> None:
+def _write_qc(result: Any, case: Case, task: str, names: dict[int, str], model: dict[str, Any]) -> None:
     from spine_rt.measure.qc_picture import mr_qc_picture, xray_qc_picture
 
     if case.qc is None:
@@ -307,14 +332,22 @@ def _write_qc(result: Any, case: Case, task: str, names: dict[int, str]) -> None
     else:
         from spine_rt.io import read_image
 
-        mr_qc_picture(read_image(case.input), result.labels, names, case.qc)
+        mr_qc_picture(read_image(case.input), result.labels, names, case.qc, phantom_only=model["bundled_demo"])
 
 
-def _finish(result: Any, case: Case, task: str, names: dict[int, str]) -> None:
-    """Labels, then the QC picture, then the report (its presence marks the case done)."""
-    result.save(case.output)
-    _write_qc(result, case, task, names)
-    _write_report(result, case)
+def _finish(result: Any, case: Case, task: str, names: dict[int, str], model: dict[str, Any],
+            overwrite: bool) -> None:
+    """Labels, QC picture and report, published together or not at all (:func:`spine_rt.atomic_write.publishing`).
+
+    Without ``overwrite`` an output that another run created meanwhile fails
+    the case (exit 2) instead of being replaced.
+    """
+    from spine_rt.atomic_write import publishing
+
+    with publishing(overwrite=overwrite):
+        result.save(case.output)
+        _write_qc(result, case, task, names, model)
+        _write_report(result, case, model)
 
 
 def _summary_row(case: Case, status: str, report: dict | None, error: str = "", task: str = "") -> dict[str, Any]:
@@ -388,12 +421,29 @@ def _describe(result: Any, task: str) -> list[str]:
     return lines
 
 
-def _run_single(args: argparse.Namespace, package, source: Path, task: str) -> int:
-    _check_single_input(source, task, str(package.root))
+def _announce(model: dict[str, Any]) -> None:
+    """Say which model runs; warn (one line, stderr) when it is the bundled phantom-only model."""
+    from spine_rt.model_package.identity import PHANTOM_ONLY_WARNING, identity_line
+
+    print(identity_line(model))
+    if model["bundled_demo"]:
+        print(f"spine-rt infer: warning: {PHANTOM_ONLY_WARNING}", file=sys.stderr)
+
+
+def _print_input_warnings(result: Any) -> None:
+    """The pipeline's warnings about an unusual input (one line each, stderr)."""
+    for warning in (result.report.get("input") or {}).get("warnings", []):
+        print(f"spine-rt infer: warning: {warning}", file=sys.stderr)
+
+
+def _run_single(args: argparse.Namespace, package, source: Path, task: str, model: dict[str, Any]) -> int:
+    _check_single_input(source, task, str(package.root), bundled=args.model is None)
     case = _single_case(args, source, task)
     with _load(args, package) as pipe:
+        _announce(model)
         result = pipe(source)
-    _finish(result, case, task, package.manifest.labels)
+    _print_input_warnings(result)
+    _finish(result, case, task, package.manifest.labels, model, args.overwrite)
     print(f"wrote {case.output}")
     print("\n".join(_describe(result, task)))
     for path, what in ((case.report, "report"), (case.qc, "QC picture")):
@@ -402,7 +452,7 @@ def _run_single(args: argparse.Namespace, package, source: Path, task: str) -> i
     return EXIT_OK
 
 
-def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> int:
+def _run_cohort(args: argparse.Namespace, package, source: Path, task: str, model: dict[str, Any]) -> int:
     from tqdm import tqdm
 
     out_dir, cases = _cohort_cases(args, source, task)
@@ -417,11 +467,13 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> i
     def record(case: Case, result: Any, error: Exception | None) -> None:
         if error is None:
             try:
-                _finish(result, case, task, names)
+                _finish(result, case, task, names, model, args.overwrite)
             except (InputError, OSError) as problem:
                 error = problem
         if error is None:
             rows[case.name] = _summary_row(case, "done", result.report, task=task)
+            for warning in (result.report.get("input") or {}).get("warnings", []):
+                tqdm.write(f"spine-rt infer: {case.name}: warning: {warning}", file=sys.stderr)
         else:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             failed.append(case.name)
@@ -432,6 +484,7 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str) -> i
     try:
         if todo:
             with _load(args, package) as pipe:
+                _announce(model)
                 if task == "xray":
                     for case in todo:
                         try:
@@ -466,9 +519,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{source}: no such file or folder")
     package = _open_package(args.model)
     task = package.manifest.task
-    dicom_exit = infer_dicom.run_dicom_case(args, package, source, task)  # DICOM series / SEG / SR; None: not DICOM
+    from spine_rt.model_package.identity import model_identity
+
+    model = model_identity(package)
+    dicom_exit = infer_dicom.run_dicom_case(args, package, source, task, model)  # DICOM series / SEG / SR; None: not DICOM
     if dicom_exit is not None:
         return dicom_exit
     if source.is_dir() and (task == "xray" or _is_mr_cohort(source)):
-        return _run_cohort(args, package, source, task)
-    return _run_single(args, package, source, task)
+        return _run_cohort(args, package, source, task, model)
+    return _run_single(args, package, source, task, model)

@@ -68,7 +68,8 @@ def _dicom_options(args: argparse.Namespace) -> list[str]:
                                      ("--sr", args.sr), ("--series", args.series), ("--force", args.force)) if value]
 
 
-def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: str) -> int | None:
+def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: str,
+                   model: dict[str, Any]) -> int | None:
     """Run one DICOM case (see the module docstring); None when INPUT and options are not for this route.
 
     Raises:
@@ -92,13 +93,13 @@ def run_dicom_case(args: argparse.Namespace, package: Any, source: Path, task: s
             return None
         if not dicom_file:
             raise InputError(f"{source}: {', '.join(options)} need a DICOM X-ray (one .dcm file)")
-        return _run_xray(args, package, source)
+        return _run_xray(args, package, source, model)
     if not _is_dicom_study(source, asked=bool(options)):
         if options:
             raise InputError(f"{source}: {', '.join(options)} need a DICOM input (a series folder, .zip, DICOMDIR "
                              "or multi-frame file)")
         return None
-    return _run_mr(args, package, source)
+    return _run_mr(args, package, source, model)
 
 
 # ---------------------------------------------------------------- outputs
@@ -159,8 +160,9 @@ def _print_done(written: list[tuple[str, Path]], lines: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- MR
-def _run_mr(args: argparse.Namespace, package: Any, source: Path) -> int:
-    from spine_rt.cli.infer import MR_SUFFIX, _describe, _load
+def _run_mr(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
+    from spine_rt.atomic_write import publishing
+    from spine_rt.cli.infer import MR_SUFFIX, _announce, _describe, _load, _print_input_warnings
     from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
                                                    write_dicom_outputs)
     from spine_rt.io.dicom import read_series
@@ -179,25 +181,29 @@ def _run_mr(args: argparse.Namespace, package: Any, source: Path) -> int:
     image = read_series(choice.series, study)
     print(f"series: {choice.series.label()}: {choice.reason}")
     with _load(args, package) as pipe:
+        _announce(model)
         result = pipe(image)
+    _print_input_warnings(result)
     names = package.manifest.labels
     extra: dict[str, Any] = {"input_series": choice.summary(),
                              "source_uids_generated": list(image.meta.get("uids_repaired", ()))}
     written = [("labels", output)]
-    if args.output_type == "dicom-seg":
-        facts = write_dicom_outputs(result.labels, result.report, SourceImages.of_image(image), names,
-                                    AlgorithmFacts.of_package(package), output, sr_path=sr)
-        extra["dicom"] = facts
-        if sr is not None:
-            written.append(("SR", sr))
-    else:
-        result.save(output)
-    if qc is not None:
-        from spine_rt.measure.qc_picture import mr_qc_picture
+    with publishing(overwrite=args.overwrite):  # labels/SEG, SR, QC picture and report together or none
+        if args.output_type == "dicom-seg":
+            facts = write_dicom_outputs(result.labels, result.report, SourceImages.of_image(image), names,
+                                        AlgorithmFacts.of_package(package), output, sr_path=sr)
+            extra["dicom"] = facts
+            if sr is not None:
+                written.append(("SR", sr))
+        else:
+            result.save(output)
+        if qc is not None:
+            from spine_rt.measure.qc_picture import mr_qc_picture
 
-        mr_qc_picture(image, result.labels, names, qc)
-        written.append(("QC picture", qc))
-    _write_report(report_path, {"case": _stem(source), "output": str(output), **result.report, **extra})
+            mr_qc_picture(image, result.labels, names, qc, phantom_only=model["bundled_demo"])
+            written.append(("QC picture", qc))
+        _write_report(report_path, {"case": _stem(source), "output": str(output), "model": model,
+                                    **result.report, **extra})
     if report_path is not None:
         written.append(("report", report_path))
     _print_done(written, _describe(result, "spine_mr"))
@@ -224,8 +230,9 @@ def _check_xray_modality(source: Path, package: Any, force: bool) -> None:
     print(f"spine-rt infer: warning: {message}; running anyway (--force)", file=sys.stderr)
 
 
-def _run_xray(args: argparse.Namespace, package: Any, source: Path) -> int:
-    from spine_rt.cli.infer import XRAY_SUFFIX, _describe, _load
+def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
+    from spine_rt.atomic_write import publishing
+    from spine_rt.cli.infer import XRAY_SUFFIX, _announce, _describe, _load, _print_input_warnings
     from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
                                                    write_dicom_outputs)
 
@@ -236,23 +243,28 @@ def _run_xray(args: argparse.Namespace, package: Any, source: Path) -> int:
         require_highdicom()  # before any work
     source_images = SourceImages.of_file(source) if args.output_type == "dicom-seg" else None
     with _load(args, package) as pipe:
+        _announce(model)
         result = pipe(source)
+    _print_input_warnings(result)
     extra: dict[str, Any] = {}
     written = [("labels", output)]
-    if source_images is not None:
-        extra["dicom"] = write_dicom_outputs(result.labels, result.report, source_images, package.manifest.labels,
-                                             AlgorithmFacts.of_package(package), output, sr_path=sr)
-        if sr is not None:
-            written.append(("SR", sr))
-    else:
-        result.save(output)
-    if qc is not None:
-        from spine_rt.io import read_xray_image
-        from spine_rt.measure.qc_picture import xray_qc_picture
+    with publishing(overwrite=args.overwrite):  # labels/SEG, SR, QC picture and report together or none
+        if source_images is not None:
+            extra["dicom"] = write_dicom_outputs(result.labels, result.report, source_images,
+                                                 package.manifest.labels, AlgorithmFacts.of_package(package),
+                                                 output, sr_path=sr)
+            if sr is not None:
+                written.append(("SR", sr))
+        else:
+            result.save(output)
+        if qc is not None:
+            from spine_rt.io import read_xray_image
+            from spine_rt.measure.qc_picture import xray_qc_picture
 
-        xray_qc_picture(read_xray_image(source).pixels, result.labels, result.measurement, qc)
-        written.append(("QC picture", qc))
-    _write_report(report_path, {"case": _stem(source), "output": str(output), **result.report, **extra})
+            xray_qc_picture(read_xray_image(source).pixels, result.labels, result.measurement, qc)
+            written.append(("QC picture", qc))
+        _write_report(report_path, {"case": _stem(source), "output": str(output), "model": model,
+                                    **result.report, **extra})
     if report_path is not None:
         written.append(("report", report_path))
     _print_done(written, _describe(result, "xray"))

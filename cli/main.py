@@ -9,13 +9,18 @@ no traceback), 3 environment (missing backend or GPU), 1 internal bug.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from spine_rt import __version__
 from spine_rt.cli import (bench, build_engine, demo, doctor, evaluate, export, infer, package, series, train, triton_repo,
                           triton_serve, verify)
-from spine_rt.errors import EXIT_BUG, SpineRTError
+from spine_rt.errors import EXIT_BUG, EXIT_INPUT, SpineRTError
+
+#: errno values of faults of the file system or the user's paths, not of spine-rt (exit 2, one line)
+WRITE_FAULTS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EISDIR,
+                          errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.EXDEV, errno.EFBIG})
 
 #: every sub-command module, in the order ``--help`` lists them
 COMMANDS = (doctor, demo, export, package, verify, build_engine, train, bench, infer, evaluate, series, triton_repo,
@@ -42,15 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from spine_rt.interrupts import Terminated, interrupt_exit_code, sigterm_as_interrupt
+
     try:
-        return args.run(args)
+        with sigterm_as_interrupt(args.command):
+            return args.run(args)
     except SpineRTError as exc:
-        print(f"spine-rt {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc) if exc.exit_code == EXIT_BUG else " / ".join(filter(None, str(exc).splitlines()))
+        print(f"spine-rt {args.command}: error: {message}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("spine-rt: interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # an internal bug: show everything
+    except KeyboardInterrupt as exc:
+        why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"spine-rt {args.command}: {why}; unfinished outputs were removed", file=sys.stderr)
+        return interrupt_exit_code(exc)
+    except Exception as exc:  # an internal bug: show everything
+        if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:
+            # a file-system fault that no command turned into its own message (a model file on a full disk)
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"spine-rt {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INPUT
         import traceback
 
         traceback.print_exc()

@@ -53,10 +53,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spine_rt.atomic_write import write_bytes_atomic
     from spine_rt.cli.infer import triton_servers
     from spine_rt.errors import InputError
     from spine_rt.export.package_verification import verify_package
+    from spine_rt.output_paths import check_output_file
 
+    if args.json:  # checked before any work; an existing report is replaced
+        check_output_file(args.json, "--json report", (".json",), overwrite=True,
+                          inputs=[args.package] + ([args.input] if args.input else []))
     if args.labels and not args.input:
         raise InputError("--labels needs --input SCAN (the scan the labels belong to)")
     backends = None if args.backends is None else [b for item in args.backends for b in item.split(",") if b.strip()]

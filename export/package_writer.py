@@ -1,11 +1,13 @@
 """Write a model package atomically: stage it in a hidden folder beside ``--out``, then rename.
 
-While an export runs, every file goes to ``.<name>.partial-XXXX`` in the
-destination's parent folder (same file system, so the final rename is
+While an export runs, every file goes to an owned temporary folder
+``.<name>.spine-rt-tmp-<pid>-XXXX`` (:func:`spine_rt.atomic_write.new_temporary_folder`;
+stale ones of killed exports are removed by the next) in the destination's parent folder (same file system, so the final rename is
 atomic). :meth:`PackageWriter.commit` hashes every file into the manifest,
 re-opens the staged package with sha256 verification, and publishes it:
 
-* no ``--out`` yet: one ``rename``;
+* no ``--out`` yet: one rename that fails if ``--out`` appeared meanwhile
+  (:func:`spine_rt.atomic_write.rename_no_replace`);
 * ``--overwrite`` of an existing package: the two folders are swapped with
   ``renameat2(RENAME_EXCHANGE)`` (Linux), so ``--out`` is at every moment
   either the complete old or the complete new package; where the exchange is
@@ -26,7 +28,9 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from spine_rt.atomic_write import new_temporary_folder, output_error, rename_no_replace
 from spine_rt.errors import InputError
+from spine_rt.output_paths import check_output_folder
 from spine_rt.model_package import MANIFEST_NAME, Manifest, ModelPackage, sha256_file
 
 _AT_FDCWD = -100
@@ -51,12 +55,7 @@ def check_destination(out: Path, overwrite: bool) -> None:
                              "refusing to replace it")
     if not out.parent.is_dir():
         raise InputError(f"the folder for {out} does not exist: {out.parent}")
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    check_output_folder(out, "package folder")
 
 
 def _exchange(first: Path, second: Path) -> bool:
@@ -85,8 +84,10 @@ class PackageWriter:
         self.out = Path(out).absolute()
         self.overwrite = bool(overwrite)
         check_destination(self.out, self.overwrite)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=self.out.parent))
-        os.chmod(self.staging, 0o777 & ~_current_umask())  # mkdtemp makes it private (0700)
+        try:
+            self.staging = new_temporary_folder(self.out.parent, self.out.name)  # mode 0o777 minus the umask
+        except OSError as error:
+            raise output_error(self.out, error) from error
 
     def __enter__(self) -> "PackageWriter":
         return self
@@ -119,7 +120,12 @@ class PackageWriter:
         final = dataclasses.replace(manifest, files=files)
         (self.staging / MANIFEST_NAME).write_text(final.to_json())
         ModelPackage.open(self.staging, verify=True)
-        self._publish()
+        try:
+            self._publish()
+        except FileExistsError:
+            raise InputError(f"{self.out} appeared while exporting; pass --overwrite to replace it") from None
+        except OSError as error:
+            raise output_error(self.out, error) from error
         return ModelPackage.open(self.out, verify=False)
 
     def discard(self) -> None:
@@ -138,4 +144,4 @@ class PackageWriter:
             os.rename(self.staging, self.out)
             shutil.rmtree(old, ignore_errors=True)
             return
-        os.rename(self.staging, self.out)
+        rename_no_replace(self.staging, self.out)

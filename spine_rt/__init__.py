@@ -27,8 +27,11 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "SpineRTError", "InputError", "EnvironmentProblem", "load_pipeline"]
 
 
-def load_pipeline(package: Any, **options: Any) -> SpineMrPipeline:
+def load_pipeline(package: Any = None, **options: Any) -> SpineMrPipeline:
     """Open a model package and make a pipeline of it; see :func:`spine_rt.pipelines.load.load_pipeline`.
+
+    ``spine_rt.load_pipeline()`` (no package, or ``"demo"``) opens the bundled
+    demo model, which knows synthetic phantoms only.
 
     ``spine_rt.load_pipeline(package, backend="auto", device=None,
     batch_size=None, schedule="fast", roi=True, roi_margin_mm=None,

@@ -9,8 +9,9 @@ bundled package's own grid, runs the full two-stage pipeline on it
 * ``report.json`` - the pipeline's report plus the demo's Dice scores,
 * ``qc.png`` - sagittal slices with the labels overlaid and named.
 
-Each file is written atomically (a reader never sees half a file); other
-files in ``out`` are left alone. Dice is computed per structure present in
+``out`` is checked before any work; the four files are published together
+or not at all (:func:`spine_rt.atomic_write.publishing`), replacing earlier
+demo files; other files in ``out`` are left alone. Dice is computed per structure present in
 the phantom's truth, and their mean. The bundled model was trained on
 phantoms only (``docs/demo_model.md``): it is a demonstration, not a
 clinical tool.
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.atomic_write import write_bytes_atomic
+from spine_rt.atomic_write import output_error, publishing, write_bytes_atomic
+from spine_rt.errors import InputError
 
 #: the phantom drawn when no seed is given (not one of the training phantoms, seeds 0..63)
 DEFAULT_SEED = 1000
@@ -51,6 +53,7 @@ class DemoResult:
         shape: the scan's voxel grid ``(X, Y, Z)``.
         spacing_mm: the scan's voxel size (mm) along ``(X, Y, Z)``.
         report: the pipeline's report (also in ``report.json``).
+        model: which model ran (:func:`spine_rt.model_package.identity.model_identity`).
     """
 
     dice: dict[str, float]
@@ -60,6 +63,7 @@ class DemoResult:
     shape: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     report: dict[str, Any] = field(repr=False)
+    model: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def dice_per_structure(prediction: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> dict[str, float]:
@@ -114,10 +118,20 @@ def run_demo(
     from spine_rt.model_package import ModelPackage
     from spine_rt.phantoms import spine_mr
     from spine_rt.pipelines.default_model import default_package_path
+    from spine_rt.model_package.identity import model_identity
+    from spine_rt.output_paths import check_output_file, check_output_folder
     from spine_rt.pipelines.load import load_pipeline
 
+    folder = Path(out)
+    check_output_folder(folder, "demo output folder")
+    for name in (SCAN_NAME, LABELS_NAME, REPORT_NAME, QC_NAME):
+        check_output_file(folder / name, "demo output", (), overwrite=True, create_parent=True)
     started = time.perf_counter()
     opened = ModelPackage.open(default_package_path() if package is None else package)
+    if opened.manifest.task != "spine_mr":
+        raise InputError(f"{opened.root}: a {opened.manifest.task} package; the demo draws a spine MR phantom and "
+                         "needs a spine MR package")
+    model = model_identity(opened)
     pipeline = load_pipeline(opened, backend=backend, device=device, precision=precision)
     phantom = spine_mr(seed, spacing=phantom_spacing_of_package(opened.manifest.preprocessing))
     scan = Image(phantom.image, phantom.affine)
@@ -126,16 +140,29 @@ def run_demo(
     dice = dice_per_structure(result.labels, phantom.labels, names)
     mean_dice = float(np.mean(list(dice.values())))
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "scan": save_image(scan, folder / SCAN_NAME),
-        "labels": save_labels(result.labels, scan, folder / LABELS_NAME),
-        "qc": mr_qc_picture(scan, result.labels, names, folder / QC_NAME),
-    }
-    seconds = time.perf_counter() - started
-    report = {
-        **result.report,
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(folder, error) from error
+    with publishing(overwrite=True):  # the four files appear together or not at all
+        files = {
+            "scan": save_image(scan, folder / SCAN_NAME),
+            "labels": save_labels(result.labels, scan, folder / LABELS_NAME),
+            "qc": mr_qc_picture(scan, result.labels, names, folder / QC_NAME, phantom_only=model["bundled_demo"]),
+        }
+        seconds = time.perf_counter() - started
+        files["report"] = write_bytes_atomic(folder / REPORT_NAME, (json.dumps(
+            _demo_report(result.report, model, seed, phantom, opened, dice, mean_dice, seconds), indent=2)
+            + "\n").encode())
+    return DemoResult(dice, mean_dice, seconds, files, phantom.shape, tuple(phantom.spacing), result.report, model)
+
+
+def _demo_report(pipeline_report: dict[str, Any], model: dict[str, Any], seed: int, phantom: Any, opened: Any,
+                 dice: dict[str, float], mean_dice: float, seconds: float) -> dict[str, Any]:
+    """``report.json`` of the demo: which model ran, the pipeline's report and the demo's scores."""
+    return {
+        "model": model,
+        **pipeline_report,
         "demo": {
             "phantom_seed": seed,
             "shape": list(phantom.shape),
@@ -147,5 +174,3 @@ def run_demo(
             "note": "demo model trained on synthetic phantoms only; not for clinical use",
         },
     }
-    files["report"] = write_bytes_atomic(folder / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
-    return DemoResult(dice, mean_dice, seconds, files, phantom.shape, tuple(phantom.spacing), result.report)

@@ -24,7 +24,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError("no space left")
 
     monkeypatch.setattr(atomic_write.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="no space left"):
+    with pytest.raises(atomic_write.OutputError, match="cache.bin: cannot write: no space left"):
         write_bytes_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["cache.bin"]

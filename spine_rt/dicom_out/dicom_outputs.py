@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.atomic_write import write_file_atomic
+from spine_rt.atomic_write import publishing, write_file_atomic
 from spine_rt.dicom_out.measurement_report import build_measurement_report, collect_structure_values, image_values
 from spine_rt.dicom_out.segmentation import AlgorithmFacts, SourceImages, build_segmentation
 from spine_rt.errors import InputError
@@ -81,18 +81,16 @@ def write_dicom_outputs(labels: np.ndarray, report: Mapping[str, Any], source: S
     if sr_target is not None:
         report_object = build_measurement_report(segmentation, source, collect_structure_values(report), algorithm,
                                                  image_level=image_values(report))
-    write_file_atomic(seg_target, lambda temporary: segmentation.dataset.save_as(temporary), suffix=".dcm")
     facts: dict[str, Any] = {
         "seg": str(seg_target), "seg_sop_instance_uid": str(segmentation.dataset.SOPInstanceUID),
         "segments": {names.get(label, str(label)): number for label, number in segmentation.segments.items()},
         "source_uids_generated": list(source.uids_repaired),
     }
-    if report_object is not None and sr_target is not None:
-        try:
+    with publishing(overwrite=True):  # SEG and SR together or neither (joins an enclosing set)
+        write_file_atomic(seg_target, lambda temporary: segmentation.dataset.save_as(temporary), suffix=".dcm")
+        if report_object is not None and sr_target is not None:
             write_file_atomic(sr_target, lambda temporary: report_object.save_as(temporary), suffix=".dcm")
-        except BaseException:
-            seg_target.unlink(missing_ok=True)  # a SEG without the SR asked for is not left behind
-            raise
+    if report_object is not None and sr_target is not None:
         facts["sr"] = str(sr_target)
         facts["sr_sop_instance_uid"] = str(report_object.SOPInstanceUID)
     return facts

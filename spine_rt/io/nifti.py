@@ -51,6 +51,7 @@ def read_nifti(path: str | Path) -> Image:
         raise InputError(f"{path}: the voxel data is truncated or corrupt ({_one_line(exc)})") from None
     array = squeeze_to_volume(np.asarray(array), str(path))
     header = image.header
+    _refuse_zero_voxel_size(path, type(header), int(header["sform_code"]))
     meta = {
         "format": "nifti",
         "qform_code": int(header["qform_code"]),
@@ -58,6 +59,26 @@ def read_nifti(path: str | Path) -> Image:
         "stored_dtype": str(header.get_data_dtype()),
     }
     return Image(array, image.affine, source=path, header=header, meta=meta)
+
+
+def _refuse_zero_voxel_size(path: Path, header_class: type, sform_code: int) -> None:
+    """Refuse a header whose voxel size (pixdim) is zero or not finite where the affine depends on it.
+
+    nibabel quietly takes such a voxel size as 1 mm; without an sform the
+    affine is built from pixdim, so the scan's size in mm would be invented.
+    """
+    if sform_code > 0:
+        return
+    try:
+        with nib.openers.ImageOpener(path) as stream:
+            raw = header_class.from_fileobj(stream, check=False)
+    except Exception:  # the header was read once already; nothing more to learn here
+        return
+    sizes = np.asarray(raw["pixdim"][1:4], dtype=np.float64)
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        shown = " x ".join(f"{s:g}" for s in sizes)
+        raise InputError(f"{path}: voxel size {shown} mm in the header and no sform: the scan's size in mm is "
+                         "unknown; fix the header (pixdim) first")
 
 
 def squeeze_to_volume(array: np.ndarray, where: str) -> np.ndarray:

@@ -3,7 +3,9 @@
 * :func:`mr_qc_picture` - a few sagittal slices (the centre of the labelled
   slices and ``slices_each_side`` on each side), shown with the patient
   facing left and the head up, square millimetres, labels overlaid in
-  colour and named at their centres (names from the manifest).
+  colour and named at the centre of their largest part (names from the
+  manifest), orientation letters, a scale bar, a legend, and a notice when
+  the bundled phantom-only model made the labels.
 * :func:`xray_qc_picture` - the X-ray with the mask overlaid, the fitted
   endplates (vertebrae yellow, S1 red), femoral-head circles, the hip axis
   and its line to the S1 midpoint, level names, and the key angles with
@@ -95,9 +97,49 @@ def _save_png(picture, path: str | os.PathLike) -> Path:
     return write_file_atomic(target, lambda temporary: picture.save(temporary, format="PNG"), suffix=".png")
 
 
+#: the notice drawn on QC pictures made with the bundled phantom-only model
+PHANTOM_ONLY_NOTICE = "bundled demo model, trained on phantoms only: for trying the software, not for use"
+SCALE_BAR_CHOICES_MM = (100, 50, 20, 10, 5, 2, 1)
+
+
+def _largest_part_centre(mask: np.ndarray) -> tuple[float, float]:
+    """``(row, column)`` centre of the largest connected part of a 2D mask (a split label is named there)."""
+    from scipy import ndimage
+
+    parts, count = ndimage.label(mask)
+    if count > 1:
+        sizes = np.bincount(parts.ravel())[1:]
+        mask = parts == int(np.argmax(sizes)) + 1
+    rows, cols = np.nonzero(mask)
+    return float(rows.mean()), float(cols.mean())
+
+
+def _scale_bar(draw, panel_left: int, bottom: int, width: int, pixels_per_mm: float, font) -> None:
+    """A white bar of a round length in mm (the longest under a third of the panel), labelled."""
+    length_mm = next((mm for mm in SCALE_BAR_CHOICES_MM if mm * pixels_per_mm <= width / 3), None)
+    if length_mm is None:
+        return
+    length = length_mm * pixels_per_mm
+    x0, y = panel_left + 8, bottom - 10
+    draw.rectangle([x0, y - 3, x0 + length, y], fill=(255, 255, 255), outline=(0, 0, 0))
+    _text(draw, (x0, y - 18), f"{length_mm} mm", font)
+
+
+def _orientation_letters(draw, left: int, top: int, width: int, height: int, font) -> None:
+    """S/I at the top/bottom, A/P at the left/right of a sagittal panel (rows head to feet, columns front to back)."""
+    _text(draw, (left + width // 2 - 4, top + 2), "S", font, (255, 255, 0))
+    _text(draw, (left + width // 2 - 4, top + height - 34), "I", font, (255, 255, 0))
+    _text(draw, (left + 4, top + height // 2 - 6), "A", font, (255, 255, 0))
+    _text(draw, (left + width - 14, top + height // 2 - 6), "P", font, (255, 255, 0))
+
+
 def mr_qc_picture(image: Any, labels: np.ndarray, names: Mapping[int, str], path: str | os.PathLike,
-                  slices_each_side: int = 1) -> Path:
+                  slices_each_side: int = 1, phantom_only: bool = False) -> Path:
     """Sagittal slices of an MR with its labels, side by side, as a PNG.
+
+    Each panel has its orientation letters (S/I, A/P), a scale bar in mm and
+    the structure names at the centre of each label's largest part in that
+    slice; a legend on the right lists the colour of every structure found.
 
     Args:
         image: the scan (:class:`spine_rt.io.Image`: ``array`` ``(I, J, K)``, ``affine``).
@@ -105,6 +147,7 @@ def mr_qc_picture(image: Any, labels: np.ndarray, names: Mapping[int, str], path
         names: label id -> structure name.
         path: the PNG to write (its folder must exist).
         slices_each_side: panels on each side of the centre slice.
+        phantom_only: draw :data:`PHANTOM_ONLY_NOTICE` (the bundled demo model made the labels).
 
     Returns:
         the written path.
@@ -129,10 +172,20 @@ def mr_qc_picture(image: Any, labels: np.ndarray, names: Mapping[int, str], path
                      for k in range(-slices_each_side, slices_each_side + 1)})
     height = MR_PANEL_HEIGHT
     width = max(1, round(height * (volume.shape[1] * spacing[1]) / (volume.shape[0] * spacing[0])))
+    pixels_per_mm = height / (volume.shape[0] * spacing[0])
     colours = label_colours(int(max(label_volume.max(), max(names, default=0))) + 1)
     font, title_font = _font(max(11, height // 40)), _font(max(13, height // 32))
     gap, title = 6, max(20, height // 22)
-    sheet = PillowImage.new("RGB", (len(chosen) * width + (len(chosen) - 1) * gap, height + title), (0, 0, 0))
+    present = [int(v) for v in np.unique(label_volume) if v != 0]
+    step = max(14, height // 36)
+    legend_width = 0
+    if present:
+        measure = ImageDraw.Draw(PillowImage.new("RGB", (1, 1)))
+        legend_width = 30 + int(max(measure.textlength(names.get(v, f"label {v}"), font=font) for v in present))
+    notice = title if phantom_only else 0
+    panels_width = len(chosen) * width + (len(chosen) - 1) * gap
+    sheet = PillowImage.new("RGB", (max(panels_width + legend_width + gap, 1), height + title + notice), (0, 0, 0))
+    sheet_draw = ImageDraw.Draw(sheet)
     for panel, index in enumerate(chosen):
         picture = PillowImage.fromarray(_overlay(_grey_8bit(volume[:, :, index]), label_volume[:, :, index], colours))
         picture = picture.resize((width, height), PillowImage.NEAREST)
@@ -141,13 +194,24 @@ def mr_qc_picture(image: Any, labels: np.ndarray, names: Mapping[int, str], path
         for label in np.unique(slice_labels):
             if label == 0:
                 continue
-            rows, cols = np.nonzero(slice_labels == label)
-            x = (cols.mean() + 0.5) * width / volume.shape[1]
-            y = (rows.mean() + 0.5) * height / volume.shape[0]
+            row, col = _largest_part_centre(slice_labels == label)
+            x = (col + 0.5) * width / volume.shape[1]
+            y = (row + 0.5) * height / volume.shape[0]
             _text(draw, (x + 4, y - 6), names.get(int(label), f"label {int(label)}"), font)
         left = panel * (width + gap)
         sheet.paste(picture, (left, title))
-        _text(ImageDraw.Draw(sheet), (left + 4, 2), f"sagittal slice {index + 1}/{volume.shape[2]}", title_font)
+        _orientation_letters(sheet_draw, left, title, width, height, font)
+        _scale_bar(sheet_draw, left, title + height, width, pixels_per_mm, font)
+        _text(sheet_draw, (left + 4, 2), f"sagittal slice {index + 1}/{volume.shape[2]}", title_font)
+    legend_left = panels_width + gap
+    for row, value in enumerate(present):
+        y = title + 4 + row * step
+        sheet_draw.rectangle([legend_left + 4, y + 2, legend_left + 18, y + step - 4],
+                             fill=tuple(int(c) for c in colours[value]))
+        _text(sheet_draw, (legend_left + 24, y), names.get(value, f"label {value}"), font)
+    if phantom_only:
+        sheet_draw.rectangle([0, height + title, sheet.width, sheet.height], fill=(150, 0, 0))
+        _text(sheet_draw, (6, height + title + 3), PHANTOM_ONLY_NOTICE, title_font)
     return _save_png(sheet, path)
 
 

@@ -44,7 +44,8 @@ def _read(path: str | os.PathLike[str]) -> Any:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling fails in many ways; all mean "not a readable checkpoint"
-        raise InputError(f"cannot read checkpoint {file}: {type(error).__name__}: {error}") from error
+        raise InputError(f"cannot read checkpoint {file}: not a torch checkpoint "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''})") from error
 
 
 def extract_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -30,7 +30,7 @@ DEFAULT_STAGE_ONE_PATCH = (512, 256)
 
 
 def load_pipeline(
-    package: str | os.PathLike | ModelPackage,
+    package: str | os.PathLike | ModelPackage | None = None,
     backend: str = "auto",
     device: str | None = None,
     batch_size: int | None = None,
@@ -57,7 +57,8 @@ def load_pipeline(
     (backend, device, precision, tta, folds and verify apply; the MR options must keep their defaults).
 
     Args:
-        package: the package folder (or an open :class:`ModelPackage`).
+        package: the package folder (or an open :class:`ModelPackage`); ``None`` or
+            ``"demo"``: the bundled demo package (phantoms only, for trying the software).
         backend: ``"auto"`` (TensorRT > onnxruntime CUDA > torch CUDA >
             OpenVINO CPU > onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
             ``"torch"`` (needs the package's weights), ``"tensorrt"`` (needs
@@ -101,7 +102,10 @@ def load_pipeline(
     from spine_rt.runtime import available_backends, select_backend
 
     check_pipelining(pipelining)
-    opened = package if isinstance(package, ModelPackage) else ModelPackage.open(package, verify=verify)
+    from spine_rt.pipelines.default_model import resolve_package
+
+    opened = package if isinstance(package, ModelPackage) else ModelPackage.open(resolve_package(package),
+                                                                                 verify=verify)
     manifest = opened.manifest
     if manifest.task == "xray" and (backend == "triton" or servers is not None):
         raise InputError(f"{opened.root}: backend 'triton' serves spine MR packages; X-ray packages run in process")

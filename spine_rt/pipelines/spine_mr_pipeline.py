@@ -44,6 +44,7 @@ from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
 from spine_rt.pipelines.host_threads import choose_host_threads
 from spine_rt.pipelines.pipelining import check_pipelining, choose_pipelining
+from spine_rt.pipelines.plausibility import check_mr_geometry
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
@@ -206,6 +207,8 @@ class SpineMrPipeline:
         clock = time.perf_counter()
         image = as_image(scan, affine)
         read = time.perf_counter() - clock
+        # before resampling: the model grid's size is bounded by a plausible field of view, not by the input
+        check_mr_geometry(image.shape, image.spacing, self.preprocessing.spacing_mm)
         clock = time.perf_counter()
         prepared = self.preprocessing.prepare(image, self.schedule.size_multiple, self.schedule.minimum_shape)
         return PreparedScan(image, prepared, {"read": read, "preprocessing": time.perf_counter() - clock})
@@ -316,6 +319,7 @@ class SpineMrPipeline:
             "spacing_mm": [round(s, 6) for s in image.spacing],
             "orientation": "".join(image.orientation),
             "source": str(image.source) if image.source is not None else None,
+            "warnings": check_mr_geometry(image.shape, image.spacing, self.preprocessing.spacing_mm),
         }
         report["preprocessing"] = prepared.describe()
         report["structures"] = structures_found(labels, image.spacing, self.labels)

@@ -11,7 +11,10 @@ assembled here because stage two takes two inputs at two resolutions:
   at 1/4 resolution, cropped to the patch.
 
 Every call gets exactly ``batch_size`` windows (the last batch is padded by
-repeating its last window; the padded predictions are dropped). Each fold
+repeating its last window; the padded predictions are dropped); a
+``batch_size`` above the windows that run is clamped to them, and one whose
+inputs and outputs exceed the available memory is refused
+(:func:`spine_rt.pipelines.batch_memory.fit_batch`). Each fold
 gets the maps of its paired stage-one fold; the folds' softmax outputs are
 averaged and blended into one volume by :class:`spine_rt.patching.Stitcher`
 (Gaussian or uniform importance).
@@ -28,6 +31,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid, Stitcher, importance_profiles
 from spine_rt.patching.array_backend import NumpyBackend
+from spine_rt.pipelines.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.stage_one_maps import StageOneMaps
 from spine_rt.pipelines.stage_runners import StageRunners
 
@@ -137,6 +141,10 @@ def run_stage_two(
             _hand_over_empty_rows(rows_consumer, covered, maps[0].classes, patch[0])
         return StageTwoRun(None, covered, 0, len(grid), 0)
 
+    # inputs (MR + probabilities, features at 1/16 of the voxels) and each fold's output, per window
+    per_window = (window_bytes(1 + 2 * maps[0].classes * max(1, stage.fold_count), patch)
+                  + window_bytes(maps[0].feature_channels, patch) // 16)
+    batch_size = fit_batch(batch_size, len(run), per_window, "batch size")
     starts = grid.window_starts()[run]
     image_name, feature_name = stage.input_names[:2]
     output_name = stage.output_names[0]

@@ -32,6 +32,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.io.xray_image import XrayImage, check_pixel_spacing, read_xray_image
 from spine_rt.measure import measure_lumbar_parameters, structures_found
+from spine_rt.pipelines.plausibility import check_xray_geometry
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize
 from spine_rt.pipelines.xray_regressed_values import regressed_values_report
@@ -131,6 +132,7 @@ class XrayPipeline:
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
         image = as_xray_image(picture, pixel_spacing_mm)
+        check_xray_geometry(image.shape, image.pixel_spacing_mm)
         seconds["read"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -186,6 +188,7 @@ class XrayPipeline:
             "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm is not None else None,
             "source": str(image.source) if image.source is not None else None,
             "format": (image.meta or {}).get("format", "array"),
+            "warnings": check_xray_geometry(image.shape, image.pixel_spacing_mm),
         }
         report["preprocessing"] = self.preprocessing.describe(image.pixels)
         report["seconds"] = {k: round(v, 6) for k, v in seconds.items()}

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,20 +62,10 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
 
 
 def save_training_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
-    """Write ``checkpoint`` with ``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(dict(checkpoint), stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    """Write ``checkpoint`` with ``torch.save`` and publish it as ``path`` (:func:`spine_rt.atomic_write.write_file_atomic`)."""
+    from spine_rt.atomic_write import write_file_atomic
+
+    return write_file_atomic(path, lambda temporary: torch.save(dict(checkpoint), temporary))
 
 
 def read_training_checkpoint(path: str | os.PathLike[str], recipe: str | None = None) -> dict[str, Any]:
@@ -92,7 +81,8 @@ def read_training_checkpoint(path: str | os.PathLike[str], recipe: str | None = 
     try:
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling fails in many ways; all mean "not a readable checkpoint"
-        raise InputError(f"cannot read checkpoint {file}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"cannot read checkpoint {file}: not a torch checkpoint "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{file} is not a spine-rt training checkpoint (written by spine-rt train)")
     if recipe is not None and checkpoint.get("recipe") != recipe:

@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -127,11 +126,9 @@ def train_step(task: TrainingTask, batch: Any, optimizer: torch.optim.Optimizer,
 
 
 def _write_json(path: Path, content: Any) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(content, stream, indent=2)
-        stream.write("\n")
-    os.replace(temporary, path)
+    from spine_rt.atomic_write import write_bytes_atomic
+
+    write_bytes_atomic(path, (json.dumps(content, indent=2) + "\n").encode())
 
 
 def _is_better(score: float, best: float | None) -> bool:

@@ -99,7 +99,7 @@ def test_failed_replacement_keeps_the_old_engine(tmp_path, monkeypatch):
     real_rename = os.rename
 
     def rename_fails_for_the_new_folder(source, target):
-        if os.path.basename(source).startswith(".tmp-"):
+        if ".spine-rt-tmp-" in os.path.basename(source):
             raise OSError("interrupted")
         real_rename(source, target)
 

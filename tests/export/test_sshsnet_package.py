@@ -74,7 +74,7 @@ def test_every_file_is_hashed(sshsnet_package):
     assert files == sorted([*manifest.files, "manifest.json"])
     for relative, digest in manifest.files.items():
         assert sha256_file(root / relative) == digest
-    assert not list(root.parent.glob(".pkg.partial-*"))
+    assert not list(root.parent.glob(".pkg.spine-rt-tmp-*"))
 
 
 def test_graphs_pass_the_checker_and_have_no_batch_norm(sshsnet_package):

@@ -36,7 +36,7 @@ def test_cohort_segments_every_scan_in_order_and_writes_the_labels(folder, tmp_p
 
 
 def test_a_bad_scan_is_reported_and_the_cohort_goes_on(folder):
-    scans = [folder / "s1.nii.gz", folder / "missing.nii.gz", Image(np.zeros((8, 8, 8)), np.eye(4)),
+    scans = [folder / "s1.nii.gz", folder / "missing.nii.gz", Image(np.zeros((40, 40, 12)), np.eye(4)),
              folder / "s2.nii.gz"]
     items = list(segment_cohort(fake_pipeline(), scans, prefetch=1))
     assert [item.ok for item in items] == [True, False, False, True]

@@ -198,7 +198,8 @@ def test_save_writes_nifti_in_the_input_geometry_and_never_overwrites_the_input(
     (np.full((8, 8, 8), np.nan), np.eye(4), "NaN"),
     ("/no/such/scan.nii.gz", None, "no such file"),
     (np.ones((8, 8, 8)), None, "needs its affine"),
-    (np.zeros((8, 8, 8)), np.eye(4), "no non-zero voxel"),
+    (np.zeros((40, 40, 12)), np.eye(4), "no non-zero voxel"),
+    (np.ones((8, 8, 8)), np.eye(4), "field of view 8 x 8 x 8 mm"),
     ([1, 2, 3], None, "cannot segment a list"),
 ])
 def test_bad_inputs_are_one_line_input_errors(scan, affine, message):

@@ -97,7 +97,7 @@ def test_windows_outside_the_roi_do_not_run():
     run = run_stage_two(volume, [maps], stage_two_runners([recorder]), [0], batch_size=2, roi=roi,
                         alignment=(8, 8, 1))
     assert run.windows_run == 1 and run.windows_total == 15
-    assert len(recorder.calls) == 1 and recorder.calls[0]["image"][0] == 2
+    assert len(recorder.calls) == 1 and recorder.calls[0]["image"][0] == 1  # batch 2 clamped to the 1 window
     assert run.covered[:64, :64].all() and not run.covered[64:].any() and not run.covered[:, 64:].any()
 
 

@@ -95,7 +95,7 @@ def test_an_oracle_network_gives_the_phantom_angles_at_the_input_size(phantom, t
     vertebra = next(s for s in result.report["structures"] if s["name"] == "vertebra")
     assert vertebra["area_mm2"] == pytest.approx(vertebra["pixels"] * spacing[0] * spacing[1], rel=1e-3)
     assert result.report["input"] == {"shape": [1024, 900], "pixel_spacing_mm": list(spacing),
-                                      "source": str(path), "format": "picture"}
+                                      "source": str(path), "format": "picture", "warnings": []}
     assert result.report["regressed_values"] is None
     assert set(result.report["seconds"]) == {"read", "preprocessing", "network", "postprocessing", "measurement",
                                              "total"}
