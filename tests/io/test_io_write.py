@@ -91,7 +91,9 @@ def test_replaces_an_existing_output_atomically(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(write_module.nib, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    from spine_rt.atomic_write import OutputError
+
+    with pytest.raises(OutputError, match="seg.nii.gz: cannot write: disk full"):  # one line, exit 2 on the CLI
         save_labels(np.zeros(image.shape, np.uint8), like=image, path=target)
     assert target.read_bytes() == before  # the old output is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.nii.gz", "seg.nii.gz"]  # no temporary left
