@@ -328,7 +328,9 @@ def _write_qc(result: Any, case: Case, task: str, names: dict[int, str], model: 
     if task == "xray":
         from spine_rt.io import read_xray_image
 
-        xray_qc_picture(read_xray_image(case.input).pixels, result.labels, result.measurement, case.qc)
+        xray = read_xray_image(case.input)
+        xray_qc_picture(xray.pixels, result.labels, result.measurement, case.qc, names=names,
+                        pixel_spacing_mm=xray.pixel_spacing_mm, phantom_only=model["bundled_demo"])
     else:
         from spine_rt.io import read_image
 

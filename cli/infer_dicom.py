@@ -261,7 +261,9 @@ def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[
             from spine_rt.io import read_xray_image
             from spine_rt.measure.qc_picture import xray_qc_picture
 
-            xray_qc_picture(read_xray_image(source).pixels, result.labels, result.measurement, qc)
+            xray = read_xray_image(source)
+            xray_qc_picture(xray.pixels, result.labels, result.measurement, qc, names=package.manifest.labels,
+                            pixel_spacing_mm=xray.pixel_spacing_mm, phantom_only=model["bundled_demo"])
             written.append(("QC picture", qc))
         _write_report(report_path, {"case": _stem(source), "output": str(output), "model": model,
                                     **result.report, **extra})

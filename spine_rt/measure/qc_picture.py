@@ -216,14 +216,24 @@ def mr_qc_picture(image: Any, labels: np.ndarray, names: Mapping[int, str], path
 
 
 def xray_qc_picture(pixels: np.ndarray, labels: np.ndarray, measurement: LumbarMeasurement | None,
-                    path: str | os.PathLike) -> Path:
+                    path: str | os.PathLike, names: Mapping[int, str] | None = None,
+                    pixel_spacing_mm: tuple[float, float] | None = None, phantom_only: bool = False) -> Path:
     """An X-ray with its mask, fitted landmarks and key angles, as a PNG.
+
+    Like the MR picture it carries orientation letters (S at the top of an
+    upright lateral film; A/P from the facing the landmarks found, left out
+    when no measurement says it), a scale bar where the pixel spacing is
+    known (else a note that it is not), a legend of the structures found,
+    and the phantom-only notice when the bundled demo model made the labels.
 
     Args:
         pixels: ``(H, W)`` grey picture (any dtype; shown from its 1st to 99th percentile).
         labels: ``(H, W)`` label map of the picture.
         measurement: the fitted landmarks and values (None: the mask only).
         path: the PNG to write (its folder must exist).
+        names: ``{label: name}`` for the legend (None: no legend).
+        pixel_spacing_mm: ``(row, column)`` spacing in mm (None: unknown, no scale bar).
+        phantom_only: draw :data:`PHANTOM_ONLY_NOTICE`.
 
     Returns:
         the written path.
@@ -276,4 +286,42 @@ def xray_qc_picture(pixels: np.ndarray, labels: np.ndarray, measurement: LumbarM
         for row, text in enumerate(lines):
             flagged = text.endswith("(low)") or text.endswith("(high)")
             _text(draw, (6, 4 + row * step), text, font, (255, 120, 120) if flagged else (255, 255, 255))
-    return _save_png(picture, path)
+    width, height = size
+    _text(draw, (width // 2 - 4, 2), "S", font, (255, 255, 0))
+    _text(draw, (width // 2 - 4, height - font_size - 26), "I", font, (255, 255, 0))
+    if measurement is not None:
+        left, right = ("A", "P") if measurement.landmarks.facing == "left" else ("P", "A")
+        _text(draw, (width - 16, height // 2 - 6), right, font, (255, 255, 0))
+        _text(draw, (4, height // 2 - 6), left, font, (255, 255, 0))
+    if pixel_spacing_mm is not None:
+        _scale_bar(draw, 0, height, width, scale / float(pixel_spacing_mm[1]), font)
+    else:
+        _text(draw, (8, height - font_size - 6), "pixel spacing unknown: no scale", font, (200, 200, 200))
+    return _save_png(_with_legend_and_notice(picture, labels, colours, names, phantom_only, font, font_size), path)
+
+
+def _with_legend_and_notice(picture, labels: np.ndarray, colours: np.ndarray, names: Mapping[int, str] | None,
+                            phantom_only: bool, font, font_size: int):
+    """``picture`` with a legend of the labels present on its right and the phantom-only band below."""
+    from PIL import Image as PillowImage, ImageDraw
+
+    present = [int(v) for v in np.unique(labels) if v != 0] if names is not None else []
+    measure = ImageDraw.Draw(picture)
+    legend_width = 30 + int(max(measure.textlength(names.get(v, f"label {v}"), font=font) for v in present)) \
+        if present else 0
+    step = font_size + 6
+    notice = step + 6 if phantom_only else 0
+    sheet = PillowImage.new("RGB", (picture.width + legend_width, max(picture.height, len(present) * step) + notice),
+                            (0, 0, 0))
+    sheet.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(sheet)
+    for row, value in enumerate(present):
+        y = 4 + row * step
+        colour = tuple(int(c) for c in colours[value % len(colours)])
+        draw.rectangle([picture.width + 4, y + 2, picture.width + 18, y + step - 4], fill=colour)
+        _text(draw, (picture.width + 24, y), names.get(value, f"label {value}"), font)
+    if phantom_only:
+        top = sheet.height - notice
+        draw.rectangle([0, top, sheet.width, sheet.height], fill=(150, 0, 0))
+        _text(draw, (6, top + 3), PHANTOM_ONLY_NOTICE, font)
+    return sheet
