@@ -107,3 +107,16 @@ def test_without_model_an_mr_input_still_gets_the_mr_demo_and_named_packages_res
     assert resolve_package("demo-xray") == default_xray_package_path()
     assert resolve_package("demo", xray=True) == default_package_path()
     assert resolve_package(str(tmp_path), xray=True) == str(tmp_path)
+
+
+def test_a_folder_of_xray_pictures_without_model_is_a_cohort_for_the_bundled_xray_model(tmp_path, monkeypatch,
+                                                                                         capsys):
+    _bundled_xray_package_or_skip()
+    folder = tmp_path / "xrays"
+    folder.mkdir()
+    PillowImage.fromarray(lumbar_xray(1001, size=512).image).save(folder / "a.png")
+    monkeypatch.chdir(tmp_path)
+    assert main.main(["infer", str(folder), "--backend", "onnxruntime", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("model: mbnet (bundled demo, trained on phantoms only) at ")
+    assert (tmp_path / "xrays_seg" / "a_seg.png").is_file() and (tmp_path / "xrays_seg" / "summary.csv").is_file()
