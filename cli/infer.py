@@ -38,8 +38,10 @@ all other cases ran; the summary names the failed ones); 3 the machine
 lacks the requested backend or device (``--backend tensorrt`` without
 TensorRT, ``--device cuda:0`` without a GPU); 1 a bug.
 
-Without ``--model`` the bundled demo package is used
-(:func:`spine_rt.pipelines.default_model.default_package_path`).
+Without ``--model`` a bundled demo package is used: the X-ray one for an
+X-ray picture (PNG/JPEG, an X-ray DICOM file) or a folder of pictures
+(:func:`spine_rt.pipelines.default_model.default_xray_package_path`), the
+spine MR one otherwise (:func:`~spine_rt.pipelines.default_model.default_package_path`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="label map (one case; default ./<stem>_seg.nii.gz or ./<stem>_seg.png) or folder "
                         "(a folder INPUT; default ./<folder>_seg)")
     parser.add_argument("--model", metavar="PKG", default=None,
-                        help="model package folder (default: the bundled demo model)")
+                        help="model package folder (default: the bundled demo model, the X-ray one for X-ray pictures)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="auto (TensorRT > onnxruntime CUDA > torch CUDA > OpenVINO CPU > onnxruntime CPU), "
                         "tensorrt, onnxruntime, torch, openvino or triton (with --server) (default: auto)")
@@ -160,11 +162,26 @@ def triton_servers(args: argparse.Namespace):
 
 
 # ---------------------------------------------------------------- planning
-def _open_package(model: str | None):
+def _open_package(model: str | None, source: Path | None = None):
+    """The package of ``--model``; without it the bundled X-ray package for an X-ray input, else the MR one."""
     from spine_rt.model_package import ModelPackage
     from spine_rt.pipelines.default_model import resolve_package
 
-    return ModelPackage.open(resolve_package(model), verify=True)
+    xray = model is None and source is not None and _is_xray_input(source)
+    return ModelPackage.open(resolve_package(model, xray=xray), verify=True)
+
+
+def _is_xray_input(source: Path) -> bool:
+    """An X-ray picture (PNG/JPEG), an X-ray DICOM file (CR, DX), or a folder of PNG/JPEG pictures only."""
+    from spine_rt.io.xray_image import is_dicom_file, is_xray_image_path
+
+    if source.is_file():
+        if is_dicom_file(source):
+            return _is_xray_dicom(source)
+        return is_xray_image_path(source)
+    if source.is_dir() and not _is_mr_cohort(source):
+        return any(p.is_file() and is_xray_image_path(p) and not is_dicom_file(p) for p in source.iterdir())
+    return False
 
 
 def _stem(path: Path) -> str:
@@ -190,7 +207,7 @@ def _is_mr_cohort(folder: Path) -> bool:
     return any((p.is_file() and is_nifti_path(p)) or p.is_dir() for p in folder.iterdir())
 
 
-def _check_single_input(source: Path, task: str, model: str, bundled: bool = False) -> None:
+def _check_single_input(source: Path, task: str, model: str) -> None:
     from spine_rt.io.nifti import is_nifti_path
     from spine_rt.io.xray_image import is_dicom_file, is_xray_image_path
 
@@ -199,10 +216,6 @@ def _check_single_input(source: Path, task: str, model: str, bundled: bool = Fal
             raise InputError(f"{source}: not an X-ray picture (.png, .jpg, .jpeg, .dcm); "
                              f"the model {model} is an X-ray package")
     elif source.is_file() and not is_nifti_path(source):
-        if bundled and (is_xray_image_path(source) or is_dicom_file(source) and _is_xray_dicom(source)):
-            raise InputError(f"{source}: an X-ray picture, and no X-ray model is bundled (the bundled demo model is "
-                             "for spine MR); export one with `spine-rt export mbnet` (docs/training.md: "
-                             "`spine-rt train mbnet`) and pass --model PKG")
         what = "an X-ray picture" if is_xray_image_path(source) else "not a NIfTI file (.nii, .nii.gz)"
         raise InputError(f"{source}: {what}; the model {model} is a spine MR package (NIfTI or DICOM series in)")
 
@@ -316,7 +329,8 @@ def _write_report(result: Any, case: Case, model: dict[str, Any]) -> None:
 
     if case.report is None:
         return
-    report = {"case": case.name, "output": str(case.output), "model": model, **result.report}
+    # the package identity wins over the X-ray pipeline's bare family name ("model": "mbnet")
+    report = {"case": case.name, "output": str(case.output), **result.report, "model": model}
     write_bytes_atomic(case.report, (json.dumps(report, indent=2) + "\n").encode())
 
 
@@ -439,7 +453,7 @@ def _print_input_warnings(result: Any) -> None:
 
 
 def _run_single(args: argparse.Namespace, package, source: Path, task: str, model: dict[str, Any]) -> int:
-    _check_single_input(source, task, str(package.root), bundled=args.model is None)
+    _check_single_input(source, task, str(package.root))
     case = _single_case(args, source, task)
     with _load(args, package) as pipe:
         _announce(model)
@@ -519,7 +533,7 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
-    package = _open_package(args.model)
+    package = _open_package(args.model, source)
     task = package.manifest.task
     from spine_rt.model_package.identity import model_identity
 

@@ -31,7 +31,8 @@ def load_pipeline(package: Any = None, **options: Any) -> SpineMrPipeline:
     """Open a model package and make a pipeline of it; see :func:`spine_rt.pipelines.load.load_pipeline`.
 
     ``spine_rt.load_pipeline()`` (no package, or ``"demo"``) opens the bundled
-    demo model, which knows synthetic phantoms only.
+    demo model, which knows synthetic phantoms only; ``"demo-xray"`` the
+    bundled X-ray demo model (a tiny MBNet, phantoms only too).
 
     ``spine_rt.load_pipeline(package, backend="auto", device=None,
     batch_size=None, schedule="fast", roi=True, roi_margin_mm=None,

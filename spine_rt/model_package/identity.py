@@ -16,14 +16,10 @@ PHANTOM_ONLY_WARNING = ("the bundled demo model was trained on synthetic phantom
 
 
 def is_bundled_demo(root: str | Path) -> bool:
-    """True when ``root`` is the bundled demo package (``spine_rt/demo_model``)."""
-    from spine_rt.errors import InputError
-    from spine_rt.pipelines.default_model import default_package_path
+    """True when ``root`` is a bundled demo package (``spine_rt/demo_model``, ``spine_rt/demo_xray_model``)."""
+    from spine_rt.pipelines.default_model import bundled_package_paths
 
-    try:
-        return Path(root).resolve() == default_package_path().resolve()
-    except InputError:
-        return False
+    return any(Path(root).resolve() == path.resolve() for path in bundled_package_paths())
 
 
 def model_identity(package: Any) -> dict[str, Any]:

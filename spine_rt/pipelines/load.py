@@ -58,7 +58,8 @@ def load_pipeline(
 
     Args:
         package: the package folder (or an open :class:`ModelPackage`); ``None`` or
-            ``"demo"``: the bundled demo package (phantoms only, for trying the software).
+            ``"demo"``: the bundled demo package (phantoms only, for trying the software);
+            ``"demo-xray"``: the bundled X-ray demo package (a tiny MBNet, phantoms only).
         backend: ``"auto"`` (TensorRT > onnxruntime CUDA > torch CUDA >
             OpenVINO CPU > onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
             ``"torch"`` (needs the package's weights), ``"tensorrt"`` (needs

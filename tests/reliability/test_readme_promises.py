@@ -7,7 +7,7 @@ import json
 import spine_rt
 from spine_rt.cli import main
 from spine_rt.model_package import ModelPackage
-from spine_rt.pipelines.default_model import default_package_path
+from spine_rt.pipelines.default_model import default_package_path, default_xray_package_path
 
 
 def test_the_bundled_package_has_verified_fp16_graphs_and_build_engine_dry_run_plans_them(capsys):
@@ -29,13 +29,14 @@ def test_load_pipeline_without_a_package_opens_the_bundled_model():
         pass
 
 
-def test_an_xray_without_an_xray_model_says_how_to_get_one(hostile, tmp_path, monkeypatch, capsys):
+def test_an_xray_without_model_runs_the_bundled_xray_model(hostile, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main.main(["infer", str(hostile["xray"])]) == 2
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1
-    assert "no X-ray model is bundled" in error and "spine-rt export mbnet" in error and "--model PKG" in error
-    assert list(tmp_path.iterdir()) == []
+    assert main.main(["infer", str(hostile["xray"]), "--backend", "onnxruntime", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("model: mbnet (bundled demo, trained on phantoms only) at ")
+    assert str(default_xray_package_path().resolve()) in captured.out.splitlines()[0]
+    assert len([line for line in captured.err.splitlines() if "trained on synthetic phantoms only" in line]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["xray_seg.png"]
 
 
 def test_the_bundled_model_is_named_and_warned_about_on_a_users_scan(hostile, tmp_path, monkeypatch, capsys):
