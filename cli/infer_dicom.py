@@ -161,10 +161,8 @@ def _print_done(written: list[tuple[str, Path]], lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- MR
 def _run_mr(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
-    from spine_rt.atomic_write import publishing
-    from spine_rt.cli.infer import MR_SUFFIX, _announce, _describe, _load, _print_input_warnings
-    from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
-                                                   write_dicom_outputs)
+    from spine_rt.cli.infer import MR_SUFFIX, _announce, _load, _print_input_warnings
+    from spine_rt.dicom_out.dicom_outputs import SourceImages, require_highdicom
     from spine_rt.io.dicom import read_series
     from spine_rt.io.dicom_series import index_dicom
     from spine_rt.io.series_choice import check_modality, choose_series
@@ -187,27 +185,15 @@ def _run_mr(args: argparse.Namespace, package: Any, source: Path, model: dict[st
     names = package.manifest.labels
     extra: dict[str, Any] = {"input_series": choice.summary(),
                              "source_uids_generated": list(image.meta.get("uids_repaired", ()))}
-    written = [("labels", output)]
-    with publishing(overwrite=args.overwrite):  # labels/SEG, SR, QC picture and report together or none
-        if args.output_type == "dicom-seg":
-            facts = write_dicom_outputs(result.labels, result.report, SourceImages.of_image(image), names,
-                                        AlgorithmFacts.of_package(package), output, sr_path=sr)
-            extra["dicom"] = facts
-            if sr is not None:
-                written.append(("SR", sr))
-        else:
-            result.save(output)
-        if qc is not None:
-            from spine_rt.measure.qc_picture import mr_qc_picture
 
-            mr_qc_picture(image, result.labels, names, qc, phantom_only=model["bundled_demo"])
-            written.append(("QC picture", qc))
-        _write_report(report_path, {"case": _stem(source), "output": str(output), "model": model,
-                                    **result.report, **extra})
-    if report_path is not None:
-        written.append(("report", report_path))
-    _print_done(written, _describe(result, "spine_mr"))
-    return EXIT_OK
+    def draw_qc(path: Path) -> None:
+        from spine_rt.measure.qc_picture import mr_qc_picture
+
+        mr_qc_picture(image, result.labels, names, path, phantom_only=model["bundled_demo"])
+
+    source_images = SourceImages.of_image(image) if args.output_type == "dicom-seg" else None
+    return _publish_case(args, package, source, model, result, "spine_mr", source_images, draw_qc, extra,
+                         (output, sr, report_path, qc))
 
 
 # ---------------------------------------------------------------- X-ray
@@ -231,10 +217,8 @@ def _check_xray_modality(source: Path, package: Any, force: bool) -> None:
 
 
 def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
-    from spine_rt.atomic_write import publishing
-    from spine_rt.cli.infer import XRAY_SUFFIX, _announce, _describe, _load, _print_input_warnings
-    from spine_rt.dicom_out.dicom_outputs import (AlgorithmFacts, SourceImages, require_highdicom,
-                                                   write_dicom_outputs)
+    from spine_rt.cli.infer import XRAY_SUFFIX, _announce, _load, _print_input_warnings
+    from spine_rt.dicom_out.dicom_outputs import SourceImages, require_highdicom
 
     if args.series is not None:
         raise InputError("--series chooses among the series of a DICOM study; an X-ray is one file")
@@ -246,9 +230,31 @@ def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[
         _announce(model)
         result = pipe(source)
     _print_input_warnings(result)
-    extra: dict[str, Any] = {}
+
+    def draw_qc(path: Path) -> None:
+        from spine_rt.io import read_xray_image
+        from spine_rt.measure.qc_picture import xray_qc_picture
+
+        xray = read_xray_image(source)
+        xray_qc_picture(xray.pixels, result.labels, result.measurement, path, names=package.manifest.labels,
+                        pixel_spacing_mm=xray.pixel_spacing_mm, phantom_only=model["bundled_demo"])
+
+    return _publish_case(args, package, source, model, result, "xray", source_images, draw_qc, {},
+                         (output, sr, report_path, qc))
+
+
+# ---------------------------------------------------------------- both
+def _publish_case(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any], result: Any,
+                  task: str, source_images: Any, draw_qc: Any, extra: dict[str, Any],
+                  paths: tuple[Path, Path | None, Path | None, Path | None]) -> int:
+    """Labels (NIfTI/PNG, or DICOM SEG + SR), QC picture and report, published together or none; prints them."""
+    from spine_rt.atomic_write import publishing
+    from spine_rt.cli.infer import _describe
+    from spine_rt.dicom_out.dicom_outputs import AlgorithmFacts, write_dicom_outputs
+
+    output, sr, report_path, qc = paths
     written = [("labels", output)]
-    with publishing(overwrite=args.overwrite):  # labels/SEG, SR, QC picture and report together or none
+    with publishing(overwrite=args.overwrite):
         if source_images is not None:
             extra["dicom"] = write_dicom_outputs(result.labels, result.report, source_images,
                                                  package.manifest.labels, AlgorithmFacts.of_package(package),
@@ -258,16 +264,11 @@ def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[
         else:
             result.save(output)
         if qc is not None:
-            from spine_rt.io import read_xray_image
-            from spine_rt.measure.qc_picture import xray_qc_picture
-
-            xray = read_xray_image(source)
-            xray_qc_picture(xray.pixels, result.labels, result.measurement, qc, names=package.manifest.labels,
-                            pixel_spacing_mm=xray.pixel_spacing_mm, phantom_only=model["bundled_demo"])
+            draw_qc(qc)
             written.append(("QC picture", qc))
         _write_report(report_path, {"case": _stem(source), "output": str(output), "model": model,
                                     **result.report, **extra})
     if report_path is not None:
         written.append(("report", report_path))
-    _print_done(written, _describe(result, "xray"))
+    _print_done(written, _describe(result, task))
     return EXIT_OK
