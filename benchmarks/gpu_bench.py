@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     from spine_rt.bench.bench_input import parse_shape, shaped_input
     from spine_rt.bench.bench_report import BenchReport
     from spine_rt.bench.configuration_measurement import measure
-    from spine_rt.bench.machine_facts import machine_facts
+    from spine_rt.runtime.machine import machine_snapshot
     from spine_rt.errors import InputError
     from spine_rt.runtime import describe_environment
 
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = args.device if args.device != "cuda" else "cuda:0"
     skip = {item.strip() for item in args.skip.split(",") if item.strip()}
-    machine_before = machine_facts()
+    machine_before = machine_snapshot()
     print(f"building {args.preset} networks (seeded random weights, calibrated batch norms) on {device}", flush=True)
     stage_one, stage_two = build_networks(args.preset, device)
     flops = flops_per_call(args.preset)
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         input=scan.describe(),
         settings={"device": device, "repeat": args.repeat, "warmup": args.warmup, "preset": args.preset},
         environment=describe_environment(),
-        machine={"before": machine_before, "after": machine_facts()},
+        machine={"before": machine_before, "after": machine_snapshot()},
         notes=["random weights: label agreement (Dice) shows that the schedules compute the same function, "
                "not accuracy; with random weights the ROI covers the whole volume"],
         date=datetime.datetime.now().isoformat(timespec="seconds"),

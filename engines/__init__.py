@@ -16,7 +16,7 @@ by the functions that build or run engines. Modules:
 * :mod:`~spine_rt.engines.engine_requirement` - what an engine must match, and what it does not
 * :mod:`~spine_rt.engines.engine_record` - ``engine.json``
 * :mod:`~spine_rt.engines.engine_store` - ``PKG/engines/`` (atomic writes, lookup)
-* :mod:`~spine_rt.engines.machine_facts` - TensorRT version and GPU of this machine
+* :mod:`~spine_rt.runtime.machine` - TensorRT version and GPU of this machine
 * :mod:`~spine_rt.engines.build_plan` - what a build would do (``--dry-run``)
 * :mod:`~spine_rt.engines.timing_cache` - the timing cache file
 * :mod:`~spine_rt.engines.trt_builder` - ONNX -> plan with TensorRT
@@ -32,7 +32,7 @@ from spine_rt.engines.engine_record import EngineRecord
 from spine_rt.engines.engine_requirement import EngineRequirement
 from spine_rt.engines.engine_runner import find_stage_engine, open_engine_runner
 from spine_rt.engines.engine_store import EngineStore, StoredEngine
-from spine_rt.engines.machine_facts import MachineFacts, probe_machine
+from spine_rt.runtime.machine import MachineFacts, probe_machine
 from spine_rt.engines.shape_profile import BatchRange, ShapeRange, stage_shape_ranges
 
 __all__ = [

@@ -24,7 +24,7 @@ from pathlib import Path
 from spine_rt.engines.build_options import BuildOptions
 from spine_rt.engines.build_plan import ACTION_UP_TO_DATE, BuildPlan, plan_build
 from spine_rt.engines.engine_store import EngineStore
-from spine_rt.engines.machine_facts import MachineFacts, probe_machine
+from spine_rt.runtime.machine import MachineFacts, probe_machine
 from spine_rt.engines.timing_cache import TimingCacheFile
 from spine_rt.engines.trt_builder import EngineBuildSettings, build_serialized_engine, import_tensorrt
 from spine_rt.errors import EnvironmentProblem

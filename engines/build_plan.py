@@ -23,7 +23,7 @@ from typing import Any
 from spine_rt.engines.build_options import BuildOptions
 from spine_rt.engines.engine_key import EngineKeyParts
 from spine_rt.engines.engine_store import ENGINES_FOLDER, EngineStore
-from spine_rt.engines.machine_facts import MachineFacts
+from spine_rt.runtime.machine import MachineFacts
 from spine_rt.engines.shape_profile import stage_shape_ranges
 from spine_rt.engines.timing_cache import default_timing_cache_path
 from spine_rt.errors import InputError

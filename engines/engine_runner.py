@@ -27,7 +27,7 @@ from typing import Any
 
 from spine_rt.engines.engine_requirement import EngineRequirement
 from spine_rt.engines.engine_store import EngineStore, StoredEngine
-from spine_rt.engines.machine_facts import probe_machine
+from spine_rt.runtime.machine import probe_machine
 from spine_rt.model_package import ModelPackage
 
 LOG = logging.getLogger(__name__)

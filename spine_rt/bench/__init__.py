@@ -57,7 +57,6 @@ _EXPORTS: dict[str, str] = {
     "peak_host_memory_bytes": "spine_rt.bench.peak_memory",
     "reset_peak_host_memory": "spine_rt.bench.peak_memory",
     "stopwatch_for": "spine_rt.bench.stopwatch",
-    "machine_facts": "spine_rt.bench.machine_facts",
 }
 
 __all__ = list(_EXPORTS)
@@ -73,7 +72,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from spine_rt.bench.label_agreement import dice_per_structure, mean_dice
     from spine_rt.bench.latency_summary import LatencySummary
-    from spine_rt.bench.machine_facts import machine_facts
     from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
     from spine_rt.bench.monai_baseline import MonaiBaseline
     from spine_rt.bench.peak_memory import peak_host_memory_bytes, reset_peak_host_memory

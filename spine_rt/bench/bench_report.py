@@ -42,7 +42,7 @@ class BenchReport:
         input: the scan (description, shape, voxels, spacing).
         settings: repeat, warmup, device, threads, baselines.
         environment: :func:`spine_rt.runtime.describe_environment`.
-        machine: :func:`spine_rt.bench.machine_facts.machine_facts` at the start and end.
+        machine: :func:`spine_rt.runtime.machine.machine_snapshot` at the start and end.
         notes: sentences a reader must see (random weights, loaded machine, ...).
         date: ISO date and time of the run.
     """

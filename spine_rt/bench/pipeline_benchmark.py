@@ -50,7 +50,7 @@ from spine_rt.bench.bench_plan import (
 from spine_rt.bench.bench_progress import BenchProgress
 from spine_rt.bench.bench_report import BenchReport
 from spine_rt.bench.configuration_measurement import measure_interleaved
-from spine_rt.bench.machine_facts import machine_facts
+from spine_rt.runtime.machine import machine_snapshot
 from spine_rt.bench.segmenter import Segmenter
 from spine_rt.errors import InputError
 
@@ -147,7 +147,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     options = options.checked()
     say = progress or (lambda line: None)
     notes: list[str] = []
-    machine_before = machine_facts()
+    machine_before = machine_snapshot()
     _limit_torch_threads(options.threads)
     device = _resolve_device(options.device)
     configurations, plan_notes = _resolve_configurations(options, device)
@@ -179,7 +179,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] | None = No
     if baselines_defaulted and not options.baselines:
         notes.append("comparisons left out by default: --baselines reference,monai adds the authors' schedule "
                      "(about 7x spine-rt fast's time per call) and MONAI's sliding window")
-    machine_after = machine_facts()
+    machine_after = machine_snapshot()
     notes += _machine_notes(machine_before, machine_after)
     return BenchReport(
         measurements=measurements,
@@ -270,7 +270,7 @@ def _resolve_device(device: str | None) -> str:
 
 def _resolve_configurations(options: BenchOptions, device: str) -> tuple[list[FastConfiguration], list[str]]:
     from spine_rt.runtime import available_backends, select_backend
-    from spine_rt.runtime.cpu_capabilities import cpu_capabilities
+    from spine_rt.runtime.machine import cpu_capabilities
 
     if options.backends:
         chosen = [parse_configuration(spec) for spec in options.backends]

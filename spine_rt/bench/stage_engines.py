@@ -84,7 +84,7 @@ def available_stage_engines() -> tuple[list[str], list[str]]:
     bf16 when installed and the CPU has AVX512_BF16 or AMX.
     """
     from spine_rt.dependencies import is_available
-    from spine_rt.runtime.cpu_capabilities import cpu_capabilities
+    from spine_rt.runtime.machine import cpu_capabilities
 
     engines, skipped = ["onnxruntime:fp32"], []
     if not is_available("openvino"):

@@ -11,16 +11,8 @@ core.
 
 from __future__ import annotations
 
-import os
-
 from spine_rt.errors import InputError
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+from spine_rt.runtime.machine import usable_cores
 
 
 def choose_host_threads(value: bool | None) -> bool:

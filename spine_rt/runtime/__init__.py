@@ -28,16 +28,21 @@ _EXPORTS: dict[str, str] = {
     "TritonRunner": "spine_rt.runtime.triton_runner",
     "TritonServerPool": "spine_rt.runtime.triton_servers",
     "OpenVINORunner": "spine_rt.runtime.openvino_runner",
-    "CpuCapabilities": "spine_rt.runtime.cpu_capabilities",
     "BACKEND_NAMES": "spine_rt.runtime.backends",
     "BackendChoice": "spine_rt.runtime.backends",
     "BackendFacts": "spine_rt.runtime.backends",
     "available_backends": "spine_rt.runtime.backends",
     "probe_backends": "spine_rt.runtime.backends",
     "select_backend": "spine_rt.runtime.backends",
-    "GpuInfo": "spine_rt.runtime.gpus",
-    "visible_gpus": "spine_rt.runtime.gpus",
-    "describe_environment": "spine_rt.runtime.environment",
+    "CpuCapabilities": "spine_rt.runtime.machine",
+    "GpuInfo": "spine_rt.runtime.machine",
+    "MachineFacts": "spine_rt.runtime.machine",
+    "cpu_capabilities": "spine_rt.runtime.machine",
+    "describe_environment": "spine_rt.runtime.machine",
+    "machine_snapshot": "spine_rt.runtime.machine",
+    "probe_machine": "spine_rt.runtime.machine",
+    "usable_cores": "spine_rt.runtime.machine",
+    "visible_gpus": "spine_rt.runtime.machine",
     "normalize_device": "spine_rt.runtime.devices",
 }
 
@@ -53,9 +58,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         select_backend,
     )
     from spine_rt.runtime.devices import normalize_device
-    from spine_rt.runtime.environment import describe_environment
-    from spine_rt.runtime.gpus import GpuInfo, visible_gpus
-    from spine_rt.runtime.cpu_capabilities import CpuCapabilities
+    from spine_rt.runtime.machine import (
+        CpuCapabilities,
+        GpuInfo,
+        MachineFacts,
+        cpu_capabilities,
+        describe_environment,
+        machine_snapshot,
+        probe_machine,
+        usable_cores,
+        visible_gpus,
+    )
     from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
     from spine_rt.runtime.openvino_runner import OpenVINORunner
     from spine_rt.runtime.runner import Runner

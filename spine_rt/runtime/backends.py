@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from spine_rt.dependencies import cuda_python_installed, install_hint, is_available
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.runtime.devices import cuda_index, normalize_device
-from spine_rt.runtime.gpus import visible_gpus
+from spine_rt.runtime.machine import visible_gpus
 
 #: every name ``select_backend`` accepts.
 BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")

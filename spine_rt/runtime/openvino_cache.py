@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from spine_rt.runtime.cpu_capabilities import CpuCapabilities
+from spine_rt.runtime.machine import CpuCapabilities
 
 #: hex characters of the key (as for engine keys)
 KEY_LENGTH = 16

@@ -9,7 +9,7 @@ convolutions several times faster than onnxruntime (``benchmarks/RESULTS.md``).
   otherwise default to bf16).
 * ``precision="bf16"`` computes in bfloat16 (FP32 graph, inputs and outputs
   float32); only where the CPU has AVX512_BF16 or AMX
-  (:mod:`spine_rt.runtime.cpu_capabilities`), else :class:`EnvironmentProblem`.
+  (:mod:`spine_rt.runtime.machine`), else :class:`EnvironmentProblem`.
   The pipelines gate it like FP16 (:mod:`spine_rt.pipelines.bf16_gate`).
 * The batch is static: each batch size the caller uses (the pipelines use a
   fixed one; ``batch=`` compiles it on activation) is compiled once, with the
@@ -57,7 +57,7 @@ def require_openvino(purpose: str = "backend 'openvino'") -> None:
 
 def require_native_bf16(purpose: str = "precision bf16") -> None:
     """Raise :class:`EnvironmentProblem` unless this CPU has AVX512_BF16 or AMX."""
-    from spine_rt.runtime.cpu_capabilities import cpu_capabilities
+    from spine_rt.runtime.machine import cpu_capabilities
 
     cpu = cpu_capabilities()
     if cpu.native_bf16:
@@ -207,7 +207,7 @@ class OpenVINORunner(Runner):
         if self.cache_root is False:
             self.cache_problem = "model cache off"
             return
-        from spine_rt.runtime.cpu_capabilities import cpu_capabilities
+        from spine_rt.runtime.machine import cpu_capabilities
         from spine_rt.runtime.openvino_cache import cache_key, prepare_folder
 
         digest = self._graph_sha256 or _sha256(Path(self.source))

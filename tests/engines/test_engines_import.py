@@ -37,7 +37,7 @@ def test_building_without_tensorrt_names_the_install_command(tiny_package):
 @pytest.mark.skipif(is_available("tensorrt"), reason="TensorRT is installed here")
 def test_finding_an_engine_without_tensorrt_says_so(tiny_package):
     from spine_rt.engines import BuildOptions, EngineStore, find_stage_engine, plan_build
-    from spine_rt.engines.machine_facts import MachineFacts
+    from spine_rt.runtime.machine import MachineFacts
     from spine_rt.model_package import ModelPackage
 
     package = ModelPackage.open(tiny_package)

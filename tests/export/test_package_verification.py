@@ -125,7 +125,7 @@ def test_openvino_rows_fp32_exact_and_bf16_with_its_argmax_agreement(sshsnet_pac
     for stage in ("stage1", "stage2"):
         assert rows[(stage, "fp32")].status == "ok" and rows[(stage, "fp32")].relative_error < 1e-4
         bf16 = rows[(stage, "bf16")]
-        if not importlib.import_module("spine_rt.runtime.cpu_capabilities").cpu_capabilities().native_bf16:
+        if not importlib.import_module("spine_rt.runtime.machine").cpu_capabilities().native_bf16:
             assert bf16.status == "skipped" and "AVX512_BF16 or AMX" in bf16.note
             continue
         assert bf16.argmax_agreement is not None  # reported, and gated like FP16

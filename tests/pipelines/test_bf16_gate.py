@@ -22,7 +22,7 @@ from spine_rt.pipelines.bf16_gate import (
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-NATIVE_BF16 = bool(importlib.import_module("spine_rt.runtime.cpu_capabilities").cpu_capabilities().native_bf16)
+NATIVE_BF16 = bool(importlib.import_module("spine_rt.runtime.machine").cpu_capabilities().native_bf16)
 needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has neither AVX512_BF16 nor AMX")
 
 #: class 1's weights exceed class 0's by 2^-10, below BF16's resolution (2^-8 relative): in BF16 the classes tie

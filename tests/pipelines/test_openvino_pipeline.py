@@ -16,7 +16,7 @@ from spine_rt.pipelines.bf16_gate import VERDICT_NAME, Bf16Refused
 
 pytestmark = [pytest.mark.torch, pytest.mark.openvino]
 
-NATIVE_BF16 = bool(importlib.import_module("spine_rt.runtime.cpu_capabilities").cpu_capabilities().native_bf16)
+NATIVE_BF16 = bool(importlib.import_module("spine_rt.runtime.machine").cpu_capabilities().native_bf16)
 
 
 @pytest.fixture(autouse=True)

@@ -209,7 +209,7 @@ def test_probe_reads_the_machine(monkeypatch):
     """The probe turns installed modules, providers and visible GPUs into the priority order."""
     import onnxruntime
 
-    from spine_rt.runtime.gpus import GpuInfo
+    from spine_rt.runtime.machine import GpuInfo
 
     real_is_available = backends.is_available
     monkeypatch.setattr(backends, "is_available", lambda module: module == "tensorrt" or real_is_available(module))

@@ -42,7 +42,7 @@ def test_a_cuda_namespace_package_without_the_bindings_is_not_cuda_python(site):
 
 
 def test_a_cuda_namespace_package_does_not_make_gpus_ask_cuda_python(site, monkeypatch):
-    from spine_rt.runtime import gpus
+    from spine_rt.runtime import machine as gpus
 
     (site / "cuda" / "pathfinder").mkdir(parents=True)
     (site / "cuda" / "pathfinder" / "__init__.py").write_text("")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from spine_rt.errors import EnvironmentProblem, InputError
-from spine_rt.runtime.cpu_capabilities import parse_cpuinfo
+from spine_rt.runtime.machine import parse_cpuinfo
 from spine_rt.runtime.tensor_spec import TensorSpec
 
 pytestmark = pytest.mark.openvino
-capabilities_module = importlib.import_module("spine_rt.runtime.cpu_capabilities")
+capabilities_module = importlib.import_module("spine_rt.runtime.machine")
 
 NATIVE_BF16 = bool(capabilities_module.cpu_capabilities().native_bf16)
 needs_native_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has neither AVX512_BF16 nor AMX")
