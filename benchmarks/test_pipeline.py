@@ -47,7 +47,7 @@ pytest.importorskip("monai")
 
 from spine_rt.bench.bench_input import phantom_input  # noqa: E402
 from spine_rt.bench.bench_package import demo_package, export_bench_package  # noqa: E402
-from spine_rt.bench.label_agreement import mean_dice  # noqa: E402
+from spine_rt.measure.overlap import mean_dice  # noqa: E402
 
 TARGET_VS_REFERENCE = 5.0
 TARGET_VS_MONAI = 2.0

@@ -30,6 +30,7 @@ import numpy as np
 
 from spine_rt.atomic_write import output_error, publishing, write_bytes_atomic
 from spine_rt.errors import InputError
+from spine_rt.measure.overlap import dice_per_label, mean_of_scores
 
 #: the phantom drawn when no seed is given (not one of the training phantoms, seeds 0..63)
 DEFAULT_SEED = 1000
@@ -67,20 +68,17 @@ class DemoResult:
 
 
 def dice_per_structure(prediction: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> dict[str, float]:
-    """Dice ``2 |P n T| / (|P| + |T|)`` of every label id present in ``truth`` (0 = background excluded).
+    """:func:`~spine_rt.measure.overlap.dice_per_label` of the labels present in ``truth``, by structure name.
+
+    The demo scores the structures its phantom holds (``present_in="truth"``):
+    a structure found only in the prediction is not scored.
 
     Args:
         prediction, truth: integer label maps of the same shape.
         names: label id -> structure name (ids without a name are called ``label N``).
     """
-    scores: dict[str, float] = {}
-    for label in (int(v) for v in np.unique(truth) if v != 0):
-        in_truth = truth == label
-        in_prediction = prediction == label
-        overlap = np.count_nonzero(in_truth & in_prediction)
-        scores[names.get(label, f"label {label}")] = 2.0 * overlap / (np.count_nonzero(in_truth)
-                                                                      + np.count_nonzero(in_prediction))
-    return scores
+    scores = dice_per_label(prediction, truth, present_in="truth")
+    return {names.get(label, f"label {label}"): score for label, score in scores.items()}
 
 
 def phantom_spacing_of_package(preprocessing: dict[str, Any]) -> tuple[float, float, float]:
@@ -138,7 +136,7 @@ def run_demo(
     result = pipeline(scan)
     names = {int(k): v for k, v in opened.manifest.labels.items()}
     dice = dice_per_structure(result.labels, phantom.labels, names)
-    mean_dice = float(np.mean(list(dice.values())))
+    mean_dice = mean_of_scores(dice, if_none_present=float("nan"))
 
     try:
         folder.mkdir(parents=True, exist_ok=True)

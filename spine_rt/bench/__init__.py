@@ -18,7 +18,7 @@ Reported per configuration: latency per stage and end to end (median,
 p95), stage-two patches run, patches/s, voxels/s, the share of time outside
 backend calls (:mod:`~spine_rt.bench.runner_clock`), peak host and GPU
 memory (:mod:`~spine_rt.bench.peak_memory`), time ratios and label
-agreement (:mod:`~spine_rt.bench.label_agreement`) against spine-rt fast.
+agreement (:func:`spine_rt.measure.overlap.mean_dice`) against spine-rt fast.
 
 Importing this package needs numpy only; torch, MONAI and the backends are
 imported when a configuration is built. Names load on first access (PEP 562).
@@ -52,8 +52,6 @@ _EXPORTS: dict[str, str] = {
     "module_pipeline": "spine_rt.bench.module_pipeline",
     "module_stage_runners": "spine_rt.bench.module_pipeline",
     "Segmentation": "spine_rt.bench.segmenter",
-    "mean_dice": "spine_rt.bench.label_agreement",
-    "dice_per_structure": "spine_rt.bench.label_agreement",
     "peak_host_memory_bytes": "spine_rt.bench.peak_memory",
     "reset_peak_host_memory": "spine_rt.bench.peak_memory",
     "stopwatch_for": "spine_rt.bench.stopwatch",
@@ -70,7 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         measure,
         measure_interleaved,
     )
-    from spine_rt.bench.label_agreement import dice_per_structure, mean_dice
     from spine_rt.bench.latency_summary import LatencySummary
     from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
     from spine_rt.bench.monai_baseline import MonaiBaseline

@@ -6,7 +6,7 @@ first backend asked for). For every configuration the report gives
 * ``time_ratio_vs_primary`` = its median end-to-end time / the primary's
   (a baseline at 6.0 takes six times as long as spine-rt fast);
 * ``dice_vs_primary`` = mean Dice between its labels and the primary's over
-  the structures present in either (:mod:`spine_rt.bench.label_agreement`).
+  the structures present in either (:func:`spine_rt.measure.overlap.mean_dice`).
 
 With random-init weights the label agreement compares near-random label
 maps; it tests that the schedules compute the same function, not accuracy.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spine_rt.bench.configuration_measurement import ConfigurationMeasurement
-from spine_rt.bench.label_agreement import mean_dice
+from spine_rt.measure.overlap import mean_dice
 
 _MIB = 1024.0 * 1024.0
 #: the name of the authors' schedule's configuration

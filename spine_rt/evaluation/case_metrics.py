@@ -1,8 +1,9 @@
 """Metrics of one segmented case against its truth: Dice, HD95, missing/extra structures, level shifts.
 
 * **Dice** per structure present in the prediction or the truth (SEEDS'
-  metric, :func:`spine_rt.train.validation.dice_per_class`, the function the
-  training recipes validate with); the case's mean Dice is their mean.
+  metric, :func:`spine_rt.measure.overlap.dice_per_label` with
+  ``present_in="either"``, as the training recipes validate); the case's
+  mean Dice is their mean (``None`` when no structure is present in either).
 * **HD95** (mm) per structure present in both
   (:func:`spine_rt.evaluation.surface_distance.hausdorff_distance_95`, voxel
   size from the affine); ``None`` where one side lacks the structure.
@@ -22,7 +23,7 @@ import numpy as np
 
 from spine_rt.evaluation.spine_levels import neighbouring_levels
 from spine_rt.evaluation.surface_distance import hausdorff_distance_95, voxel_spacing
-from spine_rt.train.validation import dice_per_class
+from spine_rt.measure.overlap import dice_per_label, mean_of_scores
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def evaluate_case(name: str, prediction: np.ndarray, truth: np.ndarray, affine: 
     predicted = np.asarray(prediction).astype(np.int64, copy=False)
     true = np.asarray(truth).astype(np.int64, copy=False)
     spacing = voxel_spacing(affine)
-    scores = dice_per_class(predicted, true, len(labels))
+    scores = dice_per_label(predicted, true, len(labels), present_in="either")
     dice = {labels[k]: v for k, v in sorted(scores.items())}
     present_predicted = set(np.unique(predicted).tolist()) - {0}
     present_true = set(np.unique(true).tolist()) - {0}
@@ -127,7 +128,7 @@ def evaluate_case(name: str, prediction: np.ndarray, truth: np.ndarray, affine: 
         name=name,
         dice=dice,
         hd95_mm=hd95,
-        mean_dice=float(np.mean(list(scores.values()))) if scores else None,
+        mean_dice=mean_of_scores(scores, if_none_present=None),
         missing=[labels[k] for k in sorted(present_true - present_predicted)],
         extra=[labels[k] for k in sorted(present_predicted - present_true)],
         level_shifts=find_level_shifts(predicted, true, labels),

@@ -25,13 +25,14 @@ from torch.nn import functional as F
 
 from spine_rt.dependencies import require
 from spine_rt.errors import InputError
+from spine_rt.measure.overlap import dice_per_label
 from spine_rt.train.checkpoints import build_from_config, network_config
 from spine_rt.train.label_map import label_map_to_json
 from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
 from spine_rt.train.seeding import seed_torch
 from spine_rt.train.training_loop import TrainingResult, run_training
 from spine_rt.train.training_options import TrainingOptions
-from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
+from spine_rt.train.validation import ValidationDice, summarize_dice
 from spine_rt.train.value_scaling import MinMaxScaling
 from spine_rt.train.xray_data import VALUE_NAMES, XrayTrainingData
 
@@ -143,7 +144,7 @@ class MBNetTask:
             with self.device.autocast():
                 probabilities, values = self.model(image)
             prediction = probabilities.float().argmax(dim=1)[0].cpu().numpy()
-            per_scan[example.name] = dice_per_class(prediction, example.mask, self.data.num_classes)
+            per_scan[example.name] = dice_per_label(prediction, example.mask, self.data.num_classes)
             errors.append(np.abs(self.scaling.unscale(values.float()[0].cpu().numpy()) - example.values))
         self.model.train()
         return summarize_dice(per_scan, self.data.label_map, {"value_mae": float(np.mean(errors))})

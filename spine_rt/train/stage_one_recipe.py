@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from spine_rt.errors import InputError
+from spine_rt.measure.overlap import dice_per_label
 from spine_rt.train.checkpoints import build_from_config, network_config
 from spine_rt.train.cps_loss import CpsBatch, CrossPseudoSupervisionLoss
 from spine_rt.train.cutmix import cutmix_masks
@@ -38,7 +39,7 @@ from spine_rt.train.stage_one_inference import run_stage_one_on_volume
 from spine_rt.train.training_loop import TrainingResult, run_training
 from spine_rt.train.training_options import TrainingOptions
 from spine_rt.train.training_spacing import preprocessing_record
-from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
+from spine_rt.train.validation import ValidationDice, summarize_dice
 
 def cps_rampup(iteration: int, rampup_iterations: int) -> float:
     """The share of the CPS weight at ``iteration``: ``exp(-5 (1 - t)^2)``, ``t = iteration / rampup``, 1 after it."""
@@ -180,7 +181,7 @@ class StageOneTask:
             maps = run_stage_one_on_volume(self.model, volume.image, self.device, self.factor,
                                            self.settings.validation_batch_size, keep_features=False)
             prediction = maps.probabilities.argmax(axis=0)
-            per_scan[volume.name] = dice_per_class(prediction, volume.labels, self.data.num_classes)
+            per_scan[volume.name] = dice_per_label(prediction, volume.labels, self.data.num_classes)
         self.model.train()
         return summarize_dice(per_scan, self.data.label_map)
 

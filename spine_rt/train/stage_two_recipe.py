@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from spine_rt.errors import InputError
+from spine_rt.measure.overlap import dice_per_label
 from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.pipelines.stage_one_maps import StageOneMaps
@@ -50,7 +51,7 @@ from spine_rt.train.training_loop import TrainingResult, run_training
 from spine_rt.train.training_options import TrainingOptions
 from spine_rt.train.training_spacing import preprocessing_record
 from spine_rt.train.training_volume import TrainingVolume
-from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
+from spine_rt.train.validation import ValidationDice, summarize_dice
 
 DEFAULT_PATCH_SIZE = (192, 192, 12)
 
@@ -257,7 +258,7 @@ class StageTwoTask:
 
     def validate(self) -> ValidationDice:
         """Dice per class at full resolution over the validation scans."""
-        per_scan = {v.name: dice_per_class(self.predict_volume(v), v.labels, self.data.num_classes)
+        per_scan = {v.name: dice_per_label(self.predict_volume(v), v.labels, self.data.num_classes)
                     for v in self.validation}
         return summarize_dice(per_scan, self.data.label_map)
 

@@ -1,9 +1,11 @@
 """Validation Dice: per class over the classes present, mean per scan, then over scans.
 
 As SEEDS' metric: for one scan, the Dice of every foreground class present
-in the prediction or the truth (a class in neither is skipped); the scan's
-score is the mean of those. The validation score is the mean over scans;
-each class's score is its mean over the scans where it was present.
+in the prediction or the truth (:func:`spine_rt.measure.overlap.dice_per_label`,
+``present_in="either"``: a class in neither is skipped); the scan's score is
+the mean of those. The validation score is the mean over scans (NaN when no
+class was present in any scan); each class's score is its mean over the
+scans where it was present.
 """
 
 from __future__ import annotations
@@ -14,21 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-def dice_per_class(prediction: np.ndarray, truth: np.ndarray, num_classes: int) -> dict[int, float]:
-    """``{class id: Dice}`` for the foreground classes ``1 .. num_classes-1`` present in either map.
-
-    Both maps are integer arrays of the same shape.
-    """
-    scores: dict[int, float] = {}
-    counts_prediction = np.bincount(prediction.reshape(-1), minlength=num_classes)
-    counts_truth = np.bincount(truth.reshape(-1), minlength=num_classes)
-    overlap = np.bincount(prediction[prediction == truth].reshape(-1), minlength=num_classes)
-    for class_id in range(1, num_classes):
-        total = int(counts_prediction[class_id] + counts_truth[class_id])
-        if total:
-            scores[class_id] = 2.0 * float(overlap[class_id]) / total
-    return scores
+from spine_rt.measure.overlap import mean_of_scores
 
 
 @dataclass(frozen=True)
@@ -65,10 +53,8 @@ class ValidationDice:
 
 def summarize_dice(per_scan: Mapping[str, Mapping[int, float]], label_map: Mapping[int, str],
                    extra: Mapping[str, float] | None = None) -> ValidationDice:
-    """Combine :func:`dice_per_class` results of several scans into a :class:`ValidationDice`."""
-    scan_means: dict[str, float | None] = {}
-    for name, scores in per_scan.items():
-        scan_means[name] = float(np.mean(list(scores.values()))) if scores else None
+    """Combine :func:`~spine_rt.measure.overlap.dice_per_label` results of several scans into a :class:`ValidationDice`."""
+    scan_means = {name: mean_of_scores(dict(scores), if_none_present=None) for name, scores in per_scan.items()}
     per_class: dict[str, float | None] = {}
     for class_id, class_name in sorted(label_map.items()):
         if class_id == 0:

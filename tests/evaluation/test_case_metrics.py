@@ -1,4 +1,4 @@
-"""Metrics of one case: Dice (the training's function), HD95 against MONAI, missing/extra, level shifts."""
+"""Metrics of one case: Dice (the one of spine_rt.measure.overlap, as the training validates), HD95 against MONAI, missing/extra, level shifts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from spine_rt.evaluation import evaluate_case, find_level_shifts
 from spine_rt.evaluation.spine_levels import level_of, neighbouring_levels
 from spine_rt.evaluation.surface_distance import hausdorff_distance_95, voxel_spacing
-from spine_rt.train.validation import dice_per_class
+from spine_rt.measure.overlap import dice_per_label
 from evaluation_cases import AFFINE, LABELS, SPACING, shifted_by_one_level, spine_labels
 
 
@@ -28,7 +28,7 @@ def test_dice_is_the_training_validation_dice():
     prediction[5:9] = 0  # the top half of L1 is missed
     prediction[40:44, 6:18, 2:8] = 2  # part of L4 called L2
     case = evaluate_case("a", prediction, truth, AFFINE, LABELS)
-    expected = dice_per_class(prediction.astype(np.int64), truth.astype(np.int64), len(LABELS))
+    expected = dice_per_label(prediction.astype(np.int64), truth.astype(np.int64), len(LABELS))
     assert case.dice == {LABELS[k]: v for k, v in expected.items()}
     assert case.mean_dice == pytest.approx(np.mean(list(expected.values())))
     assert case.dice["L1"] == pytest.approx(2 * 4 / (4 + 8))

@@ -137,7 +137,7 @@ def test_unpaired_files_and_bad_outputs_are_refused(folders, tmp_path, capsys):
 def test_the_demo_package_through_the_product_path(tmp_path):
     """No --predictions: evaluate runs load_pipeline on each image; its Dice is that of the pipeline's labels."""
     from spine_rt.pipelines import load_pipeline
-    from spine_rt.train.validation import dice_per_class
+    from spine_rt.measure.overlap import dice_per_label
 
     package = default_package_path()
     data, image, truth = _demo_phantom(tmp_path)
@@ -147,7 +147,7 @@ def test_the_demo_package_through_the_product_path(tmp_path):
     report = json.loads(out.read_text())
     with load_pipeline(package, backend="onnxruntime", device="cpu") as pipeline:
         labels = pipeline(image).labels
-    expected = dice_per_class(labels.astype(np.int64), nib.load(truth).get_fdata().astype(np.int64), 20)
+    expected = dice_per_label(labels.astype(np.int64), nib.load(truth).get_fdata().astype(np.int64), 20)
     assert report["cases"][0]["mean_dice"] == pytest.approx(float(np.mean(list(expected.values()))), abs=1e-6)
     assert report["source"]["pipeline"]["backend"] == "onnxruntime"
     assert report["mean_dice"] > 0.5

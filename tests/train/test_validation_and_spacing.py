@@ -9,15 +9,16 @@ import pytest
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
+from spine_rt.measure.overlap import dice_per_label
 from spine_rt.train.training_spacing import parse_spacing, preprocessing_record, training_preprocessing
-from spine_rt.train.validation import dice_per_class, summarize_dice
+from spine_rt.train.validation import summarize_dice
 from spine_rt.train.value_scaling import MinMaxScaling
 
 
 def test_dice_per_class_counts_only_present_classes():
     truth = np.array([0, 1, 1, 2, 2, 0])
     prediction = np.array([0, 1, 0, 2, 2, 3])
-    scores = dice_per_class(prediction, truth, 5)
+    scores = dice_per_label(prediction, truth, 5)
     assert scores == {1: pytest.approx(2 / 3), 2: 1.0, 3: 0.0}  # class 4 present in neither
     summary = summarize_dice({"a": scores, "b": {1: 1.0}}, {0: "bg", 1: "one", 2: "two", 3: "three", 4: "four"})
     assert summary.per_scan["a"] == pytest.approx((2 / 3 + 1 + 0) / 3)
