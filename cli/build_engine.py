@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from spine_rt.engines.build_options import DEFAULT_MAX_BATCH, BuildOptions
+from spine_rt.engines.options import DEFAULT_MAX_BATCH, BuildOptions
 from spine_rt.model_package import PRECISIONS
 
 
@@ -72,7 +72,7 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spine_rt.engines.build_engines import build_engines, plan_package_build
+    from spine_rt.engines.build import build_engines, plan_package_build
 
     options = options_from_args(args)
     if args.dry_run:

@@ -10,30 +10,29 @@ Planning (profiles, keys, store layout, mismatch messages) is pure Python
 and works without TensorRT; ``tensorrt`` and cuda-python are imported only
 by the functions that build or run engines. Modules:
 
-* :mod:`~spine_rt.engines.build_options` - options and their defaults
-* :mod:`~spine_rt.engines.shape_profile` - min/opt/max shapes from the manifest
-* :mod:`~spine_rt.engines.engine_key` - the key and its parts
-* :mod:`~spine_rt.engines.engine_requirement` - what an engine must match, and what it does not
-* :mod:`~spine_rt.engines.engine_record` - ``engine.json``
-* :mod:`~spine_rt.engines.engine_store` - ``PKG/engines/`` (atomic writes, lookup)
-* :mod:`~spine_rt.runtime.machine` - TensorRT version and GPU of this machine
-* :mod:`~spine_rt.engines.build_plan` - what a build would do (``--dry-run``)
-* :mod:`~spine_rt.engines.timing_cache` - the timing cache file
-* :mod:`~spine_rt.engines.trt_builder` - ONNX -> plan with TensorRT
-* :mod:`~spine_rt.engines.build_engines` - plan, build, store
-* :mod:`~spine_rt.engines.engine_runner` - a checked engine as a ``TensorRTRunner``
+* :mod:`~spine_rt.engines.options` - build options and their defaults, min/opt/max shape profiles
+* :mod:`~spine_rt.engines.key` - the key and its parts, what an engine must match, ``engine.json``
+* :mod:`~spine_rt.engines.store` - ``PKG/engines/`` (atomic writes, lookup), a checked engine as a
+  ``TensorRTRunner``
+* :mod:`~spine_rt.engines.build` - what a build would do (``--dry-run``), then plan, build, store
+* :mod:`~spine_rt.engines.tensorrt_build` - ONNX -> plan with TensorRT, the timing cache file
+
+The machine's side of a key (TensorRT version, GPU) is
+:func:`spine_rt.runtime.machine.probe_machine`.
 """
 
-from spine_rt.engines.build_engines import EngineBuildResult, build_engines, plan_package_build
-from spine_rt.engines.build_options import BuildOptions
-from spine_rt.engines.build_plan import BuildPlan, StageBuild, plan_build
-from spine_rt.engines.engine_key import EngineKeyParts
-from spine_rt.engines.engine_record import EngineRecord
-from spine_rt.engines.engine_requirement import EngineRequirement
-from spine_rt.engines.engine_runner import find_stage_engine, open_engine_runner
-from spine_rt.engines.engine_store import EngineStore, StoredEngine
+from spine_rt.engines.build import (
+    BuildPlan,
+    EngineBuildResult,
+    StageBuild,
+    build_engines,
+    plan_build,
+    plan_package_build,
+)
+from spine_rt.engines.key import EngineKeyParts, EngineRecord, EngineRequirement
+from spine_rt.engines.options import BatchRange, BuildOptions, ShapeRange, stage_shape_ranges
+from spine_rt.engines.store import EngineStore, StoredEngine, find_stage_engine, open_engine_runner
 from spine_rt.runtime.machine import MachineFacts, probe_machine
-from spine_rt.engines.shape_profile import BatchRange, ShapeRange, stage_shape_ranges
 
 __all__ = [
     "BatchRange",

@@ -11,7 +11,7 @@
   the gate of :mod:`spine_rt.pipelines.bf16_gate` first.
 * ``tensorrt``: the engine the package's engine store holds for this GPU
   (``spine-rt build-engine PKG``), via
-  :func:`spine_rt.engines.engine_runner.open_engine_runner`.
+  :func:`spine_rt.engines.store.open_engine_runner`.
 * ``triton``: one :class:`~spine_rt.runtime.TritonRunner` per fold for the
   model ``<prefix><stage>_fold<k>`` of a repository written by ``spine-rt
   triton-repo``, all sharing one :class:`~spine_rt.runtime.triton_servers.TritonServerPool`.
@@ -177,7 +177,7 @@ def _torch_runners(package, stage_name, device, precision, folds):
 
 
 def _tensorrt_runners(package, stage_name, device, precision, folds, batch_size):
-    from spine_rt.engines.engine_runner import open_engine_runner
+    from spine_rt.engines.store import open_engine_runner
 
     runners, sources = [], []
     for fold in folds:

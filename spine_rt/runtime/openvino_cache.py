@@ -4,7 +4,7 @@ OpenVINO's model cache (its ``CACHE_DIR`` property) saves a compiled
 network so that the next process loads it instead of compiling again. Each
 graph gets its own folder, named by a short hash of everything that decides
 whether a compiled network can run here, as for engines
-(:mod:`spine_rt.engines.engine_key`)::
+(:mod:`spine_rt.engines.key`)::
 
     graph_sha256         sha256 of the ONNX graph
     openvino_version     e.g. "2026.4.1-22982-..."

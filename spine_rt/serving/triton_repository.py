@@ -230,7 +230,7 @@ def _preferred(spec: str | None, batch: int, max_batch: int) -> tuple[int, ...] 
 def _engine(package: ModelPackage, stage: str, fold: int, precision: str,
             gpu: str | None) -> tuple[Path, str, tuple[int, int]]:
     """The stored engine of ``stage``/``fold`` for ``gpu``: ``(plan path, engines/<key>, (opt batch, max batch))``."""
-    from spine_rt.engines.engine_store import EngineStore
+    from spine_rt.engines.store import EngineStore
 
     store = EngineStore(package.root)
     engines, _ = store.scan()

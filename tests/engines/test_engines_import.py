@@ -14,7 +14,7 @@ from spine_rt.errors import EnvironmentProblem
 def test_imports_stay_light():
     code = (
         "import sys\n"
-        "import spine_rt.engines, spine_rt.engines.trt_builder, spine_rt.engines.build_engines\n"
+        "import spine_rt.engines, spine_rt.engines.tensorrt_build, spine_rt.engines.build\n"
         "import spine_rt.runtime.tensorrt_runner, spine_rt.runtime.cuda_memory, spine_rt.runtime.tensorrt_logger\n"
         "import spine_rt.runtime.torch_cuda_tensors, spine_rt.cli.build_engine\n"
         "from spine_rt.runtime import TensorRTRunner\n"

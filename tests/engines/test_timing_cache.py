@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spine_rt.engines.timing_cache import TimingCacheFile, default_timing_cache_path
+from spine_rt.engines.tensorrt_build import TimingCacheFile, default_timing_cache_path
 
 
 def test_missing_file_reads_empty(tmp_path):

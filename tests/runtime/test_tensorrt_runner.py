@@ -99,7 +99,7 @@ def tensorrt_stack():
 
 def _engine(onnx_path, name: str, low: int = 1, opt: int = 4, high: int = 8, width: int = 3) -> bytes:
     from spine_rt.engines import ShapeRange
-    from spine_rt.engines.trt_builder import build_serialized_engine
+    from spine_rt.engines.tensorrt_build import build_serialized_engine
 
     return build_serialized_engine(onnx_path, [ShapeRange(name, (low, width), (opt, width), (high, width))])
 
@@ -215,7 +215,7 @@ def test_buffers_of_a_graph_whose_staging_fails_are_freed(affine_engine):
 @pytest.mark.gpu
 def test_two_inputs_with_int64(tensorrt_stack, two_output_model, tmp_path):
     from spine_rt.engines import ShapeRange
-    from spine_rt.engines.trt_builder import build_serialized_engine
+    from spine_rt.engines.tensorrt_build import build_serialized_engine
 
     path = tmp_path / "two.onnx"
     path.write_bytes(two_output_model)

@@ -90,7 +90,7 @@ def test_onnxruntime_flavour_options(tiny_package_root, tmp_path):
 def add_engine(package_root: Path, stage: str, gpu_name: str, capability: str, batch: tuple[int, int, int]) -> bytes:
     """Store an engine record with placeholder plan bytes for the current fp32 graph of ``stage``."""
     from spine_rt.engines import EngineKeyParts, EngineStore
-    from spine_rt.engines.shape_profile import BatchRange, stage_shape_ranges
+    from spine_rt.engines.options import BatchRange, stage_shape_ranges
 
     package = ModelPackage.open(package_root)
     graph = f"{stage}/fold0.fp32.onnx"

@@ -113,8 +113,7 @@ def test_batch_beyond_the_built_profile_is_detected(built_package):
 
 def test_timing_cache_is_written_and_reused(tensorrt_stack, tmp_path):
     from spine_rt.engines import ShapeRange
-    from spine_rt.engines.timing_cache import TimingCacheFile
-    from spine_rt.engines.trt_builder import build_serialized_engine
+    from spine_rt.engines.tensorrt_build import TimingCacheFile, build_serialized_engine
 
     root = write_tiny_package(tmp_path / "pkg", stages=("stage1",))
     profile = [ShapeRange("image", (1, 2, 16, 16), (2, 2, 16, 16), (2, 2, 16, 16))]
@@ -137,7 +136,7 @@ def test_the_builder_makes_strongly_typed_networks(tensorrt_stack):
     """
     import tensorrt
 
-    from spine_rt.engines.trt_builder import network_creation_flags
+    from spine_rt.engines.tensorrt_build import network_creation_flags
     from spine_rt.runtime.tensorrt_logger import make_tensorrt_logger
 
     builder = tensorrt.Builder(make_tensorrt_logger(tensorrt))

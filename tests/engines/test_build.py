@@ -8,7 +8,7 @@ import pytest
 
 from engine_key_examples import H200_WITH_TRT_10_16, MACHINE_WITHOUT_TRT_OR_GPU
 from spine_rt.engines import BuildOptions, EngineStore, MachineFacts, plan_build
-from spine_rt.engines.build_plan import ACTION_BUILD, ACTION_CANNOT_BUILD, ACTION_REBUILD, ACTION_UP_TO_DATE
+from spine_rt.engines.build import ACTION_BUILD, ACTION_CANNOT_BUILD, ACTION_REBUILD, ACTION_UP_TO_DATE
 from spine_rt.errors import InputError
 from spine_rt.model_package import ModelPackage, sha256_file
 
