@@ -22,7 +22,7 @@ of the same weights, the same scan:
   without the runner's speed options (separates schedule from precision);
 * ``authors' schedule (torch fp32 eager)`` - SEEDS' schedule;
 * ``MONAI sliding window (torch fp32 eager)`` - MONAI over the whole volume
-  (:mod:`spine_rt.bench.monai_baseline`).
+  (:mod:`spine_rt.bench.segmenters`).
 
 Timings are CUDA events (median, p95 over ``--repeat`` runs after
 ``--warmup``); peak GPU memory is ``torch.cuda.max_memory_allocated``. The
@@ -160,7 +160,7 @@ def peak_matmul_flops(device: str, kind: str) -> float:
     """FLOP/s of a large square matmul in ``kind`` (``float16``, ``tf32``, ``float32``), CUDA events."""
     import torch
 
-    from spine_rt.bench.stopwatch import stopwatch_for
+    from spine_rt.bench.instruments import stopwatch_for
 
     if kind == "tf32":  # float32 tensors with TF32 tensor-core math allowed for this measurement only
         allowed = torch.backends.cuda.matmul.allow_tf32
@@ -189,8 +189,7 @@ def peak_matmul_flops(device: str, kind: str) -> float:
 def configurations(stage_one: Any, stage_two: Any, device: str, skip: set[str]) -> list[tuple[str, Any]]:
     """``(name, builder)`` in measuring order; the first is spine-rt's reference row."""
     from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
-    from spine_rt.bench.monai_baseline import MonaiBaseline
-    from spine_rt.bench.pipeline_segmenter import PipelineSegmenter
+    from spine_rt.bench.segmenters import MonaiBaseline, PipelineSegmenter
     from spine_rt.pipelines import MrPreprocessing
 
     on_gpu = device.startswith("cuda")
@@ -254,12 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ENVIRONMENT
     import torch
 
-    from spine_rt.bench.bench_input import parse_shape, shaped_input
-    from spine_rt.bench.bench_report import BenchReport
     from spine_rt.bench.configuration_measurement import measure
-    from spine_rt.runtime.machine import machine_snapshot
+    from spine_rt.bench.plan import parse_shape, shaped_input
+    from spine_rt.bench.report import BenchReport
     from spine_rt.errors import InputError
     from spine_rt.runtime import describe_environment
+    from spine_rt.runtime.machine import machine_snapshot
 
     try:
         shape = parse_shape(args.shape)

@@ -19,7 +19,7 @@ network volume has the scan's size.
 The largest size, 24 x 1024 x 1024 (25 M voxels), is behind ``--largest``
 (``SPINE_RT_BENCH_LARGEST=1`` for pytest): it takes minutes on two cores.
 Shapes are ``(slices, S-I, A-P)`` at 4.4 x 0.3448 x 0.3448 mm, the grid the
-networks run on (:mod:`spine_rt.bench.bench_input`).
+networks run on (:mod:`spine_rt.bench.plan`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def warmed_pipeline(package: str, backend: str, threads: int | None):
 
         torch.set_num_threads(threads)
     import spine_rt
-    from spine_rt.bench.bench_input import shaped_input
+    from spine_rt.bench.plan import shaped_input
 
     pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
     for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
@@ -75,8 +75,8 @@ def warmed_pipeline(package: str, backend: str, threads: int | None):
 
 def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
     """One size in this (fresh) process: see the module docstring."""
-    from spine_rt.bench.bench_input import shaped_input
-    from spine_rt.bench.peak_memory import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
+    from spine_rt.bench.instruments import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
+    from spine_rt.bench.plan import shaped_input
 
     pipeline = warmed_pipeline(package, backend, threads)
     scan = shaped_input(shape)
@@ -114,7 +114,7 @@ def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads:
     import importlib
     import tracemalloc
 
-    from spine_rt.bench.bench_input import shaped_input
+    from spine_rt.bench.plan import shaped_input
     from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 
     pipeline = warmed_pipeline(package, backend, threads)
@@ -166,7 +166,7 @@ def linear_fit(rows: list[dict]) -> dict:
 def package_folder(folder: str) -> str:
     """A random-init tiny package on SEEDS' 0.3448 mm grid (the demo package's coarser grid would make a
     network volume ~12x smaller than the scan, so bytes per scan voxel would not describe the paper's workload)."""
-    from spine_rt.bench.bench_package import export_bench_package
+    from spine_rt.bench.plan import export_bench_package
 
     return str(export_bench_package(folder))
 

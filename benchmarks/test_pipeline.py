@@ -8,8 +8,8 @@ paper's patch sizes (stage one 256 x 512, stage two 192 x 192 x 12).
 Configurations, same weights, same scan:
 
 * ``spine-rt fast (onnxruntime)`` and ``spine-rt fast (torch)``;
-* ``authors' schedule (torch fp32)`` - SEEDS' inference (:mod:`spine_rt.bench.reference_baseline`);
-* ``MONAI sliding window (torch fp32)`` - :mod:`spine_rt.bench.monai_baseline`.
+* ``authors' schedule (torch fp32)`` - SEEDS' inference (:mod:`spine_rt.bench.segmenters`);
+* ``MONAI sliding window (torch fp32)`` - :mod:`spine_rt.bench.segmenters`.
 
 Targets (CPU, tiny): fast >= 5x faster than the authors' schedule, >= 2x
 faster than MONAI, label agreement (mean Dice) >= 0.98. With random weights
@@ -45,8 +45,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from spine_rt.bench.bench_input import phantom_input  # noqa: E402
-from spine_rt.bench.bench_package import demo_package, export_bench_package  # noqa: E402
+from spine_rt.bench.plan import demo_package, export_bench_package, phantom_input  # noqa: E402
 from spine_rt.measure.overlap import mean_dice  # noqa: E402
 
 TARGET_VS_REFERENCE = 5.0
@@ -96,9 +95,7 @@ def package_for_benchmark(folder: str) -> tuple[Path, bool]:
 
 def segmenter(name: str, package: Path):
     """The segmenter of a configuration (see the module docstring)."""
-    from spine_rt.bench.monai_baseline import MonaiBaseline
-    from spine_rt.bench.pipeline_segmenter import PipelineSegmenter
-    from spine_rt.bench.reference_baseline import reference_baseline
+    from spine_rt.bench.segmenters import MonaiBaseline, PipelineSegmenter, reference_baseline
     from spine_rt.pipelines import load_pipeline
 
     if name.startswith("fast-"):

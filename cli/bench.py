@@ -104,9 +104,8 @@ def parse_baselines(text: str | None) -> tuple[str, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spine_rt.bench.bench_input import parse_shape
-    from spine_rt.bench.bench_plan import check_preset
     from spine_rt.bench.pipeline_benchmark import BenchOptions, run_bench
+    from spine_rt.bench.plan import check_preset, parse_shape
 
     from spine_rt.atomic_write import write_bytes_atomic
     from spine_rt.output_paths import check_output_file

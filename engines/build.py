@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spine_rt.engines.options import BuildOptions, stage_shape_ranges
 from spine_rt.engines.key import EngineKeyParts
+from spine_rt.engines.options import BuildOptions, stage_shape_ranges
 from spine_rt.engines.store import ENGINES_FOLDER, EngineStore
 from spine_rt.engines.tensorrt_build import (
     EngineBuildSettings,

@@ -10,14 +10,21 @@ Every figure is measured in one run against baselines on the same weights
 and the same scan (DESIGN.md, Performance protocol):
 
 * spine-rt's fast schedule on each backend (torch, onnxruntime, TensorRT);
-* :mod:`~spine_rt.bench.reference_baseline` - the authors' schedule, torch FP32;
-* :mod:`~spine_rt.bench.monai_baseline` - MONAI ``sliding_window_inference``
-  driving the same torch stage-two network.
+* the authors' schedule, torch FP32, and MONAI ``sliding_window_inference``
+  driving the same torch stage-two network (:mod:`~spine_rt.bench.segmenters`).
+
+Modules: :mod:`~spine_rt.bench.plan` (scan, package, presets, configurations),
+:mod:`~spine_rt.bench.segmenters` (what is measured), :mod:`~spine_rt.bench.instruments`
+(stopwatches, peak memory, matrix-product peak), :mod:`~spine_rt.bench.runner_clock`,
+:mod:`~spine_rt.bench.configuration_measurement` (the measuring loop),
+:mod:`~spine_rt.bench.report` (summaries, progress, the report),
+:mod:`~spine_rt.bench.pipeline_benchmark` (``run_bench``), :mod:`~spine_rt.bench.stage_engines`
+(per-patch engine comparison), :mod:`~spine_rt.bench.module_pipeline` (pipelines from torch modules).
 
 Reported per configuration: latency per stage and end to end (median,
 p95), stage-two patches run, patches/s, voxels/s, the share of time outside
 backend calls (:mod:`~spine_rt.bench.runner_clock`), peak host and GPU
-memory (:mod:`~spine_rt.bench.peak_memory`), time ratios and label
+memory (:mod:`~spine_rt.bench.instruments`), time ratios and label
 agreement (:func:`spine_rt.measure.overlap.mean_dice`) against spine-rt fast.
 
 Importing this package needs numpy only; torch, MONAI and the backends are
@@ -35,49 +42,44 @@ _EXPORTS: dict[str, str] = {
     "BenchOptions": "spine_rt.bench.pipeline_benchmark",
     "run_bench": "spine_rt.bench.pipeline_benchmark",
     "BASELINES": "spine_rt.bench.pipeline_benchmark",
-    "BenchReport": "spine_rt.bench.bench_report",
+    "BenchReport": "spine_rt.bench.report",
     "ConfigurationMeasurement": "spine_rt.bench.configuration_measurement",
     "measure": "spine_rt.bench.configuration_measurement",
     "measure_interleaved": "spine_rt.bench.configuration_measurement",
     "ConfigurationRecorder": "spine_rt.bench.configuration_measurement",
-    "BenchInput": "spine_rt.bench.bench_input",
-    "parse_shape": "spine_rt.bench.bench_input",
-    "phantom_input": "spine_rt.bench.bench_input",
-    "shaped_input": "spine_rt.bench.bench_input",
-    "LatencySummary": "spine_rt.bench.latency_summary",
+    "BenchInput": "spine_rt.bench.plan",
+    "parse_shape": "spine_rt.bench.plan",
+    "phantom_input": "spine_rt.bench.plan",
+    "shaped_input": "spine_rt.bench.plan",
+    "LatencySummary": "spine_rt.bench.report",
     "RunnerClock": "spine_rt.bench.runner_clock",
-    "MonaiBaseline": "spine_rt.bench.monai_baseline",
-    "reference_baseline": "spine_rt.bench.reference_baseline",
-    "PipelineSegmenter": "spine_rt.bench.pipeline_segmenter",
+    "MonaiBaseline": "spine_rt.bench.segmenters",
+    "reference_baseline": "spine_rt.bench.segmenters",
+    "PipelineSegmenter": "spine_rt.bench.segmenters",
     "module_pipeline": "spine_rt.bench.module_pipeline",
     "module_stage_runners": "spine_rt.bench.module_pipeline",
-    "Segmentation": "spine_rt.bench.segmenter",
-    "peak_host_memory_bytes": "spine_rt.bench.peak_memory",
-    "reset_peak_host_memory": "spine_rt.bench.peak_memory",
-    "stopwatch_for": "spine_rt.bench.stopwatch",
+    "Segmentation": "spine_rt.bench.segmenters",
+    "peak_host_memory_bytes": "spine_rt.bench.instruments",
+    "reset_peak_host_memory": "spine_rt.bench.instruments",
+    "stopwatch_for": "spine_rt.bench.instruments",
 }
 
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from spine_rt.bench.bench_input import BenchInput, parse_shape, phantom_input, shaped_input
-    from spine_rt.bench.bench_report import BenchReport
     from spine_rt.bench.configuration_measurement import (
         ConfigurationMeasurement,
         ConfigurationRecorder,
         measure,
         measure_interleaved,
     )
-    from spine_rt.bench.latency_summary import LatencySummary
+    from spine_rt.bench.instruments import peak_host_memory_bytes, reset_peak_host_memory, stopwatch_for
     from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
-    from spine_rt.bench.monai_baseline import MonaiBaseline
-    from spine_rt.bench.peak_memory import peak_host_memory_bytes, reset_peak_host_memory
     from spine_rt.bench.pipeline_benchmark import BASELINES, BenchOptions, run_bench
-    from spine_rt.bench.pipeline_segmenter import PipelineSegmenter
-    from spine_rt.bench.reference_baseline import reference_baseline
+    from spine_rt.bench.plan import BenchInput, parse_shape, phantom_input, shaped_input
+    from spine_rt.bench.report import BenchReport, LatencySummary
     from spine_rt.bench.runner_clock import RunnerClock
-    from spine_rt.bench.segmenter import Segmentation
-    from spine_rt.bench.stopwatch import stopwatch_for
+    from spine_rt.bench.segmenters import MonaiBaseline, PipelineSegmenter, Segmentation, reference_baseline
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,6 +1,6 @@
 """Measuring configurations (pipelines or baselines) on one scan: the benchmark's inner loop.
 
-Each call is timed end to end by a :mod:`~spine_rt.bench.stopwatch`
+Each call is timed end to end by a :mod:`~spine_rt.bench.instruments`
 (perf_counter on the CPU, CUDA events on a GPU) while a
 :class:`~spine_rt.bench.runner_clock.RunnerClock` sums the time inside the
 backend calls (:class:`ConfigurationRecorder`).
@@ -25,17 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.bench.bench_progress import TIMED, WARM_UP, CallDone
-from spine_rt.bench.latency_summary import LatencySummary
-from spine_rt.bench.peak_memory import (
+from spine_rt.bench.instruments import (
     peak_gpu_memory_bytes,
     peak_host_memory_bytes,
     reset_peak_gpu_memory,
     reset_peak_host_memory,
+    stopwatch_for,
 )
+from spine_rt.bench.report import TIMED, WARM_UP, CallDone, LatencySummary
 from spine_rt.bench.runner_clock import RunnerClock
-from spine_rt.bench.segmenter import Segmentation, Segmenter
-from spine_rt.bench.stopwatch import stopwatch_for
+from spine_rt.bench.segmenters import Segmentation, Segmenter
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,7 +236,7 @@ def measure_interleaved(segmenters: Sequence[Segmenter], image: np.ndarray, affi
     ``repeat`` rounds makes one timed call of every segmenter in order, so a
     change of the machine's load affects all of them alike. ``on_call``
     hears of every finished call (progress lines,
-    :class:`~spine_rt.bench.bench_progress.BenchProgress`).
+    :class:`~spine_rt.bench.report.BenchProgress`).
 
     Raises:
         ValueError: ``repeat < 1`` or ``warmup < 0``.

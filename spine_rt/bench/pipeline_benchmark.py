@@ -3,11 +3,11 @@
 The library side of ``spine-rt bench``. In order:
 
 1. the package: ``model`` or, without one, a seeded random-init SSHSNet of
-   the preset (``tiny`` or ``full``, :mod:`spine_rt.bench.bench_plan`)
+   the preset (``tiny`` or ``full``, :mod:`spine_rt.bench.plan`)
    exported to a temporary folder (removed afterwards);
 2. the scan: the MRSpineSeg-geometry phantom or a phantom of ``shape``;
 3. spine-rt fast on every configuration asked for (``backend[:precision]``;
-   default: the preset's, :func:`~spine_rt.bench.bench_plan.default_configurations`);
+   default: the preset's, :func:`~spine_rt.bench.plan.default_configurations`);
    the first is the *primary* configuration;
 4. the baselines on the same weights and scan: ``reference`` (the authors'
    schedule, torch FP32) and ``monai`` (MONAI's sliding window, torch FP32);
@@ -19,7 +19,7 @@ The library side of ``spine-rt bench``. In order:
    per call says the round and the estimated time left;
 6. with ``full`` (or ``patch_engines``): one stage-two patch on each CPU
    engine, interleaved (:mod:`spine_rt.bench.stage_engines`), and the CPU's
-   matrix-product peak (:mod:`spine_rt.bench.matmul_peak`) in the same run,
+   matrix-product peak (:mod:`spine_rt.bench.instruments`) in the same run,
    for GFLOP/s and the fraction of peak; ``scan=False`` skips steps 2-5.
 
 ``threads`` fixes torch's intra-op threads and those of onnxruntime sessions.
@@ -36,23 +36,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spine_rt.bench.bench_input import phantom_input, shaped_input
-from spine_rt.bench.bench_package import BENCH_SEED, export_bench_package
-from spine_rt.bench.bench_plan import (
+from spine_rt.bench.configuration_measurement import measure_interleaved
+from spine_rt.bench.plan import (
     BASELINES,
+    BENCH_SEED,
     PIPELINE_BACKENDS,
     PRESET_DEFAULTS,
     FastConfiguration,
     check_preset,
     default_configurations,
+    export_bench_package,
     parse_configuration,
+    phantom_input,
+    shaped_input,
 )
-from spine_rt.bench.bench_progress import BenchProgress
-from spine_rt.bench.bench_report import BenchReport
-from spine_rt.bench.configuration_measurement import measure_interleaved
-from spine_rt.runtime.machine import machine_snapshot
-from spine_rt.bench.segmenter import Segmenter
+from spine_rt.bench.report import BenchProgress, BenchReport
+from spine_rt.bench.segmenters import Segmenter
 from spine_rt.errors import InputError
+from spine_rt.runtime.machine import machine_snapshot
 
 __all__ = ["BASELINES", "PIPELINE_BACKENDS", "BenchOptions", "run_bench"]
 DEFAULT_REPEAT = PRESET_DEFAULTS["tiny"].repeat
@@ -75,7 +76,7 @@ class BenchOptions:
         baselines: a subset of :data:`BASELINES`; ``None``: the preset's.
         threads: torch, onnxruntime and OpenVINO threads; ``None``: their defaults.
         batch_size: stage-two windows per call of spine-rt fast (default 4).
-        preset: ``"tiny"`` or ``"full"`` (:mod:`spine_rt.bench.bench_plan`).
+        preset: ``"tiny"`` or ``"full"`` (:mod:`spine_rt.bench.plan`).
         patch_engines: also time one stage-two patch per CPU engine (default: with ``full``).
         scan: time whole scans (``False``: only the per-patch comparison).
         triton: backend ``triton``: ``(servers or TritonServerPool, model name prefix)``.
@@ -234,7 +235,7 @@ def _measure_scan(package: Path, configurations: Sequence[FastConfiguration], op
 
 def _per_patch_figures(package: Path, options: BenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
     """One stage-two patch per CPU engine (one thread unless ``threads``) and the matrix-product peaks."""
-    from spine_rt.bench.matmul_peak import measure_matmul_peak
+    from spine_rt.bench.instruments import measure_matmul_peak
     from spine_rt.bench.stage_engines import available_stage_engines, compare_stage_engines
 
     threads = options.threads or 1
@@ -285,7 +286,7 @@ def _resolve_configurations(options: BenchOptions, device: str) -> tuple[list[Fa
 def _fast_builder(package: Path, configuration: FastConfiguration, device: str,
                   batch_size: int | None, triton: Any = None) -> Callable[[], Segmenter]:
     def build() -> Segmenter:
-        from spine_rt.bench.pipeline_segmenter import PipelineSegmenter
+        from spine_rt.bench.segmenters import PipelineSegmenter
         from spine_rt.pipelines import load_pipeline
 
         remote = ({"servers": triton[0], "model_name_prefix": triton[1]}
@@ -301,10 +302,10 @@ def _fast_builder(package: Path, configuration: FastConfiguration, device: str,
 def _baseline_builder(package: Path, baseline: str, device: str) -> Callable[[], Segmenter]:
     def build() -> Segmenter:
         if baseline == "reference":
-            from spine_rt.bench.reference_baseline import reference_baseline
+            from spine_rt.bench.segmenters import reference_baseline
 
             return reference_baseline(package, device)
-        from spine_rt.bench.monai_baseline import MonaiBaseline
+        from spine_rt.bench.segmenters import MonaiBaseline
 
         return MonaiBaseline.from_package(package, device)
 

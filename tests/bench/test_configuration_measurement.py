@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spine_rt.bench.configuration_measurement import measure, measure_interleaved
-from spine_rt.bench.segmenter import Segmentation
+from spine_rt.bench.segmenters import Segmentation
 
 
 class FakeRunner:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spine_rt.bench.bench_input import shaped_input
+from spine_rt.bench.plan import shaped_input
 
 pytestmark = pytest.mark.torch
 
@@ -16,7 +16,7 @@ def baseline(small_package):
     import torch
 
     torch.set_num_threads(1)  # tiny networks: thread start-up costs more than it gains
-    from spine_rt.bench.monai_baseline import MonaiBaseline
+    from spine_rt.bench.segmenters import MonaiBaseline
 
     segmenter = MonaiBaseline.from_package(small_package, device="cpu")
     yield segmenter

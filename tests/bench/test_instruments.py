@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from spine_rt.bench.peak_memory import (
+from spine_rt.bench.instruments import (
     current_host_memory_bytes,
     peak_gpu_memory_bytes,
     peak_host_memory_bytes,

@@ -1,4 +1,27 @@
-"""Baseline (b): MONAI ``sliding_window_inference`` driving the same torch stage-two network.
+"""What a benchmark measures: a segmenter, spine-rt's pipelines as one, and the two baselines.
+
+What a benchmark measures: anything that segments a scan and says how long each stage took.
+
+spine-rt's pipelines (:class:`~spine_rt.bench.segmenters.PipelineSegmenter`)
+and the baselines (the authors' schedule, MONAI) all meet this protocol, so
+one measuring loop (:func:`~spine_rt.bench.configuration_measurement.measure`)
+times them alike.
+
+``PipelineSegmenter``: a :class:`~spine_rt.pipelines.SpineMrPipeline` seen as a :class:`Segmenter`.
+
+Used for spine-rt's fast schedule on each backend and for the authors'
+schedule (:mod:`spine_rt.bench.segmenters`), which is the same
+pipeline class with ``schedule="reference"``.
+
+Baseline (a): the authors' inference schedule (SEEDS.md), torch eager FP32, the package's weights.
+
+Outer windows 512 x 1024 x 12 with stride 100/100/6, stage one re-run for
+every outer window, 60 stage-two patches 192 x 192 x 12 per window (stride
+81/81/1) in batches of 20, uniform averaging, no ROI
+(:mod:`spine_rt.pipelines.reference_schedule`). The networks are the
+package's torch weights run eagerly in FP32, as the authors ran them.
+
+Baseline (b): MONAI ``sliding_window_inference`` driving the same torch stage-two network.
 
 What runs, on torch runners in FP32 (the package's weights, or given modules):
 
@@ -36,14 +59,115 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from spine_rt.bench.segmenter import Segmentation
 from spine_rt.errors import InputError
+from spine_rt.pipelines import SpineMrPipeline
 
-NAME = "MONAI sliding window (torch fp32)"
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """One segmented scan.
+
+    Attributes:
+        labels: label map on the input's grid ``(I, J, K)``.
+        seconds: time per step of the call (s), e.g. ``preprocessing``,
+            ``stage_one``, ``stage_two``, ``postprocessing``.
+        stage_two_patches_run / stage_two_patches_total: stage-two patches
+            that ran / that the schedule planned.
+        counts: every count the segmenter reports (``stage_one_slices``,
+            ``stage_one_windows_per_slice``, ``stage_two_calls``, ...).
+    """
+
+    labels: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
+    stage_two_patches_run: int = 0
+    stage_two_patches_total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Segmenter(Protocol):
+    """A pipeline or baseline under measurement.
+
+    Attributes:
+        name: how tables name it (``"spine-rt fast (onnxruntime)"``).
+        kind: ``"spine-rt"`` or ``"baseline"``.
+    """
+
+    name: str
+    kind: str
+
+    def segment(self, image: np.ndarray, affine: np.ndarray) -> Segmentation:
+        """Segment a scan ``(I, J, K)`` with its 4x4 affine."""
+
+    def runner_groups(self) -> dict[str, Iterable[Any]]:
+        """Stage name -> the runners whose ``infer`` calls are the backend time."""
+
+    def describe(self) -> dict[str, Any]:
+        """Schedule, backend, device, precision and settings, for the report."""
+
+    def close(self) -> None:
+        """Release the runners."""
+
+
+#: report entries of ``seconds`` that are not steps of the call
+_NOT_A_STEP = frozenset({"total"})
+
+
+class PipelineSegmenter:
+    """Adapts ``pipeline(image, affine) -> Result`` to :class:`~spine_rt.bench.segmenters.Segmenter`.
+
+    Args:
+        name: table name.
+        kind: ``"spine-rt"`` or ``"baseline"``.
+        pipeline: the pipeline (closed by :meth:`close`).
+    """
+
+    def __init__(self, name: str, kind: str, pipeline: SpineMrPipeline) -> None:
+        self.name = name
+        self.kind = kind
+        self.pipeline = pipeline
+
+    def segment(self, image: np.ndarray, affine: np.ndarray) -> Segmentation:
+        result = self.pipeline(image, affine)
+        report = result.report
+        patches = report.get("stage_two_patches", {})
+        seconds = {k: float(v) for k, v in report.get("seconds", {}).items() if k not in _NOT_A_STEP}
+        return Segmentation(result.labels, seconds, int(patches.get("run", 0)), int(patches.get("total", 0)),
+                            dict(report.get("counts", {})))
+
+    def runner_groups(self) -> dict[str, Iterable[Any]]:
+        return {"stage1": self.pipeline.stage_one.runners, "stage2": self.pipeline.stage_two.runners}
+
+    def describe(self) -> dict[str, Any]:
+        settings = self.pipeline.settings()
+        settings.pop("stages", None)
+        return settings
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+REFERENCE_NAME = "authors' schedule (torch fp32)"
+
+
+def reference_baseline(package: str | os.PathLike[str], device: str = "cpu") -> PipelineSegmenter:
+    """The authors' schedule on ``package``'s torch weights, FP32, on ``device``.
+
+    Raises:
+        InputError: not a spine MR package, or one without torch weights.
+        EnvironmentProblem: torch is not installed or ``device`` is not visible.
+    """
+    from spine_rt.pipelines import load_pipeline
+
+    pipeline = load_pipeline(package, backend="torch", device=device, schedule="reference", precision="fp32")
+    return PipelineSegmenter(REFERENCE_NAME, "baseline", pipeline)
+
+
+MONAI_NAME = "MONAI sliding window (torch fp32)"
 #: MONAI settings of the baseline
 MONAI_OVERLAP = 0.5
 MONAI_MODE = "gaussian"
@@ -55,7 +179,7 @@ STAGE_ONE_BATCH_SIZE = 8
 
 
 class MonaiBaseline:
-    """The MONAI baseline (see the module docstring); a :class:`~spine_rt.bench.segmenter.Segmenter`.
+    """The MONAI baseline (see the module docstring); a :class:`~spine_rt.bench.segmenters.Segmenter`.
 
     Args:
         stage_one / stage_two: :class:`~spine_rt.pipelines.StageRunners` of torch
@@ -73,7 +197,7 @@ class MonaiBaseline:
 
     def __init__(self, stage_one: Any, stage_two: Any, preprocessing: Any, device: str = "cpu",
                  overlap: float = MONAI_OVERLAP, mode: str = MONAI_MODE, sw_batch_size: int = MONAI_SW_BATCH_SIZE,
-                 name: str = NAME) -> None:
+                 name: str = MONAI_NAME) -> None:
         from spine_rt.dependencies import require
         from spine_rt.pipelines.stage_runners import pair_folds
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spine_rt.bench.latency_summary import LatencySummary, percentile
+from spine_rt.bench.report import LatencySummary, percentile
 
 
 def test_median_and_p95():
