@@ -1,9 +1,5 @@
-"""What a benchmark runs (spine_rt.bench.plan): scans, presets, configurations; and its progress lines.
-
-Benchmark scans: shape parsing and phantoms of exactly the requested size.
-
-What ``spine-rt bench`` plans without options (presets, default configurations) and its progress lines.
-"""
+"""What a benchmark runs (spine_rt.bench.plan): scan shapes and phantoms of exactly the requested size,
+presets, default configurations and configuration specs."""
 
 from __future__ import annotations
 
@@ -18,7 +14,6 @@ from spine_rt.bench.plan import (
     parse_shape,
     shaped_input,
 )
-from spine_rt.bench.report import TIMED, WARM_UP, BenchProgress, CallDone, format_duration
 from spine_rt.bench.stage_engines import parse_engines
 from spine_rt.errors import InputError
 
@@ -101,26 +96,3 @@ def test_configuration_specs():
     assert parse_engines(["openvino", "openvino:bf16", "openvino:fp32"]) == ("openvino:fp32", "openvino:bf16")
     with pytest.raises(InputError, match="valid engines"):
         parse_engines(["onnxruntime:bf16"])
-
-
-def test_progress_names_the_round_and_estimates_the_time_left():
-    progress = BenchProgress(["fast", "authors"], warmup=1, repeat=2)
-    assert progress.plan_line().endswith("1 warm-up call(s) each, then 2 round(s) of one timed call each = 6 calls")
-    first = progress.record(CallDone("fast", WARM_UP, 1, 2.0))
-    assert first.startswith("[warm-up 1/1, call 1/6] fast: 2.00 s;") and "known after the first call" in first
-    assert progress.seconds_left() is None
-    second = progress.record(CallDone("authors", WARM_UP, 1, 10.0))
-    assert progress.seconds_left() == pytest.approx(2 * 2.0 + 2 * 10.0)
-    assert second.endswith("about 24 s left")
-    third = progress.record(CallDone("fast", TIMED, 1, 4.0))  # fast's mean is now 3 s
-    assert third.startswith("[round 1/2, call 3/6] fast: 4.00 s")
-    assert progress.seconds_left() == pytest.approx(1 * 3.0 + 2 * 10.0)
-    for call in (CallDone("authors", TIMED, 1, 10.0), CallDone("fast", TIMED, 2, 3.0)):
-        progress.record(call)
-    assert progress.record(CallDone("authors", TIMED, 2, 10.0)).endswith("; done")
-    with pytest.raises(ValueError, match="unknown configuration"):
-        progress.record(CallDone("monai", TIMED, 1, 1.0))
-
-
-def test_durations():
-    assert [format_duration(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]
