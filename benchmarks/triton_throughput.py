@@ -154,7 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(v) for v in args.inflight.split(",")]
 
-    from spine_rt.runtime.machine import cpu_capabilities, load_average
+    from spine_rt.runtime.machine import cpu_capabilities, load_average, usable_cores
     from spine_rt.pipelines import load_pipeline
     from spine_rt.runtime import OnnxRuntimeRunner, TritonRunner, TritonServerPool
     from spine_rt.serving import RepositoryOptions, TritonServerProcess, write_triton_repository
@@ -205,7 +205,7 @@ def main() -> int:
 
         scan_rows = scan_benchmark(package, urls, meter, args.scans, args.rounds, load_pipeline, work)
         load_after = load_average()
-        report = {"cpu": cpu_capabilities().model, "cores": os.cpu_count(), "load_before": load_before, "load_after": load_after,
+        report = {"cpu": cpu_capabilities().model, "cores": usable_cores(), "load_before": load_before, "load_after": load_after,
                   "requests_per_level": args.requests * args.rounds, "calls": calls, "batches": batches,
                   "scans": scan_rows, "command": " ".join(sys.argv)}
         print_report(report, levels)

@@ -236,6 +236,7 @@ def _measure_scan(package: Path, configurations: Sequence[FastConfiguration], op
 def _per_patch_figures(package: Path, options: BenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
     """One stage-two patch per CPU engine (one thread unless ``threads``) and the matrix-product peaks."""
     from spine_rt.bench.instruments import measure_matmul_peak
+    from spine_rt.runtime.machine import usable_cores
     from spine_rt.bench.stage_engines import available_stage_engines, compare_stage_engines
 
     threads = options.threads or 1
@@ -253,7 +254,7 @@ def _per_patch_figures(package: Path, options: BenchOptions, say: Callable[[str]
         peak = peaks.get("bf16" if timing["engine"].endswith("bf16") else "fp32")
         timing["fraction_of_peak"] = None if rate is None or peak is None else rate / peak["gflops_per_cpu_second"]
     comparison["left_out"] = skipped
-    scan_threads = options.threads or os.cpu_count() or 1
+    scan_threads = options.threads or usable_cores()
     scan_peaks = peaks
     if options.scan and scan_threads != threads:  # whole scans ran on more threads: their peak, too
         say(f"measuring the matrix-product peak on {scan_threads} threads (whole scans)")

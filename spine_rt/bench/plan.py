@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from spine_rt.errors import InputError
+from spine_rt.runtime.backends import BACKEND_NAMES
 
 
 #: a phantom grid this large (slices, S-I, A-P voxels at 0.3448 mm) always holds T9..S1
@@ -199,10 +200,9 @@ def export_bench_package(folder: str | os.PathLike[str], preset: str = BENCH_PRE
 PRESETS: tuple[str, ...] = ("tiny", "full")
 #: names accepted in ``baselines``
 BASELINES: tuple[str, ...] = ("reference", "monai")
-#: backends spine-rt can run a pipeline on
-PIPELINE_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch", "openvino", "triton")
-#: precisions a configuration may name
-CONFIGURATION_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+#: backends spine-rt can run a pipeline on: the runtime's backend names but ``auto`` (a choice, not an
+#: engine; the tiny preset resolves it itself), then remote Triton servers
+PIPELINE_BACKENDS: tuple[str, ...] = (*(name for name in BACKEND_NAMES if name != "auto"), "triton")
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,10 @@ def parse_configuration(spec: str) -> FastConfiguration:
     if backend not in PIPELINE_BACKENDS:
         raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(PIPELINE_BACKENDS)} "
                          "(optionally with :precision, e.g. openvino:bf16)")
-    if precision and precision not in CONFIGURATION_PRECISIONS:
-        raise InputError(f"unknown precision {precision!r} in {spec!r}; valid: {', '.join(CONFIGURATION_PRECISIONS)}")
+    from spine_rt.pipelines.runner_factory import PRECISIONS  # the precisions a pipeline runs in
+
+    if precision and precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r} in {spec!r}; valid: {', '.join(PRECISIONS)}")
     return FastConfiguration(backend, precision or None)
 
 
