@@ -1,7 +1,7 @@
 """Measuring configurations (pipelines or baselines) on one scan: the benchmark's inner loop.
 
-Each call is timed end to end by a :mod:`~spine_rt.bench.instruments`
-(perf_counter on the CPU, CUDA events on a GPU) while a
+Each call is timed end to end by a stopwatch (:mod:`~spine_rt.bench.instruments`:
+perf_counter on the CPU, CUDA events on a GPU) while a
 :class:`~spine_rt.bench.runner_clock.RunnerClock` sums the time inside the
 backend calls (:class:`ConfigurationRecorder`).
 

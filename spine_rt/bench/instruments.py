@@ -1,9 +1,8 @@
 """The benchmark's instruments: stopwatches, peak memory and the CPU's matrix-product peak.
 
-Stopwatches for benchmarks: ``time.perf_counter`` on the CPU, CUDA events on a GPU.
-
-Never ``time.time`` (wall clock, adjusted by NTP). A stopwatch times one
-interval at a time::
+**Stopwatches**: ``time.perf_counter`` on the CPU, CUDA events on a GPU; never
+``time.time`` (wall clock, adjusted by NTP). A stopwatch times one interval at
+a time::
 
     watch = stopwatch_for("cuda:0")
     watch.start(); run(); seconds = watch.stop()
@@ -13,7 +12,7 @@ interval at a time::
 covers the GPU work queued in between even when the host returns early.
 torch is imported only when a CUDA stopwatch is made.
 
-Peak memory of this process: host RSS high-water mark and torch's CUDA allocator peak.
+**Peak memory** of this process: host RSS high-water mark and torch's CUDA allocator peak.
 
 * Host: ``VmHWM`` of ``/proc/self/status`` (Linux), the most resident memory
   the process has held since it started **or since the last reset**: writing
@@ -26,9 +25,8 @@ Peak memory of this process: host RSS high-water mark and torch's CUDA allocator
   torch; memory that onnxruntime or TensorRT allocate themselves is not in
   it), reset with ``torch.cuda.reset_peak_memory_stats``.
 
-This CPU's attainable peak, measured: GFLOP/s of a large matrix product in FP32 and BF16.
-
-A benchmark reports the GFLOP/s a network achieved as a fraction of this
+**This CPU's attainable peak**, measured: GFLOP/s of a large matrix product in
+FP32 and BF16. A benchmark reports the GFLOP/s a network achieved as a fraction of this
 figure, measured in the same run (a shared machine's load moves both alike).
 The product is ``torch.mm`` of two ``n x n`` matrices (oneDNN/MKL: AVX-512
 FMA in FP32; AVX512_BF16 or AMX tiles in BF16), timed in CPU seconds

@@ -1,9 +1,8 @@
 """What a benchmark says: latency summaries, progress while it runs, and the report.
 
-``LatencySummary``: median and 95th percentile of repeated timings (s).
+* :class:`LatencySummary`: median and 95th percentile of repeated timings (s).
 
-Progress of a benchmark while it runs: which configuration, which round, how long is left.
-
+**Progress** while it runs: which configuration, which round, how long is left.
 ``spine-rt bench`` calls every configuration once per round (after its
 warm-up calls); :class:`BenchProgress` is told about every finished call and
 returns the line to print, e.g.::
@@ -14,9 +13,8 @@ The time left is the sum, over the calls still to make, of each
 configuration's mean call time so far; until every configuration has made
 one call it is unknown ("time left known after the first call of each").
 
-``BenchReport``: every configuration of one benchmark run, compared with spine-rt's fast schedule.
-
-The first spine-rt configuration is the *primary* one (spine-rt fast on the
+**The report** (:class:`BenchReport`): every configuration of one benchmark run,
+compared with spine-rt's fast schedule. The first spine-rt configuration is the *primary* one (spine-rt fast on the
 first backend asked for). For every configuration the report gives
 
 * ``time_ratio_vs_primary`` = its median end-to-end time / the primary's

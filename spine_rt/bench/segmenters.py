@@ -1,19 +1,18 @@
 """What a benchmark measures: a segmenter, spine-rt's pipelines as one, and the two baselines.
 
-What a benchmark measures: anything that segments a scan and says how long each stage took.
-
-spine-rt's pipelines (:class:`~spine_rt.bench.segmenters.PipelineSegmenter`)
-and the baselines (the authors' schedule, MONAI) all meet this protocol, so
-one measuring loop (:func:`~spine_rt.bench.configuration_measurement.measure`)
+A :class:`Segmenter` is anything that segments a scan and says how long each
+stage took. spine-rt's pipelines (:class:`PipelineSegmenter`) and the
+baselines (the authors' schedule, MONAI) all meet this protocol, so one
+measuring loop (:func:`~spine_rt.bench.configuration_measurement.measure`)
 times them alike.
 
-``PipelineSegmenter``: a :class:`~spine_rt.pipelines.SpineMrPipeline` seen as a :class:`Segmenter`.
+:class:`PipelineSegmenter`: a :class:`~spine_rt.pipelines.SpineMrPipeline`
+seen as a :class:`Segmenter`; used for spine-rt's fast schedule on each
+backend and for the authors' schedule, which is the same pipeline class with
+``schedule="reference"``.
 
-Used for spine-rt's fast schedule on each backend and for the authors'
-schedule (:mod:`spine_rt.bench.segmenters`), which is the same
-pipeline class with ``schedule="reference"``.
-
-Baseline (a): the authors' inference schedule (SEEDS.md), torch eager FP32, the package's weights.
+**Baseline (a)**, :func:`reference_baseline`: the authors' inference schedule
+(SEEDS.md), torch eager FP32, the package's weights.
 
 Outer windows 512 x 1024 x 12 with stride 100/100/6, stage one re-run for
 every outer window, 60 stage-two patches 192 x 192 x 12 per window (stride
@@ -21,7 +20,8 @@ every outer window, 60 stage-two patches 192 x 192 x 12 per window (stride
 (:mod:`spine_rt.pipelines.reference_schedule`). The networks are the
 package's torch weights run eagerly in FP32, as the authors ran them.
 
-Baseline (b): MONAI ``sliding_window_inference`` driving the same torch stage-two network.
+**Baseline (b)**, :class:`MonaiBaseline`: MONAI ``sliding_window_inference`` driving the same torch
+stage-two network.
 
 What runs, on torch runners in FP32 (the package's weights, or given modules):
 
