@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ torch = pytest.importorskip("torch")
 
 from spine_rt.models import build  # noqa: E402
 from spine_rt.models.complexity import forward_flops, parameter_count  # noqa: E402
+from spine_rt.runtime.machine import cpu_capabilities  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def table(include_full: bool, rounds: int) -> str:
     lines = [
         f"`python benchmarks/test_models.py{' --full' if include_full else ''} --rounds {rounds}`, "
         f"{datetime.date.today().isoformat()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}",
+        f"{cpu_capabilities().model}",
         "",
         "| model | preset | input (batch 1) | parameters | GFLOP | CPU ms (median) |",
         "|---|---|---|---:|---:|---:|",
