@@ -57,15 +57,13 @@ from typing import Any
 
 from spine_rt.cli import infer_dicom
 from spine_rt.errors import EXIT_INPUT, EXIT_OK, InputError
+from spine_rt.runtime.backends import PIPELINE_BACKENDS, PRECISIONS
 
 MR_SUFFIX = "_seg.nii.gz"
 XRAY_SUFFIX = "_seg.png"
 REPORT_SUFFIX = "_report.json"
 QC_SUFFIX = "_qc.png"
 SUMMARY_NAME = "summary.csv"
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "openvino", "triton")
-#: --precision choices (default: fp32 on the CPU, fp16 on CUDA where the package has it)
-PRECISIONS = ("fp32", "fp16", "bf16")
 #: measured X-ray values copied into the summary
 SUMMARY_VALUES = ("PI", "PT", "SS", "LL", "PI-LL", "LDI")
 
@@ -100,7 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(a folder INPUT; default ./<folder>_seg)")
     parser.add_argument("--model", metavar="PKG", default=None,
                         help="model package folder (default: the bundled demo model, the X-ray one for X-ray pictures)")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+    parser.add_argument("--backend", choices=PIPELINE_BACKENDS, default=None,
                         help="auto (TensorRT > onnxruntime CUDA > torch CUDA > OpenVINO CPU > onnxruntime CPU), "
                         "tensorrt, onnxruntime, torch, openvino or triton (with --server) (default: auto)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -314,13 +312,14 @@ def _load(args: argparse.Namespace, package):
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
         if args.backend == "triton":
             raise InputError("--backend triton serves spine MR packages; X-ray packages run in process")
-        return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta,
+        return load_pipeline(package, backend=args.backend, device=args.device, tta=args.tta or None,
                              precision=args.precision)
     servers = triton_servers(args)
     triton = {} if servers is None else {"servers": servers, "model_name_prefix": args.model_name_prefix}
-    return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule or "fast",
-                         roi=not args.no_roi, batch_size=args.batch, tta=args.tta,
-                         pipelining=args.pipelining or "auto", relabel_levels=args.relabel_levels,
+    # None for every option not given: load_pipeline fills in the defaults (PipelineOptions)
+    return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule,
+                         roi=False if args.no_roi else None, batch_size=args.batch, tta=args.tta or None,
+                         pipelining=args.pipelining, relabel_levels=args.relabel_levels,
                          precision=args.precision, **triton)
 
 

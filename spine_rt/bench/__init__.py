@@ -49,8 +49,6 @@ _EXPORTS: dict[str, str] = {
     "MonaiBaseline": "spine_rt.bench.monai_baseline",
     "reference_baseline": "spine_rt.bench.reference_baseline",
     "PipelineSegmenter": "spine_rt.bench.pipeline_segmenter",
-    "module_pipeline": "spine_rt.bench.module_pipeline",
-    "module_stage_runners": "spine_rt.bench.module_pipeline",
     "Segmentation": "spine_rt.bench.segmenter",
     "mean_dice": "spine_rt.bench.label_agreement",
     "dice_per_structure": "spine_rt.bench.label_agreement",
@@ -74,7 +72,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.bench.label_agreement import dice_per_structure, mean_dice
     from spine_rt.bench.latency_summary import LatencySummary
     from spine_rt.bench.machine_facts import machine_facts
-    from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
     from spine_rt.bench.monai_baseline import MonaiBaseline
     from spine_rt.bench.peak_memory import peak_host_memory_bytes, reset_peak_host_memory
     from spine_rt.bench.pipeline_benchmark import BASELINES, BenchOptions, run_bench

@@ -5,6 +5,7 @@
   (task ``xray``: labels, lumbar/pelvic angles, :class:`XrayResult`; see
   ``xray_pipeline``); :func:`pipeline_from_modules` - torch networks
   -> a pipeline.
+* :class:`PipelineOptions` - every option of a pipeline, defaults filled in once (``load_pipeline`` makes it).
 * :class:`SpineMrPipeline` - ``pipe(scan) -> Result`` (labels in the scan's geometry).
 * :class:`Result` - labels, affine, report, optional probabilities, ``save``.
 * :func:`segment_cohort` - many scans, reading ahead while the networks run;
@@ -57,7 +58,8 @@ from spine_rt.pipelines.cohort import CohortItem, scans_in_folder, segment_cohor
 from spine_rt.pipelines.load import load_pipeline, pipeline_from_modules
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.result import Result
-from spine_rt.pipelines.spine_mr_pipeline import SCHEDULES, SpineMrPipeline
+from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
+from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 from spine_rt.pipelines.xray_result import XrayResult
@@ -65,6 +67,7 @@ from spine_rt.pipelines.xray_result import XrayResult
 __all__ = [
     "CohortItem",
     "MrPreprocessing",
+    "PipelineOptions",
     "PreparedVolume",
     "Result",
     "SCHEDULES",
