@@ -36,7 +36,7 @@ TASK_STAGES: dict[str, tuple[str, ...]] = {"spine_mr": ("stage1", "stage2"), "xr
 #: X-ray: one picture per network call
 XRAY_BATCH_SIZE = 1
 
-__all__ = ["DEFAULT_STAGE_ONE_PATCH", "TASK_STAGES", "XRAY_BATCH_SIZE", "load_pipeline", "pipeline_from_modules"]
+__all__ = ["TASK_STAGES", "XRAY_BATCH_SIZE", "load_pipeline", "pipeline_from_modules"]
 
 
 def load_pipeline(
