@@ -188,7 +188,8 @@ def peak_matmul_flops(device: str, kind: str) -> float:
 
 def configurations(stage_one: Any, stage_two: Any, device: str, skip: set[str]) -> list[tuple[str, Any]]:
     """``(name, builder)`` in measuring order; the first is spine-rt's reference row."""
-    from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
+    from spine_rt.pipelines import pipeline_from_modules as module_pipeline
+    from spine_rt.pipelines.runner_factory import module_stage_runners
     from spine_rt.bench.segmenters import MonaiBaseline, PipelineSegmenter
     from spine_rt.pipelines import MrPreprocessing
 

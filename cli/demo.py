@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 
 from spine_rt.errors import EXIT_OK, InputError
-
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")
+from spine_rt.runtime.backends import BACKEND_NAMES, PRECISIONS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
                         help=f"output folder, created if missing (default ./{DEFAULT_OUT})")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default auto)")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default=None, help="inference backend (default auto)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the best available)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="fp32 (exact; default on the CPU), fp16 (CUDA) or bf16 (openvino, AVX512_BF16/AMX CPUs)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the phantom's seed (default {DEFAULT_SEED})")
     parser.add_argument("--model", metavar="PKG", help="a spine MR package instead of the bundled demo model")

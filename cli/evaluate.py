@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from spine_rt.errors import InputError
+from spine_rt.runtime.backends import BACKEND_NAMES
 
 EXIT_BELOW_MIN_DICE = 1
 
@@ -51,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="write one row per case and structure as CSV (atomic)")
     parser.add_argument("--min-dice", type=float, default=None, metavar="X",
                         help=f"exit {EXIT_BELOW_MIN_DICE} when the mean Dice is below X")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"),
+    parser.add_argument("--backend", default=None, choices=BACKEND_NAMES,
                         help="backend (default auto, as spine-rt infer)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: best available)")
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.min_dice is not None and not (math.isfinite(args.min_dice) and 0.0 <= args.min_dice <= 1.0):
         raise InputError(f"--min-dice must be between 0 and 1, got {args.min_dice}")
     _check_outputs(args)
-    options = {} if args.predictions else {"backend": args.backend, "device": args.device, "tta": args.tta}
+    options = {} if args.predictions else {"backend": args.backend, "device": args.device, "tta": args.tta or None}
     report = evaluate_folder(args.package, args.images, args.labels, labels_map=args.labels_map,
                              predictions=args.predictions,
                              progress=lambda line: print(line, file=sys.stderr, flush=True), **options)

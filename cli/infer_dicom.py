@@ -161,7 +161,8 @@ def _print_done(written: list[tuple[str, Path]], lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- MR
 def _run_mr(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
-    from spine_rt.cli.infer import MR_SUFFIX, _announce, _load, _print_input_warnings
+    from spine_rt.cli.infer import _announce, _load, _print_input_warnings
+    from spine_rt.pipelines.cohort_outputs import MR_SUFFIX
     from spine_rt.dicom_out.dicom_outputs import SourceImages, require_highdicom
     from spine_rt.io.dicom import read_series
     from spine_rt.io.dicom_series import index_dicom
@@ -217,7 +218,8 @@ def _check_xray_modality(source: Path, package: Any, force: bool) -> None:
 
 
 def _run_xray(args: argparse.Namespace, package: Any, source: Path, model: dict[str, Any]) -> int:
-    from spine_rt.cli.infer import XRAY_SUFFIX, _announce, _load, _print_input_warnings
+    from spine_rt.cli.infer import _announce, _load, _print_input_warnings
+    from spine_rt.pipelines.cohort_outputs import XRAY_SUFFIX
     from spine_rt.dicom_out.dicom_outputs import SourceImages, require_highdicom
 
     if args.series is not None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from spine_rt.runtime.backends import GRAPH_PRECISIONS
+from spine_rt.serving.triton_model_config import FLAVOURS, INSTANCE_KINDS
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -27,15 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("package", metavar="PKG", help="model package folder")
     parser.add_argument("--out", required=True, metavar="REPO", help="the repository folder to write")
-    parser.add_argument("--flavour", default=None, choices=("tensorrt", "onnxruntime", "python"),
+    parser.add_argument("--flavour", default=None, choices=FLAVOURS,
                         help="how Triton runs the models (default: onnxruntime)")
-    parser.add_argument("--precision", default=None, choices=("fp32", "fp16"),
+    parser.add_argument("--precision", default=None, choices=GRAPH_PRECISIONS,
                         help="which graph: fp32 (default) or the package's FP16 graph (tensorrt default: fp16)")
     parser.add_argument("--max-batch", type=int, default=None, metavar="N",
                         help="max_batch_size of every model (default: twice the batch the pipeline sends; "
                         "tensorrt: the engine's max)")
     parser.add_argument("--instances", type=int, default=None, metavar="N", help="model instances per device (default 1)")
-    parser.add_argument("--instance-kind", default=None, choices=("auto", "cpu", "gpu"),
+    parser.add_argument("--instance-kind", default=None, choices=INSTANCE_KINDS,
                         help="auto (GPU for tensorrt/onnxruntime, CPU for python), cpu or gpu")
     parser.add_argument("--dynamic-batching", default=None, metavar="auto|off|SIZES",
                         help="auto (default: preferred sizes = multiples of the pipeline batch up to the max), off, "

@@ -27,8 +27,8 @@ _EXPORTS: dict[str, str] = {
     "TOLERANCES": "spine_rt.export.parity",
     "ParityError": "spine_rt.export.parity",
     "convert_to_fp16": "spine_rt.export.fp16_graph",
-    "build_stage_module": "spine_rt.export.torch_stage",
-    "stage_torch_runner": "spine_rt.export.torch_stage",
+    "build_stage_module": "spine_rt.pipelines.runner_factory",
+    "stage_torch_runner": "spine_rt.pipelines.runner_factory",
 }
 
 __all__ = list(_EXPORTS)
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from spine_rt.export.fp16_graph import convert_to_fp16
     from spine_rt.export.model_families import EXPORTABLE_MODELS
     from spine_rt.export.parity import TOLERANCES, ParityError
-    from spine_rt.export.torch_stage import build_stage_module, stage_torch_runner
+    from spine_rt.pipelines.runner_factory import build_stage_module, stage_torch_runner
     from spine_rt.export.package_verification import VerifyReport, verify_package
 
 

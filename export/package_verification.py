@@ -4,7 +4,7 @@ For every stage and fold, one deterministic real-looking input (or the
 centre of a given scan) goes through:
 
 * the reference: torch FP32 on the CPU, rebuilt from the package's weights
-  (:mod:`spine_rt.export.torch_stage`); with ``checkpoint_free`` (no torch
+  (:func:`spine_rt.pipelines.runner_factory.stage_torch_runner`); with ``checkpoint_free`` (no torch
   needed) onnxruntime CPU on the FP32 graph instead;
 * every backend :func:`spine_rt.runtime.available_backends` lists, at every
   precision the package has: onnxruntime (CPU, CUDA) on the graph of that
@@ -222,7 +222,7 @@ def _run_backend(package: ModelPackage, stage_name: str, fold: int, backend: str
 
         runner = OpenVINORunner(package.graph_path(stage_name, "fp32", fold), precision=precision, name=label)
     elif backend == "torch":
-        from spine_rt.export.torch_stage import stage_torch_runner
+        from spine_rt.pipelines.runner_factory import stage_torch_runner
 
         runner = stage_torch_runner(package, stage_name, fold, device=device, precision=precision)
     else:

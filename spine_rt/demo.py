@@ -93,7 +93,7 @@ def phantom_spacing_of_package(preprocessing: dict[str, Any]) -> tuple[float, fl
 
 def run_demo(
     out: str | os.PathLike[str] = DEFAULT_OUT,
-    backend: str = "auto",
+    backend: str | None = None,
     device: str | None = None,
     seed: int = DEFAULT_SEED,
     package: str | os.PathLike[str] | None = None,

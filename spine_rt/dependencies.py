@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 from spine_rt.errors import EnvironmentProblem
@@ -55,13 +56,25 @@ def is_available(module: str) -> bool:
 
 
 def cuda_python_installed() -> bool:
-    """True when cuda-python's runtime bindings are installed, without importing them.
+    """True when cuda-python's runtime bindings are on disk, without importing anything.
 
     Not ``is_available("cuda")``: ``cuda`` is a namespace package that other
     wheels (``cuda-pathfinder``, ``cuda-core``, the ``nvidia-cuda-*`` runtime
-    wheels) provide too, without the bindings.
+    wheels) provide too, without the bindings. Nor ``find_spec`` of the
+    bindings, which imports ``cuda.bindings``: bindings that fail to import
+    (a driver too old for their CUDA major) are installed, and
+    :func:`spine_rt.runtime.cuda_memory.cuda_runtime` reports them as broken.
+    The files looked for are :data:`CUDA_RUNTIME_MODULES`' (``bindings/runtime*``, ``cudart*``).
     """
-    return any(is_available(module) for module in CUDA_RUNTIME_MODULES)
+    try:
+        spec = importlib.util.find_spec("cuda")
+    except (ImportError, ValueError):
+        return False
+    for location in (spec.submodule_search_locations or ()) if spec is not None else ():
+        folder = Path(location)
+        if any(folder.glob("bindings/runtime*")) or any(folder.glob("cudart*")):
+            return True
+    return False
 
 
 def require(module: str, purpose: str) -> ModuleType:

@@ -128,7 +128,7 @@ def _runner(package: Any, stage_name: str, engine: str, threads: int, batch: int
         from spine_rt.runtime.openvino_runner import OpenVINORunner
 
         return OpenVINORunner(path, precision=precision, threads=threads, batch=batch, name=label)
-    from spine_rt.export.torch_stage import stage_torch_runner
+    from spine_rt.pipelines.runner_factory import stage_torch_runner
 
     return stage_torch_runner(package, stage_name, 0, device="cpu", precision=precision)
 

@@ -23,9 +23,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spine_rt.errors import InputError
+from spine_rt.runtime.backends import GRAPH_PRECISIONS
 
 FORMAT_VERSION = 1
-PRECISIONS = ("fp32", "fp16")
+#: the precisions a package stores graphs in
+PRECISIONS = GRAPH_PRECISIONS
 TASKS = ("spine_mr", "xray")
 
 

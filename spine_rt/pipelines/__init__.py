@@ -5,9 +5,12 @@
   (task ``xray``: labels, lumbar/pelvic angles, :class:`XrayResult`; see
   ``xray_pipeline``); :func:`pipeline_from_modules` - torch networks
   -> a pipeline.
+* :class:`PipelineOptions` - every option of a pipeline, defaults filled in once (``load_pipeline`` makes it).
 * :class:`SpineMrPipeline` - ``pipe(scan) -> Result`` (labels in the scan's geometry).
 * :class:`Result` - labels, affine, report, optional probabilities, ``save``.
-* :func:`segment_cohort` - many scans, reading ahead while the networks run;
+* :func:`run_cohort` - a folder of cases of either task (``spine-rt infer FOLDER``):
+  skipping finished ones, failures recorded, ``summary.csv``;
+  :func:`segment_cohort` - many scans, reading ahead while the networks run;
   :func:`scans_in_folder` - the scans of a folder.
 
 Choices (each documented in its module):
@@ -53,18 +56,22 @@ onnxruntime are imported when runners are created.
 
 from __future__ import annotations
 
-from spine_rt.pipelines.cohort import CohortItem, scans_in_folder, segment_cohort
+from spine_rt.pipelines.cohort import CohortItem, CohortRun, run_cohort, segment_cohort
+from spine_rt.pipelines.cohort_outputs import scans_in_folder
 from spine_rt.pipelines.load import load_pipeline, pipeline_from_modules
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.result import Result
-from spine_rt.pipelines.spine_mr_pipeline import SCHEDULES, SpineMrPipeline
+from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
+from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 from spine_rt.pipelines.xray_result import XrayResult
 
 __all__ = [
     "CohortItem",
+    "CohortRun",
     "MrPreprocessing",
+    "PipelineOptions",
     "PreparedVolume",
     "Result",
     "SCHEDULES",
@@ -74,6 +81,7 @@ __all__ = [
     "XrayResult",
     "load_pipeline",
     "pipeline_from_modules",
+    "run_cohort",
     "scans_in_folder",
     "segment_cohort",
 ]

@@ -1,4 +1,11 @@
-"""Many scans through one pipeline, reading ahead while the networks run.
+"""Many scans through one pipeline: the cohort loop of both tasks.
+
+:func:`run_cohort` runs a planned cohort (:func:`~spine_rt.pipelines.cohort_outputs.cohort_cases`)
+of spine MRs or X-rays: finished cases skipped unless ``overwrite``, every
+other case segmented and published, a case that is bad input recorded as
+failed while the others go on, and ``summary.csv`` written in the end (also
+when the run stops early). ``spine-rt infer`` on a folder is argument
+handling plus this call.
 
 :func:`segment_cohort` yields one :class:`CohortItem` per scan, in order.
 While scan ``k`` is in the networks, up to ``prefetch`` following scans are
@@ -8,16 +15,14 @@ read and preprocessed by worker threads (a bounded read-ahead: at most
 item carrying the error and the cohort goes on; any other exception stops
 it. With ``out_dir`` every label map is written there as
 ``<scan name>_seg.nii.gz``.
-
-:func:`scans_in_folder` lists what a folder holds: NIfTI files and DICOM
-series sub-folders, sorted by name.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +30,12 @@ from typing import Any
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.io.nifti import is_nifti_path
+from spine_rt.pipelines.cohort_outputs import MR_SUFFIX, Case, previous_report, publish_case, summary_row, write_summary
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
 
 #: scans read and preprocessed ahead of the one in the networks
 DEFAULT_PREFETCH = 2
-OUTPUT_SUFFIX = "_seg.nii.gz"
 
 
 @dataclass(frozen=True)
@@ -68,22 +72,6 @@ def scan_name(scan: Any, index: int) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def scans_in_folder(folder: str | os.PathLike) -> list[Path]:
-    """NIfTI files and sub-folders holding files (DICOM series) of ``folder``, sorted by name.
-
-    Raises:
-        InputError: ``folder`` is not a folder, or holds no scan.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder")
-    scans = [p for p in sorted(root.iterdir()) if (p.is_file() and is_nifti_path(p))
-             or (p.is_dir() and any(child.is_file() for child in p.iterdir()))]
-    if not scans:
-        raise InputError(f"{root}: no NIfTI file (.nii, .nii.gz) or DICOM series folder inside")
-    return scans
 
 
 def segment_cohort(
@@ -132,7 +120,113 @@ def segment_cohort(
             except InputError as error:
                 yield CohortItem(index, name, None, error)
                 continue
-            output = result.save(folder / f"{name}{OUTPUT_SUFFIX}") if folder is not None else None
+            output = result.save(folder / f"{name}{MR_SUFFIX}") if folder is not None else None
             yield CohortItem(index, name, result, None, output)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class CohortRun:
+    """What :func:`run_cohort` did.
+
+    Attributes:
+        out_dir: the output folder.
+        cases: every case, in order.
+        ran: cases segmented or failed (the others were skipped as done).
+        failed: the names of the failed cases.
+        summary: the ``summary.csv`` written.
+    """
+
+    out_dir: Path
+    cases: tuple[Case, ...]
+    ran: int
+    failed: tuple[str, ...]
+    summary: Path
+
+    @property
+    def skipped(self) -> int:
+        return len(self.cases) - self.ran
+
+
+def run_cohort(
+    load: Callable[[], Any],
+    out_dir: Path,
+    cases: Iterable[Case],
+    task: str,
+    *,
+    labels: dict[int, str],
+    model: dict[str, Any],
+    overwrite: bool = False,
+    on_loaded: Callable[[], None] | None = None,
+    say: Callable[[str], None] | None = None,
+    progress: bool = False,
+) -> CohortRun:
+    """Segment and publish every case not done yet, then write ``out_dir/summary.csv``.
+
+    Args:
+        load: makes the pipeline (a context manager; called only when a case needs running).
+        out_dir / cases: the planned cohort (:func:`~spine_rt.pipelines.cohort_outputs.cohort_cases`).
+        task: ``"spine_mr"`` (read ahead with :func:`segment_cohort`) or ``"xray"`` (one picture at a time).
+        labels: label id -> name (QC pictures); model: the package identity (reports).
+        overwrite: redo finished cases and replace their outputs.
+        on_loaded: called once the pipeline is loaded (e.g. to say which model runs).
+        say: gets one line per case warning or failure (``"<case>: <message>"``).
+        progress: a tqdm bar on stderr (shown when stderr is a terminal).
+
+    A case failing with an :class:`InputError` or an ``OSError`` while publishing
+    is recorded as failed; any other exception stops the cohort, the summary
+    written first (unfinished cases ``not run``).
+    """
+    from tqdm import tqdm
+
+    cases = tuple(cases)
+    tell = say if say is not None else (lambda line: None)
+    todo = [case for case in cases if overwrite or not case.done]
+    rows: dict[str, dict[str, Any]] = {case.name: summary_row(case, "skipped (already done)", previous_report(case),
+                                                              task=task)
+                                       for case in cases if case not in todo}
+    failed: list[str] = []
+    bar = tqdm(total=len(todo), unit="case", desc="spine-rt infer", disable=None if progress else True,
+               file=sys.stderr)
+    try:
+        if todo:
+            with load() as pipeline:
+                if on_loaded is not None:
+                    on_loaded()
+                for case, result, error in _segmented(pipeline, task, todo):
+                    if error is None:
+                        try:
+                            publish_case(result, case, task, labels, model, overwrite)
+                        except (InputError, OSError) as problem:
+                            error = problem
+                    if error is None:
+                        rows[case.name] = summary_row(case, "done", result.report, task=task)
+                        for warning in (result.report.get("input") or {}).get("warnings", []):
+                            tell(f"{case.name}: warning: {warning}")
+                    else:
+                        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                        failed.append(case.name)
+                        rows[case.name] = summary_row(case, "failed", None, message, task=task)
+                        tell(f"{case.name}: {message}")
+                    bar.update(1)
+    finally:
+        bar.close()
+        ordered = [rows.get(case.name) or summary_row(case, "not run", None, task=task) for case in cases]
+        summary = write_summary(out_dir, ordered, task)
+    return CohortRun(out_dir, cases, len(todo), tuple(failed), summary)
+
+
+def _segmented(pipeline: Any, task: str, todo: list[Case]) -> Iterator[tuple[Case, Any, Exception | None]]:
+    """``(case, result, None)`` or ``(case, None, the InputError)`` per case, in order."""
+    if task != "xray":
+        for case, item in zip(todo, segment_cohort(pipeline, [case.input for case in todo])):
+            yield case, item.result, item.error
+        return
+    for case in todo:
+        try:
+            result = pipeline(case.input)
+        except InputError as error:
+            yield case, None, error
+            continue
+        yield case, result, None

@@ -1,10 +1,13 @@
-"""Building a :class:`SpineMrPipeline`: from a model package, or from torch modules.
+"""Building a pipeline: from a model package of either task, or from torch modules.
 
-:func:`load_pipeline` is ``spine_rt.load_pipeline``: it opens the package,
-chooses the backend with :func:`spine_rt.runtime.select_backend` (recording
-why), resolves the precision and creates one runner per stage per fold.
-:func:`pipeline_from_modules` wraps torch networks directly (tests,
-benchmarks against other schedules on the same modules).
+:func:`load_pipeline` is ``spine_rt.load_pipeline``: it resolves every
+option once into a :class:`~spine_rt.pipelines.options.PipelineOptions`,
+opens the package, makes one runner per stage per fold on the backend
+:func:`spine_rt.runtime.backends.build_on_backend` chooses (``auto`` falls
+back there, recording why) and builds the pipeline of the manifest's task:
+a :class:`SpineMrPipeline` (``spine_mr``) or an :class:`XrayPipeline`
+(``xray``). :func:`pipeline_from_modules` wraps torch networks directly
+(tests, benchmarks against other schedules on the same modules).
 """
 
 from __future__ import annotations
@@ -13,38 +16,45 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.errors import InputError
 from spine_rt.model_package import ModelPackage
-from spine_rt.pipelines.pipelining import check_pipelining
+from spine_rt.pipelines.options import MR_ONLY, PipelineOptions
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision, without_weightless_torch
-from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
+from spine_rt.pipelines.runner_factory import (
+    DEFAULT_STAGE_ONE_PATCH,
+    create_stage_runners,
+    missing_torch_weights,
+    module_stage_runners,
+    resolve_precision,
+)
+from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
-from spine_rt.pipelines.xray_loading import load_xray_pipeline
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 
-STAGE_NAMES = ("stage1", "stage2")
-#: stage one's patch when a module is given without one (SEEDS: training crops 256 x 512),
-#: as (S->I, A->P) pixels: the long side along the spine, as the training recipe crops
-DEFAULT_STAGE_ONE_PATCH = (512, 256)
+#: the stages of each task's packages, in running order
+TASK_STAGES: dict[str, tuple[str, ...]] = {"spine_mr": ("stage1", "stage2"), "xray": ("xray",)}
+#: X-ray: one picture per network call
+XRAY_BATCH_SIZE = 1
+
+__all__ = ["TASK_STAGES", "XRAY_BATCH_SIZE", "load_pipeline", "pipeline_from_modules"]
 
 
 def load_pipeline(
     package: str | os.PathLike | ModelPackage | None = None,
-    backend: str = "auto",
+    backend: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
-    schedule: str = "fast",
-    roi: bool = True,
+    schedule: str | None = None,
+    roi: bool | None = None,
     roi_margin_mm: float | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     precision: str | None = None,
     *,
     stage_one_batch_size: int | None = None,
     overlap: float | None = None,
     folds: Sequence[int] | None = None,
-    verify: bool = True,
-    pipelining: str = "auto",
+    verify: bool | None = None,
+    pipelining: str | None = None,
     host_threads: bool | None = None,
     servers: Any = None,
     model_name_prefix: str | None = None,
@@ -54,22 +64,24 @@ def load_pipeline(
 
     A spine MR package (manifest task ``spine_mr``) gives a :class:`SpineMrPipeline`;
     an X-ray package (task ``xray``) an :class:`~spine_rt.pipelines.xray_pipeline.XrayPipeline`
-    (backend, device, precision, tta, folds and verify apply; the MR options must keep their defaults).
+    (backend, device, precision, tta, folds and verify apply; the MR options must stay ``None``).
+    Every option is ``None`` for its default; the defaults are filled in once,
+    by :class:`~spine_rt.pipelines.options.PipelineOptions`.
 
     Args:
         package: the package folder (or an open :class:`ModelPackage`); ``None`` or
             ``"demo"``: the bundled demo package (phantoms only, for trying the software);
             ``"demo-xray"``: the bundled X-ray demo package (a tiny MBNet, phantoms only).
-        backend: ``"auto"`` (TensorRT > onnxruntime CUDA > torch CUDA >
+        backend: ``"auto"`` (default: TensorRT > onnxruntime CUDA > torch CUDA >
             OpenVINO CPU > onnxruntime CPU; the reason is in every report), ``"onnxruntime"``,
             ``"torch"`` (needs the package's weights), ``"tensorrt"`` (needs
-            engines from ``spine-rt build-engine``) or ``"openvino"`` (CPU).
+            engines from ``spine-rt build-engine``), ``"openvino"`` (CPU) or ``"triton"``.
         device: ``None`` (best available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         batch_size: stage-two windows per call (default 4; reference schedule 20).
-        schedule: ``"fast"`` or ``"reference"`` (the authors' schedule, SEEDS.md).
-        roi: run stage two only near stage one's foreground (fast schedule).
+        schedule: ``"fast"`` (default) or ``"reference"`` (the authors' schedule, SEEDS.md).
+        roi: run stage two only near stage one's foreground (fast schedule; default on).
         roi_margin_mm: ROI dilation in mm (default 20).
-        tta: mirroring test-time augmentation (anterior-posterior axis; fast schedule).
+        tta: mirroring test-time augmentation (MR: anterior-posterior axis, fast schedule; default off).
         precision: ``"fp32"`` / ``"fp16"`` / ``"bf16"`` (openvino on an AVX512_BF16 or AMX CPU,
             refused when it changes more than 0.5 % of labels, :mod:`spine_rt.pipelines.bf16_gate`);
             default fp32 on the CPU, fp16 on CUDA when available.
@@ -77,98 +89,112 @@ def load_pipeline(
         overlap: overlap of stage-two windows (fast schedule, default 0.5).
         folds: stage-two folds to use (default: all in the package); stage one
             uses the same folds, or its only fold.
-        verify: check every file's sha256 against the manifest on opening.
-        pipelining: ``"auto"`` (the device fast schedule with stage one and
+        verify: check every file's sha256 against the manifest on opening (default on).
+        pipelining: ``"auto"`` (default: the device fast schedule with stage one and
             stage two on two CUDA streams for torch/TensorRT runners on a CUDA
             device, the host schedule otherwise), ``"two-stream"``,
             ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.pipelining`);
             the report says which ran and why.
         host_threads: host schedule: build stage two's inputs and blend its
             outputs on worker threads beside the backend (same result; one
-            more batch in memory); ``None`` (default): on when more than one
-            CPU core is usable (:mod:`spine_rt.pipelines.host_threads`).
+            more batch in memory); default: on when more than one CPU core is
+            usable (:mod:`spine_rt.pipelines.host_threads`).
         servers: backend ``"triton"``: ``"HOST:PORT[,HOST:PORT...]"`` (gRPC), a list of
             them, or a :class:`~spine_rt.runtime.triton_servers.TritonServerPool` (HTTP,
             timeouts); the network calls go there, the rest of the pipeline runs here.
         model_name_prefix: backend ``"triton"``: the prefix the repository was written with.
         relabel_levels: spine MR: rewrite level names that disagree with the
-            count of levels from the sacrum; ``None`` (default): on (it won on
-            the phantom measurement, ``docs/measurements.md``); off, the
-            disagreements are still reported.
+            count of levels from the sacrum; default on (it won on the phantom
+            measurement, ``docs/measurements.md``); off, the disagreements are still reported.
 
     Raises:
-        InputError: not a package, not a spine MR package, a bad option.
+        InputError: not a package, a package of another task, a bad option.
         EnvironmentProblem: the requested backend or device is not available here.
     """
-    from spine_rt.runtime import available_backends, select_backend
-
-    check_pipelining(pipelining)
+    given = {"backend": backend, "device": device, "precision": precision, "folds": folds, "verify": verify,
+             "tta": tta, "schedule": schedule, "roi": roi, "roi_margin_mm": roi_margin_mm, "overlap": overlap,
+             "batch_size": batch_size, "stage_one_batch_size": stage_one_batch_size, "pipelining": pipelining,
+             "host_threads": host_threads, "relabel_levels": relabel_levels}
+    options = PipelineOptions(**given)
     from spine_rt.pipelines.default_model import resolve_package
 
     opened = package if isinstance(package, ModelPackage) else ModelPackage.open(resolve_package(package),
-                                                                                 verify=verify)
+                                                                                 verify=options.verify)
     manifest = opened.manifest
-    if manifest.task == "xray" and (backend == "triton" or servers is not None):
-        raise InputError(f"{opened.root}: backend 'triton' serves spine MR packages; X-ray packages run in process")
-    if manifest.task == "xray":
-        mr_options = {"schedule": schedule != "fast", "roi": not roi, "roi_margin_mm": roi_margin_mm is not None,
-                      "overlap": overlap is not None, "batch_size": batch_size is not None,
-                      "stage_one_batch_size": stage_one_batch_size is not None,
-                      "pipelining": pipelining != "auto", "host_threads": host_threads is not None,
-                      "relabel_levels": relabel_levels is not None}
-        return _xray_pipeline(opened, backend, device, precision, tta, folds,
-                              [name for name, given in mr_options.items() if given])
-    if manifest.task != "spine_mr":
+    if manifest.task not in TASK_STAGES:
         raise InputError(f"{opened.root}: a {manifest.task} package; load_pipeline serves spine_mr and xray packages")
-    for name in STAGE_NAMES:
+    stage_names = TASK_STAGES[manifest.task]
+    for name in stage_names:
         opened.stage(name)
-    stage_two_patch = opened.stage("stage2").patch_size
-    batch_one, batch_two = batch_sizes(schedule, batch_size, stage_one_batch_size, stage_two_patch)
+    if manifest.task == "xray":
+        if options.backend == "triton" or servers is not None:
+            raise InputError(f"{opened.root}: backend 'triton' serves spine MR packages; X-ray packages run in process")
+        mr_options = [name for name in MR_ONLY if given[name] is not None]
+        if mr_options:
+            raise InputError(f"{opened.root}: an X-ray package; {', '.join(mr_options)} apply to spine MR packages only")
+        return _xray_pipeline(opened, options)
 
-    triton = _triton_target(backend, device, servers, model_name_prefix)
-    choice = select_backend(backend, device) if triton is None else triton[2]
-    reason = choice.reason
-    if backend == "auto":
-        choice, reason = without_weightless_torch(choice, reason, device, opened, STAGE_NAMES)
+    preprocessing = MrPreprocessing.from_manifest(manifest.preprocessing)
+    batches = options.stage_batches(opened.stage("stage2").patch_size)
+    runners, choice = _runners(opened, stage_names, options, batches, servers, model_name_prefix)
+    options = options.replace(backend=choice.name, device=choice.device, precision=runners[-1].precision)
+    return SpineMrPipeline(runners[0], runners[1], options, preprocessing=preprocessing, labels=manifest.labels,
+                           backend_reason=choice.reason)
+
+
+def _xray_pipeline(package: ModelPackage, options: PipelineOptions) -> XrayPipeline:
+    """The X-ray pipeline of an open ``xray`` package: the front end from the manifest first
+    (a malformed value scaling fails before any runner is made), then the runners."""
+    from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing
+    from spine_rt.pipelines.xray_regressed_values import value_scaling_from_manifest
+
+    manifest = package.manifest
+    preprocessing = XrayPreprocessing.from_manifest(manifest.preprocessing)
+    scaling = value_scaling_from_manifest(manifest.preprocessing)
+    runners, choice = _runners(package, TASK_STAGES["xray"], options, (XRAY_BATCH_SIZE,))
+    options = options.replace(backend=choice.name, device=choice.device, precision=runners[0].precision)
+    return XrayPipeline(runners[0], options, labels=manifest.labels, preprocessing=preprocessing,
+                        value_scaling=scaling, model=manifest.model, backend_reason=choice.reason)
+
+
+def _runners(package: ModelPackage, stage_names: tuple[str, ...], options: PipelineOptions,
+             batches: tuple[int, ...], servers: Any = None, prefix: str | None = None) -> tuple[list[StageRunners], Any]:
+    """Every stage's runners on the chosen backend, and the :class:`~spine_rt.runtime.BackendChoice`."""
+    from spine_rt.runtime.backends import build_on_backend
+
+    triton = _triton_target(options.backend, options.device, servers, prefix)
+    if triton is not None:
+        return _triton_stage_runners(package, options.folds, triton, options.precision), triton[2]
+
+    def build(choice: Any) -> list[StageRunners]:
+        precision = resolve_precision(options.precision, choice.name, choice.device, package, stage_names)
+        return _each_stage(package, stage_names, options.folds,
+                           lambda name, wanted, batch: create_stage_runners(package, name, choice.name, choice.device,
+                                                                            precision, wanted, batch), batches)
+
+    def unusable(choice: Any) -> str | None:
+        return missing_torch_weights(package, stage_names) if choice.name == "torch" else None
+
+    return build_on_backend(options.backend, options.device, build, unusable=unusable)
+
+
+def _each_stage(package: ModelPackage, stage_names: tuple[str, ...], folds: Sequence[int] | None, make: Any,
+                batches: Sequence[int | None]) -> list[StageRunners]:
+    """``make(stage name, folds, batch)`` for every stage, closing those made when one fails.
+
+    ``folds`` picks the last stage's folds; an earlier stage follows, unless it
+    has a single fold serving them all.
+    """
+    created: list[StageRunners] = []
     try:
-        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two),
-                                 triton[:2] if triton else None)
-    except EnvironmentProblem as problem:
-        if backend != "auto" or choice.name != "tensorrt":
-            raise
-        # auto picked TensorRT but this package has no engine for this GPU: take the next
-        # backend in the order, and say so in the report (never silently)
-        fallback = next((c for c in available_backends(device) if c.name != "tensorrt"), None)
-        if fallback is None:
-            raise
-        reason = f"{reason}; tensorrt: {str(problem).splitlines()[0]} → {fallback.name} on {fallback.device}"
-        choice, reason = without_weightless_torch(fallback, reason, device, opened, STAGE_NAMES)
-        runners = _stage_runners(opened, choice.name, choice.device, precision, folds, (batch_one, batch_two))
-
-    return SpineMrPipeline(
-        runners[0],
-        runners[1],
-        preprocessing=MrPreprocessing.from_manifest(manifest.preprocessing),
-        labels=manifest.labels,
-        schedule=schedule,
-        roi=roi,
-        roi_margin_mm=roi_margin_mm,
-        tta=tta,
-        batch_size=batch_size,
-        stage_one_batch_size=stage_one_batch_size,
-        overlap=overlap,
-        backend_reason=reason,
-        pipelining=pipelining,
-        host_threads=host_threads,
-        relabel_levels=relabel_levels,
-    )
-
-
-def _xray_pipeline(package: ModelPackage, backend: str, device: str | None, precision: str | None, tta: bool,
-                   folds: Sequence[int] | None, mr_options: list[str]) -> XrayPipeline:
-    if mr_options:
-        raise InputError(f"{package.root}: an X-ray package; {', '.join(mr_options)} apply to spine MR packages only")
-    return load_xray_pipeline(package, backend=backend, device=device, precision=precision, tta=tta, folds=folds)
+        for name, batch in zip(stage_names, batches):
+            single = name != stage_names[-1] and len(package.stage(name).folds) == 1
+            created.append(make(name, None if single else folds, batch))
+    except BaseException:
+        for stage in created:
+            stage.close()
+        raise
+    return created
 
 
 def _triton_target(backend: str, device: str | None, servers: Any, prefix: str | None) -> tuple | None:
@@ -190,27 +216,8 @@ def _triton_target(backend: str, device: str | None, servers: Any, prefix: str |
     return pool, prefix or "", BackendChoice("triton", "cpu", reason)
 
 
-def _stage_runners(package: ModelPackage, backend: str, device: str, precision: str | None,
-                   folds: Sequence[int] | None, batches: tuple[int, int],
-                   triton: tuple | None = None) -> tuple[StageRunners, StageRunners]:
-    if triton is not None:
-        return _triton_stage_runners(package, folds, triton, precision)
-    chosen = resolve_precision(precision, backend, device, package, STAGE_NAMES)
-    # ``folds`` picks stage-two folds; stage one follows, unless it has a single fold serving them all
-    stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
-    created: list[StageRunners] = []
-    try:
-        for name, batch, wanted in zip(STAGE_NAMES, batches, (stage_one_folds, folds)):
-            created.append(create_stage_runners(package, name, backend, device, chosen, wanted, batch))
-    except BaseException:
-        for stage in created:
-            stage.close()
-        raise
-    return created[0], created[1]
-
-
 def _triton_stage_runners(package: ModelPackage, folds: Sequence[int] | None, triton: tuple,
-                          precision: str | None) -> tuple[StageRunners, StageRunners]:
+                          precision: str | None) -> list[StageRunners]:
     """The stages on Triton; activated here, so that a server that is not ready fails now (EnvironmentProblem).
 
     The precision is the one the repository was written with (``spine_rt_precision`` in each
@@ -218,24 +225,22 @@ def _triton_stage_runners(package: ModelPackage, folds: Sequence[int] | None, tr
     """
     import dataclasses
 
-    stage_one_folds = None if len(package.stage("stage1").folds) == 1 else folds
-    created: list[StageRunners] = []
-    try:
-        for name, wanted in zip(STAGE_NAMES, (stage_one_folds, folds)):
-            created.append(create_stage_runners(package, name, "triton", "cpu", "served", wanted, triton=triton))
+    def make(name: str, wanted: Sequence[int] | None, batch: int | None) -> StageRunners:
+        stage = create_stage_runners(package, name, "triton", "cpu", "served", wanted, triton=triton[:2])
+        try:
             served = set()
-            for runner in created[-1].runners:
+            for runner in stage.runners:
                 runner.activate()
                 served.add(runner.parameters.get("spine_rt_precision", "unknown"))
             if precision is not None and served != {precision}:
                 raise InputError(f"precision {precision} asked for, but the servers' {name} models run "
                                  f"{', '.join(sorted(served))} (written by spine-rt triton-repo --precision)")
-            created[-1] = dataclasses.replace(created[-1], precision=",".join(sorted(served)))
-    except BaseException:
-        for stage in created:
+        except BaseException:
             stage.close()
-        raise
-    return created[0], created[1]
+            raise
+        return dataclasses.replace(stage, precision=",".join(sorted(served)))
+
+    return _each_stage(package, TASK_STAGES["spine_mr"], folds, make, (None, None))
 
 
 def pipeline_from_modules(
@@ -245,58 +250,36 @@ def pipeline_from_modules(
     stage_one_patch: Sequence[int] = DEFAULT_STAGE_ONE_PATCH,
     device: str = "cpu",
     precision: str = "fp32",
+    cuda_graph: bool = False,
+    channels_last: bool = False,
     labels: Mapping[int, str] | None = None,
     preprocessing: MrPreprocessing | None = None,
     **options: Any,
 ) -> SpineMrPipeline:
-    """A pipeline running torch networks directly (no package).
+    """A pipeline running torch networks directly (no package; see
+    :func:`~spine_rt.pipelines.runner_factory.module_stage_runners`).
 
     Args:
         stage_one: a ``stage1_pair`` network, or one per fold (a sequence).
         stage_two: a ``stage2`` network, or one per fold; its ``config.patch_size``
             is the stage-two patch.
         stage_one_patch: stage one's window ``(X, Y)`` at half resolution.
-        device / precision: for the :class:`~spine_rt.runtime.TorchRunner` s.
+        device / precision / cuda_graph / channels_last: for the :class:`~spine_rt.runtime.TorchRunner` s.
         labels: label id -> name (default: ``label N``).
         preprocessing: default: SEEDS' numbers.
-        options: the keyword options of :class:`SpineMrPipeline` (schedule, roi, ...).
+        options: the fields of :class:`~spine_rt.pipelines.options.PipelineOptions`
+            (schedule, roi, batch_size, ...).
 
     Raises:
-        InputError: networks of the wrong kind or mismatched folds.
+        InputError: networks of the wrong kind, mismatched folds, an invalid option.
         EnvironmentProblem: torch is not installed.
     """
-    from spine_rt.runtime import TensorSpec, TorchRunner
-
-    ones = list(stage_one) if isinstance(stage_one, (list, tuple)) else [stage_one]
-    twos = list(stage_two) if isinstance(stage_two, (list, tuple)) else [stage_two]
-    patch_two = tuple(int(p) for p in twos[0].config.patch_size)
-    patch_one = tuple(int(p) for p in stage_one_patch)
-    classes = int(twos[0].config.num_classes)
-    feature_channels = int(twos[0].config.stage_one_feature_channels)
-    feature_grid = (patch_two[0] // 4, patch_two[1] // 4, patch_two[2])
-    stage_one_specs = [TensorSpec("slices", (None, 3, *patch_one), "float32")]
-    stage_two_specs = [TensorSpec("image", (None, 1 + classes, *patch_two), "float32"),
-                       TensorSpec("stage_one_features", (None, feature_channels, *feature_grid), "float32")]
-    first = StageRunners(
-        name="stage1",
-        runners=tuple(TorchRunner(m, stage_one_specs, ["probabilities", "features"], device=device,
-                                  precision=precision, name=f"stage1/fold{k}") for k, m in enumerate(ones)),
-        folds=tuple(range(len(ones))),
-        input_names=("slices",),
-        output_names=("probabilities", "features"),
-        patch_size=patch_one,
-        backend="torch", device=device, precision=precision, sources=("module",) * len(ones),
-    )
-    second = StageRunners(
-        name="stage2",
-        runners=tuple(TorchRunner(m, stage_two_specs, ["logits"], device=device, precision=precision,
-                                  name=f"stage2/fold{k}") for k, m in enumerate(twos)),
-        folds=tuple(range(len(twos))),
-        input_names=("image", "stage_one_features"),
-        output_names=("logits",),
-        patch_size=patch_two,
-        backend="torch", device=device, precision=precision, sources=("module",) * len(twos),
-    )
-    names = dict(labels) if labels is not None else {k: f"label {k}" for k in range(classes)}
-    return SpineMrPipeline(first, second, preprocessing=preprocessing, labels=names,
-                           backend_reason="torch modules given directly", **options)
+    chosen = PipelineOptions(**options)
+    first, second = module_stage_runners(stage_one, stage_two, stage_one_patch=stage_one_patch, device=device,
+                                         precision=precision, cuda_graph=cuda_graph, channels_last=channels_last)
+    chosen = chosen.replace(backend="torch", device=device, precision=precision)
+    network = stage_two[0] if isinstance(stage_two, (list, tuple)) else stage_two
+    names = dict(labels) if labels is not None else {k: f"label {k}" for k in range(int(network.config.num_classes))}
+    reason = ("torch modules given directly" + (", CUDA graphs" if cuda_graph else "")
+              + (", channels-last" if channels_last else ""))
+    return SpineMrPipeline(first, second, chosen, preprocessing=preprocessing, labels=names, backend_reason=reason)

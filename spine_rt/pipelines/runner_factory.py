@@ -1,11 +1,15 @@
-"""Runners for the stages of a model package, on the backend the pipeline chose.
+"""Runners for the stages of a model package (or for torch networks), on the backend the pipeline chose.
+
+The one place where stages become :class:`StageRunners`:
 
 * ``onnxruntime``: one :class:`~spine_rt.runtime.OnnxRuntimeRunner` per fold
   from the stage's ONNX graph at the chosen precision (fp32 by default on the
   CPU; the fp16 graph when asked for and present).
 * ``torch``: the network is rebuilt with ``spine_rt.models.build(network,
-  preset, **config)`` and the fold's weights are loaded; one
-  :class:`~spine_rt.runtime.TorchRunner` per fold.
+  preset, **config)`` and the fold's weights are loaded
+  (:func:`build_stage_module`); one :class:`~spine_rt.runtime.TorchRunner` per
+  fold. :func:`module_stage_runners` does the same for networks given
+  directly (no package: tests, benchmarks, parity checks).
 * ``openvino``: one :class:`~spine_rt.runtime.OpenVINORunner` per fold from
   the stage's FP32 graph, computing in fp32 (exact) or bf16; bf16 passes
   the gate of :mod:`spine_rt.pipelines.bf16_gate` first.
@@ -22,18 +26,16 @@ Every import of a backend happens inside these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from spine_rt.errors import InputError
 from spine_rt.model_package import ModelPackage
 from spine_rt.pipelines.stage_runners import StageRunners, select_folds
+from spine_rt.runtime.backends import BF16_BACKENDS, PIPELINE_BACKENDS, PRECISIONS
 
-if TYPE_CHECKING:  # pragma: no cover
-    from spine_rt.runtime.backends import BackendChoice
-
-PRECISIONS = ("fp32", "fp16", "bf16")
-#: backends that compute in bf16 (from the FP32 graph)
-BF16_BACKENDS = ("openvino",)
+#: stage one's window when networks are given without one (SEEDS: training crops 256 x 512),
+#: as (S->I, A->P) pixels at half resolution: the long side along the spine, as the training recipe crops
+DEFAULT_STAGE_ONE_PATCH = (512, 256)
 
 
 def resolve_precision(precision: str | None, backend: str, device: str, package: ModelPackage,
@@ -69,23 +71,16 @@ def resolve_precision(precision: str | None, backend: str, device: str, package:
     return precision
 
 
-def without_weightless_torch(choice: BackendChoice, reason: str, device: str | None, package: ModelPackage,
-                             stage_names: Sequence[str]) -> tuple[BackendChoice, str]:
-    """An automatic ``torch`` choice for a package without torch weights (built by ``spine-rt package``
-    from ONNX graphs) -> the next available backend, with the reason; any other choice unchanged.
+def missing_torch_weights(package: ModelPackage, stage_names: Sequence[str]) -> str | None:
+    """Why the ``torch`` backend cannot serve ``package`` (built by ``spine-rt package`` from ONNX graphs,
+    without torch weights), or ``None`` when every stage has weights.
 
-    Returns:
-        ``(choice, reason)``; ``reason`` (the choice's so far) extended with why torch was passed over.
+    ``load_pipeline`` gives this to :func:`spine_rt.runtime.backends.build_on_backend`, so that
+    ``auto`` passes over torch for such a package, saying why.
     """
-    if choice.name != "torch" or all(package.stage(name).weights for name in stage_names):
-        return choice, reason
-    from spine_rt.runtime import available_backends
-
-    fallback = next((c for c in available_backends(device) if c.name != "torch"), None)
-    if fallback is None:
-        return choice, reason
-    return fallback, (f"{reason}; torch: the package has no torch weights (built from ONNX graphs) "
-                      f"→ {fallback.name} on {fallback.device}")
+    if all(package.stage(name).weights for name in stage_names):
+        return None
+    return "the package has no torch weights (built from ONNX graphs)"
 
 
 def create_stage_runners(
@@ -129,7 +124,7 @@ def create_stage_runners(
     elif backend == "openvino":
         runners, sources = _openvino_runners(package, stage_name, precision, chosen, batch_size)
     else:
-        raise InputError(f"unknown backend {backend!r}; valid backends: onnxruntime, torch, tensorrt, openvino, triton")
+        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(PIPELINE_BACKENDS[1:])}")
     return StageRunners(
         name=stage_name,
         runners=tuple(runners),
@@ -156,24 +151,120 @@ def _onnxruntime_runners(package, stage_name, device, precision, folds):
 
 
 def _torch_runners(package, stage_name, device, precision, folds):
-    from spine_rt.models import build
-    from spine_rt.models.checkpoint import load_checkpoint
-    from spine_rt.runtime import TensorSpec, TorchRunner
+    from spine_rt.runtime import TensorSpec
 
     stage = package.stage(stage_name)
-    specs = [TensorSpec(t.name, t.shape, t.dtype) for t in stage.inputs]
-    runners, sources = [], []
     for fold in folds:
-        weights = [w for w in stage.weights if w.fold == fold]
-        if not weights:
+        if not any(w.fold == fold for w in stage.weights):
             raise InputError(f"{package.root}: stage {stage_name} has no torch weights for fold {fold}; "
                              "use backend='onnxruntime' or re-export the package with weights")
-        network = build(stage.network, stage.preset, **stage.config)
-        load_checkpoint(network, package.path(weights[0].path))
-        runners.append(TorchRunner(network, specs, [t.name for t in stage.outputs], device=device,
-                                   precision=precision, name=f"{stage_name}/fold{fold}"))
-        sources.append(weights[0].path)
-    return runners, sources
+    specs = [TensorSpec(t.name, t.shape, t.dtype) for t in stage.inputs]
+    modules = [build_stage_module(package, stage_name, fold) for fold in folds]
+    runners = torch_runners(modules, specs, [t.name for t in stage.outputs], stage_name, folds,
+                            device=device, precision=precision)
+    return runners, [next(w.path for w in stage.weights if w.fold == fold) for fold in folds]
+
+
+def build_stage_module(package: ModelPackage, stage: str, fold: int = 0) -> Any:
+    """The torch network of ``stage`` and ``fold`` with the package's weights, in eval mode (CPU, FP32).
+
+    Raises:
+        InputError: unknown stage, no weights for ``fold``, or weights that do
+            not fit the recorded configuration.
+    """
+    from spine_rt.models import build
+    from spine_rt.models.checkpoint import load_checkpoint
+
+    entry = package.stage(stage)
+    weights = [w for w in entry.weights if w.fold == fold]
+    if not weights:
+        have = ", ".join(str(w.fold) for w in entry.weights) or "none"
+        raise InputError(f"{package.root}: stage {stage} has no weights for fold {fold} (folds with weights: {have})")
+    module = build(entry.network, entry.preset, **entry.config)
+    load_checkpoint(module, package.path(weights[0].path))
+    return module.eval()
+
+
+def stage_torch_runner(package: ModelPackage, stage: str, fold: int = 0, device: str = "cpu",
+                       precision: str = "fp32") -> Any:
+    """A single :class:`~spine_rt.runtime.TorchRunner` for ``stage``/``fold`` with the manifest's input and
+    output names (parity checks, stage benchmarks).
+
+    Raises:
+        InputError: see :func:`build_stage_module`.
+        EnvironmentProblem: ``device`` is a CUDA device torch cannot use.
+    """
+    from spine_rt.runtime import TensorSpec, TorchRunner
+
+    entry = package.stage(stage)
+    specs = [TensorSpec(tensor.name, tensor.shape, tensor.dtype) for tensor in entry.inputs]
+    return TorchRunner(build_stage_module(package, stage, fold), specs, [t.name for t in entry.outputs],
+                       device=device, precision=precision, name=f"{stage} fold{fold} torch")
+
+
+def torch_runners(modules: Sequence[Any], specs: Sequence[Any], output_names: Sequence[str], stage_name: str,
+                  folds: Sequence[int], **options: Any) -> list[Any]:
+    """One :class:`~spine_rt.runtime.TorchRunner` per network (fold), named ``<stage>/fold<k>``.
+
+    ``options``: TorchRunner's (``device``, ``precision``, ``cuda_graph``, ``channels_last``).
+    """
+    from spine_rt.runtime import TorchRunner
+
+    return [TorchRunner(module, list(specs), list(output_names), name=f"{stage_name}/fold{fold}", **options)
+            for module, fold in zip(modules, folds)]
+
+
+def module_stage_runners(
+    stage_one: Any,
+    stage_two: Any,
+    *,
+    stage_one_patch: Sequence[int] = DEFAULT_STAGE_ONE_PATCH,
+    device: str = "cpu",
+    precision: str = "fp32",
+    cuda_graph: bool = False,
+    channels_last: bool = False,
+) -> tuple[StageRunners, StageRunners]:
+    """Both stages' runners for torch networks given directly: one TorchRunner per network (fold).
+
+    Each runner moves its module to its device and precision **in place** on
+    activation: give every configuration its own copy of the networks (``copy.deepcopy``).
+
+    Args:
+        stage_one: a ``stage1_pair`` network, or one per fold (a sequence).
+        stage_two: a ``stage2`` network, or one per fold; its ``config.patch_size``
+            ``(X, Y, Z)`` is the stage-two patch.
+        stage_one_patch: stage one's window ``(X, Y)`` at half resolution.
+        device / precision / cuda_graph / channels_last: TorchRunner's options.
+
+    Raises:
+        InputError: an invalid option (e.g. ``cuda_graph`` on the CPU).
+        EnvironmentProblem: torch is missing or the device is not visible.
+    """
+    from spine_rt.runtime import TensorSpec
+
+    ones = list(stage_one) if isinstance(stage_one, (list, tuple)) else [stage_one]
+    twos = list(stage_two) if isinstance(stage_two, (list, tuple)) else [stage_two]
+    config = twos[0].config
+    patch_two = tuple(int(p) for p in config.patch_size)
+    patch_one = tuple(int(p) for p in stage_one_patch)
+    feature_grid = (patch_two[0] // 4, patch_two[1] // 4, patch_two[2])
+    options = {"device": device, "precision": precision, "cuda_graph": cuda_graph, "channels_last": channels_last}
+    specs = {
+        "stage1": [TensorSpec("slices", (None, 3, *patch_one), "float32")],
+        "stage2": [TensorSpec("image", (None, 1 + int(config.num_classes), *patch_two), "float32"),
+                   TensorSpec("stage_one_features", (None, int(config.stage_one_feature_channels), *feature_grid),
+                              "float32")],
+    }
+    outputs = {"stage1": ("probabilities", "features"), "stage2": ("logits",)}
+    stages = []
+    for name, modules, patch in (("stage1", ones, patch_one), ("stage2", twos, patch_two)):
+        folds = tuple(range(len(modules)))
+        stages.append(StageRunners(
+            name=name, runners=tuple(torch_runners(modules, specs[name], outputs[name], name, folds, **options)),
+            folds=folds, input_names=tuple(s.name for s in specs[name]), output_names=outputs[name],
+            patch_size=patch, backend="torch", device=device, precision=precision, sources=("module",) * len(folds),
+        ))
+    return stages[0], stages[1]
 
 
 def _tensorrt_runners(package, stage_name, device, precision, folds, batch_size):

@@ -27,7 +27,6 @@ split to read ahead.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -42,23 +41,17 @@ from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
 from spine_rt.pipelines.fast_schedule import FastSchedule
 from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
-from spine_rt.pipelines.host_threads import choose_host_threads
-from spine_rt.pipelines.pipelining import check_pipelining, choose_pipelining
+from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
+from spine_rt.pipelines.pipelining import choose_pipelining
 from spine_rt.pipelines.plausibility import check_mr_geometry
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
-from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
+from spine_rt.pipelines.reference_schedule import ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
-from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.pipelines.structure_report import structures_found
-from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS, SpineReading, read_spine
+from spine_rt.measure.spine_reading import SpineReading, read_spine
 
-SCHEDULES: tuple[str, ...] = ("fast", "reference")
-#: default windows per call
-DEFAULT_STAGE_ONE_BATCH_SIZE = 8
-DEFAULT_STAGE_TWO_BATCH_SIZE = 4
-#: default overlap of stage-two windows in the fast schedule
-DEFAULT_OVERLAP = 0.5
+__all__ = ["SCHEDULES", "PreparedScan", "SpineMrPipeline"]
 _AXIS_NAMES = {0: "superior-inferior", 1: "anterior-posterior", 2: "left-right"}
 
 
@@ -82,86 +75,52 @@ class SpineMrPipeline:
 
     Args:
         stage_one / stage_two: the runners of both stages.
+        options: schedule, ROI, TTA, batch sizes, overlap, pipelining, host
+            threads and level relabelling, defaults filled in
+            (:class:`~spine_rt.pipelines.options.PipelineOptions`; ``None``: all defaults).
         preprocessing: spacing, axes and normalisation numbers.
         labels: label id -> structure name.
-        schedule: ``"fast"`` or ``"reference"`` (the authors' schedule).
-        roi: fast schedule: run stage two only near stage one's foreground.
-        roi_margin_mm: dilation of stage one's foreground (mm), default 20.
-        tta: fast schedule: also predict on the volume mirrored along the
-            anterior-posterior axis and average.
-        batch_size: stage-two windows per call (default 4; the reference schedule uses 20).
-        stage_one_batch_size: stage-one windows (slices) per call (default 8).
-        overlap: overlap of stage-two windows in the fast schedule (default 0.5).
         backend_reason: why the backend was chosen (for the report).
-        pipelining: ``"auto"``, ``"two-stream"``, ``"sequential"`` or ``"off"``
-            (see :mod:`~spine_rt.pipelines.pipelining`): the fast schedule on
-            the device with two CUDA streams, in order, or on the host.
-        host_threads: host schedules: stage two's input building and blending
-            on worker threads beside the backend; ``None``: on when more than
-            one CPU core is usable (:mod:`~spine_rt.pipelines.host_threads`).
-        relabel_levels: rewrite level names that disagree with the count of
-            levels from the sacrum (:mod:`~spine_rt.measure.level_relabel`);
-            ``None``: the default (on; ``docs/measurements.md``). Off, the
-            disagreements are still reported.
 
     Raises:
-        InputError: an invalid option (one line naming the valid values).
+        InputError: folds of the two stages that cannot be paired.
     """
 
     def __init__(
         self,
         stage_one: StageRunners,
         stage_two: StageRunners,
+        options: PipelineOptions | None = None,
         *,
         preprocessing: MrPreprocessing | None = None,
         labels: Mapping[int, str] | None = None,
-        schedule: str = "fast",
-        roi: bool = True,
-        roi_margin_mm: float | None = None,
-        tta: bool = False,
-        batch_size: int | None = None,
-        stage_one_batch_size: int | None = None,
-        overlap: float | None = None,
         backend_reason: str = "",
-        pipelining: str = "auto",
-        host_threads: bool | None = None,
-        relabel_levels: bool | None = None,
     ) -> None:
-        check_pipelining(pipelining)
-        self.relabel_levels = DEFAULT_RELABEL_LEVELS if relabel_levels is None else bool(relabel_levels)
-        self.host_threads = choose_host_threads(host_threads)
-        if schedule not in SCHEDULES:
-            raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-        if schedule == "reference" and tta:
-            raise InputError("the reference schedule reproduces the authors' inference, which has no TTA; "
-                             "use schedule='fast' with tta=True")
-        margin = DEFAULT_ROI_MARGIN_MM if roi_margin_mm is None else _number(roi_margin_mm, "roi_margin_mm")
-        if margin < 0:
-            raise InputError(f"roi_margin_mm must be >= 0 mm, got {roi_margin_mm!r}")
-        chosen_overlap = DEFAULT_OVERLAP if overlap is None else _number(overlap, "overlap")
-        if not 0 <= chosen_overlap < 1:
-            raise InputError(f"overlap must lie in [0, 1), got {overlap!r}")
+        options = PipelineOptions() if options is None else options
+        self.options = options
+        self.relabel_levels = options.relabel_levels
+        self.host_threads = options.host_threads
+        schedule = options.schedule
         pair_folds(stage_one, stage_two)  # fold pairing problems surface now, not on the first scan
         self.stage_one = stage_one
         self.stage_two = stage_two
         self.preprocessing = preprocessing if preprocessing is not None else MrPreprocessing()
         self.labels = dict(labels) if labels is not None else {}
-        self.tta = bool(tta)
+        self.tta = options.tta
         self.backend_reason = backend_reason
         factor = self.preprocessing.resolution_factor
-        self.pipelining = choose_pipelining(pipelining, schedule, stage_one, stage_two)
+        self.pipelining = choose_pipelining(options.pipelining, schedule, stage_one, stage_two)
         if schedule == "fast":
             self.schedule: FastSchedule | DeviceFastSchedule | ReferenceSchedule = FastSchedule(
                 stage_one=stage_one,
                 stage_two=stage_two,
                 resolution_factor=factor,
                 stage_one_spacing_mm=self.preprocessing.stage_one_grid_spacing_mm,
-                stage_one_batch_size=_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE,
-                                            "stage_one_batch_size"),
-                stage_two_batch_size=_batch(batch_size, DEFAULT_STAGE_TWO_BATCH_SIZE, "batch_size"),
-                roi=bool(roi),
-                roi_margin_mm=margin,
-                overlap=chosen_overlap,
+                stage_one_batch_size=options.stage_one_batch_size,
+                stage_two_batch_size=options.batch_size,
+                roi=options.roi,
+                roi_margin_mm=options.roi_margin_mm,
+                overlap=options.overlap,
                 host_threads=self.host_threads,
             )
             if self.pipelining.mode != "off":
@@ -169,9 +128,8 @@ class SpineMrPipeline:
                                                         two_streams=self.pipelining.mode == "two-stream")
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
-            if batch_size is not None:
-                windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
-                                           _batch(batch_size, windows.batch_size, "batch_size"))
+            windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
+                                       options.batch_size)
             self.schedule = ReferenceSchedule(stage_one, stage_two, factor, windows, self.host_threads,
                                               self.preprocessing.stage_one_upsampling)
         self._lock = threading.Lock()
@@ -330,39 +288,3 @@ class SpineMrPipeline:
     def __repr__(self) -> str:
         return (f"SpineMrPipeline(schedule={self.schedule.name!r}, backend={self.stage_two.backend!r}, "
                 f"device={self.stage_two.device!r}, folds={list(self.stage_two.folds)})")
-
-
-def batch_sizes(schedule: str, batch_size: int | None, stage_one_batch_size: int | None,
-                stage_two_patch: tuple[int, ...]) -> tuple[int, int]:
-    """``(stage one, stage two)`` windows per call for ``schedule`` with the defaults filled in.
-
-    The reference schedule runs stage one on the slices of one outer window
-    (the stage-two patch depth) per call and stage two in batches of 20.
-
-    Raises:
-        InputError: unknown schedule, or a batch size that is not a positive integer.
-    """
-    if schedule not in SCHEDULES:
-        raise InputError(f"unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-    if schedule == "reference":
-        return int(stage_two_patch[2]), _batch(batch_size, PAPER_BATCH_SIZE, "batch_size")
-    return (_batch(stage_one_batch_size, DEFAULT_STAGE_ONE_BATCH_SIZE, "stage_one_batch_size"),
-            _batch(batch_size, DEFAULT_STAGE_TWO_BATCH_SIZE, "batch_size"))
-
-
-def _number(value: Any, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise InputError(f"{what} must be finite, got {value!r}")
-    return number
-
-
-def _batch(value: int | None, default: int, what: str) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)

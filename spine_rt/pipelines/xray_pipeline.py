@@ -32,6 +32,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.io.xray_image import XrayImage, check_pixel_spacing, read_xray_image
 from spine_rt.measure import measure_lumbar_parameters, structures_found
+from spine_rt.pipelines.options import PipelineOptions
 from spine_rt.pipelines.plausibility import check_xray_geometry
 from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize
@@ -83,7 +84,8 @@ class XrayPipeline:
         labels: label id -> structure name.
         preprocessing: network size and value scaling of the pixels.
         value_scaling: MBNet's min-max scaling of the 18 values, or None (raw outputs reported).
-        tta: also run the left-right mirrored picture and average.
+        options: the pipeline's options (:class:`~spine_rt.pipelines.options.PipelineOptions`;
+            ``options.tta``: also run the left-right mirrored picture and average).
         model: the package's model name (report).
         backend_reason: why the backend was chosen (report).
     """
@@ -91,11 +93,11 @@ class XrayPipeline:
     def __init__(
         self,
         runners: StageRunners,
+        options: PipelineOptions | None = None,
         *,
         labels: Mapping[int, str] | None = None,
         preprocessing: XrayPreprocessing | None = None,
         value_scaling: MinMaxScaling | None = None,
-        tta: bool = False,
         model: str = "",
         backend_reason: str = "",
     ) -> None:
@@ -103,7 +105,8 @@ class XrayPipeline:
         self.labels = dict(labels) if labels is not None else {}
         self.preprocessing = preprocessing if preprocessing is not None else XrayPreprocessing()
         self.value_scaling = value_scaling
-        self.tta = bool(tta)
+        self.options = PipelineOptions() if options is None else options
+        self.tta = self.options.tta
         self.model = model
         self.backend_reason = backend_reason
         outputs = runners.output_names

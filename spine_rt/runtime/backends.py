@@ -23,15 +23,33 @@ probes once and tests can state a machine.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from spine_rt.dependencies import cuda_python_installed, install_hint, is_available
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.runtime.devices import cuda_index, normalize_device
 from spine_rt.runtime.machine import visible_gpus
 
+#: the backends that run a network in this process.
+IN_PROCESS_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch", "openvino")
 #: every name ``select_backend`` accepts.
-BACKEND_NAMES: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "openvino")
+BACKEND_NAMES: tuple[str, ...] = ("auto", *IN_PROCESS_BACKENDS)
+#: every name ``load_pipeline`` (and ``--backend``) accepts: ``triton`` runs the networks on Triton servers.
+PIPELINE_BACKENDS: tuple[str, ...] = (*BACKEND_NAMES, "triton")
+#: every precision a pipeline computes in (``bf16``: from the FP32 graph, on :data:`BF16_BACKENDS` only).
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+#: the precisions a package stores graphs in, and torch computes in.
+GRAPH_PRECISIONS: tuple[str, ...] = PRECISIONS[:2]
+#: backends that compute in bf16 (from the FP32 graph).
+BF16_BACKENDS: tuple[str, ...] = ("openvino",)
+#: backends that ``auto`` passes over when building their runners fails (an
+#: :class:`EnvironmentProblem`, e.g. no TensorRT engine for this GPU in the package).
+FALLBACK_ON_BUILD_FAILURE: tuple[str, ...] = ("tensorrt",)
+
+Built = TypeVar("Built")
 
 #: why ``auto`` prefers OpenVINO on the CPU (figures: benchmarks/RESULTS.md, 2026-12-07)
 OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: 6.6x onnxruntime's "
@@ -170,6 +188,62 @@ def available_backends(device: str | None = None, *, facts: BackendFacts | None 
         for backend, where in candidates
         if _unavailable(backend, where, facts) is None
     )
+
+
+def build_on_backend(
+    name: str,
+    device: str | None,
+    build: Callable[[BackendChoice], Built],
+    *,
+    unusable: Callable[[BackendChoice], str | None] | None = None,
+    facts: BackendFacts | None = None,
+) -> tuple[Built, BackendChoice]:
+    """Choose backend ``name`` on ``device`` and ``build`` with it; ``auto`` falls back, saying why.
+
+    This is the one place where ``auto`` moves on from its choice: when
+    ``unusable(choice)`` gives a reason (e.g. a package without torch weights
+    for ``torch``), or when building a backend of :data:`FALLBACK_ON_BUILD_FAILURE`
+    raises an :class:`EnvironmentProblem` (TensorRT without an engine for this
+    GPU), the next backend of :func:`available_backends` is built instead and
+    the returned choice's reason says ``"...; tensorrt: <why> → onnxruntime on cuda:0"``.
+    An explicit backend is built as chosen (its failures propagate).
+
+    Args:
+        name / device: as for :func:`select_backend`.
+        build: makes the runners (or anything) for a choice.
+        unusable: why a choice cannot serve (auto only), or ``None`` when it can.
+        facts: what the machine offers (probed when ``None``).
+
+    Returns:
+        ``(what build returned, the choice that built it with the full reason)``.
+
+    Raises:
+        InputError / EnvironmentProblem: as :func:`select_backend`, or as ``build``
+            for the last backend tried.
+    """
+    choice = select_backend(name, device, facts=facts)
+    if name != "auto":
+        return build(choice), choice
+    passed_over: set[str] = set()
+    reason = choice.reason
+    while True:
+        why = unusable(choice) if unusable is not None else None
+        failure: EnvironmentProblem | None = None
+        if why is None:
+            try:
+                return build(choice), dataclasses.replace(choice, reason=reason)
+            except EnvironmentProblem as problem:
+                if choice.name not in FALLBACK_ON_BUILD_FAILURE:
+                    raise
+                failure, why = problem, str(problem).splitlines()[0]
+        passed_over.add(choice.name)
+        following = next((c for c in available_backends(device, facts=facts) if c.name not in passed_over), None)
+        if following is None:
+            if failure is not None:
+                raise failure
+            return build(choice), dataclasses.replace(choice, reason=reason)  # nothing else: let it say why
+        reason = f"{reason}; {choice.name}: {why} → {following.name} on {following.device}"
+        choice = following
 
 
 # --------------------------------------------------------------------------- internals

@@ -63,10 +63,12 @@ def cuda_runtime() -> ModuleType:
     except ImportError as exc:
         try:
             from cuda import cudart as runtime  # cuda-python < 12.6
-        except ImportError:
+        except ImportError as older:
+            # the error of the bindings that are there: cuda.bindings (12.6 and later) or only cuda.cudart
+            absent = isinstance(exc, ModuleNotFoundError) and exc.name in ("cuda.bindings", "cuda.bindings.runtime")
             raise EnvironmentProblem(
-                f"cuda-python is installed but its CUDA runtime bindings cannot be imported ({exc}); check that "
-                f"the NVIDIA driver supports its CUDA major, or reinstall it with: {install_hint('cuda')}"
+                f"cuda-python is installed but its CUDA runtime bindings cannot be imported ({older if absent else exc}); "
+                f"check that the NVIDIA driver supports its CUDA major, or reinstall it with: {install_hint('cuda')}"
             ) from None
     return runtime
 

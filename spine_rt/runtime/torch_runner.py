@@ -40,12 +40,14 @@ import numpy as np
 
 from spine_rt.dependencies import require
 from spine_rt.errors import EnvironmentProblem, InputError
+from spine_rt.runtime.backends import GRAPH_PRECISIONS
 from spine_rt.runtime.devices import cuda_index
 from spine_rt.runtime.feed_validation import is_torch_tensor
 from spine_rt.runtime.runner import Runner
 from spine_rt.runtime.tensor_spec import TensorSpec
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16")
+#: torch computes in the graph precisions (fp32, fp16)
+PRECISIONS = GRAPH_PRECISIONS
 
 #: forward passes on a side stream before a CUDA graph is captured (lazy init, cuDNN autotuning).
 CUDA_GRAPH_WARMUP_RUNS = 3

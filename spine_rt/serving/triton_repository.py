@@ -55,10 +55,11 @@ def triton_model_name(stage: str, fold: int, prefix: str = "") -> str:
 
 def pipeline_batch(stage: str) -> int:
     """The batch a spine-rt pipeline sends to ``stage`` per call with its default options."""
-    from spine_rt.pipelines.spine_mr_pipeline import DEFAULT_STAGE_ONE_BATCH_SIZE, DEFAULT_STAGE_TWO_BATCH_SIZE
-    from spine_rt.pipelines.xray_loading import BATCH_SIZE
+    from spine_rt.pipelines.load import XRAY_BATCH_SIZE
+    from spine_rt.pipelines.options import PipelineOptions
 
-    return {"stage1": DEFAULT_STAGE_ONE_BATCH_SIZE, "stage2": DEFAULT_STAGE_TWO_BATCH_SIZE}.get(stage, BATCH_SIZE)
+    defaults = PipelineOptions(host_threads=False)
+    return {"stage1": defaults.stage_one_batch_size, "stage2": defaults.batch_size}.get(stage, XRAY_BATCH_SIZE)
 
 
 @dataclass(frozen=True)

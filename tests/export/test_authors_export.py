@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from authors_checkpoint_states import as_authors_checkpoint  # noqa: E402
 
 from spine_rt.cli import main  # noqa: E402
-from spine_rt.export.torch_stage import build_stage_module  # noqa: E402
+from spine_rt.pipelines.runner_factory import build_stage_module  # noqa: E402
 from spine_rt.model_package import ModelPackage  # noqa: E402
 from spine_rt.models import build  # noqa: E402
 from spine_rt.models.authors_checkpoints import SSHSNET_AUTHORS_STAGE_ONE, SSHSNET_AUTHORS_STAGE_TWO  # noqa: E402

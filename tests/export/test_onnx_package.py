@@ -197,17 +197,25 @@ def test_spec_and_argument_errors(tmp_path):
     assert package_onnx("bilunet", out=tmp_path / "pkg", graphs=path, overwrite=True).root.is_dir()
 
 
-def test_an_automatic_torch_choice_passes_over_a_package_without_weights(tmp_path):
-    from spine_rt.pipelines.runner_factory import without_weightless_torch
-    from spine_rt.runtime.backends import BackendChoice
+def test_an_automatic_torch_choice_passes_over_a_package_without_weights(tmp_path, monkeypatch):
+    import spine_rt.runtime.backends as backends
+    from spine_rt.pipelines.runner_factory import missing_torch_weights
+    from spine_rt.runtime.backends import BackendChoice, build_on_backend
 
     package = package_onnx("bilunet", out=tmp_path / "pkg", graphs=pixel_classifier(tmp_path / "foreign.onnx"))
-    torch_choice = BackendChoice("torch", "cpu", "picked")
-    choice, reason = without_weightless_torch(torch_choice, "picked", "cpu", package, ("xray",))
-    assert choice.name in ("openvino", "onnxruntime") and choice.device == "cpu"  # the fastest CPU engine here
+    monkeypatch.setattr(backends, "select_backend", lambda name, device, facts=None: BackendChoice("torch", "cpu", "picked"))
+
+    def unusable(choice):
+        return missing_torch_weights(package, ("xray",)) if choice.name == "torch" else None
+
+    built, choice = build_on_backend("auto", "cpu", lambda c: c.name, unusable=unusable)
+    assert built == choice.name and choice.name in ("openvino", "onnxruntime") and choice.device == "cpu"
+    reason = choice.reason
     assert reason == f"picked; torch: the package has no torch weights (built from ONNX graphs) → {choice.name} on cpu"
+    monkeypatch.setattr(backends, "select_backend",
+                        lambda name, device, facts=None: BackendChoice("onnxruntime", "cpu", "picked"))
     other = BackendChoice("onnxruntime", "cpu", "picked")
-    assert without_weightless_torch(other, "picked", "cpu", package, ("xray",)) == (other, "picked")
+    assert build_on_backend("auto", "cpu", lambda c: c.name, unusable=unusable) == ("onnxruntime", other)
 
 
 def test_a_graph_input_the_stage_cannot_feed_is_named(tmp_path):

@@ -127,7 +127,7 @@ def test_parity_recorded_within_tolerance(sshsnet_package):
 
 def test_torch_backend_rebuilds_from_the_weights_and_matches_onnxruntime(sshsnet_package):
     from spine_rt.export.parity_inputs import parity_inputs
-    from spine_rt.export.torch_stage import stage_torch_runner
+    from spine_rt.pipelines.runner_factory import stage_torch_runner
     from spine_rt.runtime import OnnxRuntimeRunner
 
     for stage_name, stage in sshsnet_package.manifest.stages.items():

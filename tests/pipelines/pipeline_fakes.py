@@ -16,7 +16,7 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
 from spine_rt.io import Image
-from spine_rt.pipelines import SpineMrPipeline, StageRunners
+from spine_rt.pipelines import PipelineOptions, SpineMrPipeline, StageRunners
 
 CLASSES = 20
 FEATURES = 8
@@ -118,7 +118,7 @@ def fake_pipeline(stage_one=None, stage_two=None, stage_one_patch=(64, 128), sta
     second = stage_two_runners([stage_two or EchoStageTwo()], stage_two_patch)
     labels = {k: f"structure {k}" for k in range(CLASSES)}
     labels[0] = "background"
-    return SpineMrPipeline(first, second, labels=labels, **options)
+    return SpineMrPipeline(first, second, PipelineOptions(**options), labels=labels)
 
 
 def ipr_affine(spacing=MODEL_SPACING, origin=(10.0, -20.0, 30.0)) -> np.ndarray:

@@ -29,7 +29,7 @@ from pipeline_fakes import ipr_affine, model_grid_volume
 import spine_rt
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.pipelines import SpineMrPipeline, StageRunners
+from spine_rt.pipelines import PipelineOptions, SpineMrPipeline, StageRunners
 from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
 from spine_rt.pipelines.fast_schedule import FastSchedule
 
@@ -214,24 +214,24 @@ def test_pipelining_option_in_the_pipeline(networks):
         return stages(networks["stage1"][:1], networks["stage2"][:1])
 
     image = Image(model_grid_volume((96, 128, 12), seed=6), ipr_affine())
-    with SpineMrPipeline(*fresh(), pipelining="off") as host_pipe:
+    with SpineMrPipeline(*fresh(), PipelineOptions(pipelining="off")) as host_pipe:
         host = host_pipe(image, return_probabilities=True)
         assert host.report["pipelining"] == "off"
     auto = SpineMrPipeline(*fresh())  # CPU runners: auto keeps the host schedule and says why
     assert auto.settings()["pipelining"] == "off" and "CUDA" in auto.settings()["pipelining_reason"]
     assert isinstance(auto.schedule, FastSchedule)
-    with SpineMrPipeline(*fresh(), pipelining="sequential") as device_pipe:
+    with SpineMrPipeline(*fresh(), PipelineOptions(pipelining="sequential")) as device_pipe:
         assert isinstance(device_pipe.schedule, DeviceFastSchedule)
         device = device_pipe(image, return_probabilities=True)
     assert device.report["pipelining"] == "sequential"
     assert float((device.labels == host.labels).mean()) >= 0.9999
     np.testing.assert_allclose(device.probabilities, host.probabilities, atol=1e-4, rtol=0)
     with pytest.raises(InputError, match="needs a CUDA device"):
-        SpineMrPipeline(*fresh(), pipelining="two-stream")
+        SpineMrPipeline(*fresh(), PipelineOptions(pipelining="two-stream"))
     with pytest.raises(InputError, match="valid values: auto, two-stream, sequential, off"):
-        SpineMrPipeline(*fresh(), pipelining="on")
+        SpineMrPipeline(*fresh(), PipelineOptions(pipelining="on"))
     with pytest.raises(InputError, match="no device version"):
-        SpineMrPipeline(*fresh(), schedule="reference", pipelining="sequential")
+        SpineMrPipeline(*fresh(), PipelineOptions(schedule="reference", pipelining="sequential"))
 
 
 def test_tta_with_the_device_schedule_equals_the_host(networks):
@@ -239,7 +239,7 @@ def test_tta_with_the_device_schedule_equals_the_host(networks):
     results = []
     for mode in ("off", "sequential"):
         first, second = stages(networks["stage1"][:1], networks["stage2"][:1])
-        with SpineMrPipeline(first, second, tta=True, pipelining=mode) as pipe:
+        with SpineMrPipeline(first, second, PipelineOptions(tta=True, pipelining=mode)) as pipe:
             results.append(pipe(image, return_probabilities=True))
     np.testing.assert_allclose(results[1].probabilities, results[0].probabilities, atol=1e-4, rtol=0)
     assert results[1].report["counts"]["tta_passes"] == 2

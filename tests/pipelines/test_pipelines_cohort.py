@@ -53,3 +53,60 @@ def test_cohort_options_are_checked(folder, tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="no NIfTI"):
         scans_in_folder(empty)
+
+
+def _plan(folder, out):
+    from spine_rt.pipelines.cohort_outputs import cohort_cases
+
+    return cohort_cases(folder, "spine_mr", str(out), None, None)
+
+
+MODEL = {"name": "fake", "bundled_demo": False}
+
+
+def test_run_cohort_publishes_each_case_records_a_bad_one_and_writes_the_summary(folder, tmp_path):
+    import csv
+    import json
+
+    from spine_rt.pipelines import run_cohort
+
+    (folder / "bad.nii.gz").write_bytes(b"not a gzip file")
+    out_dir, cases = _plan(folder, tmp_path / "out")
+    loads, said = [], []
+
+    def load():
+        loads.append(1)
+        return fake_pipeline()
+
+    run = run_cohort(load, out_dir, cases, "spine_mr", labels={}, model=MODEL, say=said.append)
+    assert (run.ran, run.skipped, run.failed, len(loads)) == (4, 0, ("bad",), 1)
+    rows = list(csv.DictReader(run.summary.open()))
+    assert [(row["case"], row["status"]) for row in rows] == [("bad", "failed"), ("s1", "done"), ("s2", "done"),
+                                                             ("s3", "done")]
+    assert rows[0]["output"] == "" and "not a readable NIfTI" in rows[0]["error"]
+    assert said[0] == f"bad: {rows[0]['error']}" and all(line.startswith(("s1: warning", "s2: warning", "s3: warning"))
+                                                         for line in said[1:])
+    report = json.loads((out_dir / "s2_report.json").read_text())
+    assert report["case"] == "s2" and report["model"] == MODEL
+    assert read_image(out_dir / "s2_seg.nii.gz").array.shape == read_image(folder / "s2.nii.gz").array.shape
+
+    (folder / "bad.nii.gz").unlink()  # the rest is done: nothing to run, the pipeline is not even loaded
+    again = run_cohort(load, *_plan(folder, tmp_path / "out"), "spine_mr", labels={}, model=MODEL)
+    assert (again.ran, again.skipped, again.failed, len(loads)) == (0, 3, (), 1)
+    assert {row["status"] for row in csv.DictReader(again.summary.open())} == {"skipped (already done)"}
+
+
+def test_run_cohort_writes_the_summary_when_loading_fails(folder, tmp_path):
+    import csv
+
+    from spine_rt.errors import EnvironmentProblem
+    from spine_rt.pipelines import run_cohort
+
+    def load():
+        raise EnvironmentProblem("no such backend here")
+
+    out_dir, cases = _plan(folder, tmp_path / "out")
+    with pytest.raises(EnvironmentProblem):
+        run_cohort(load, out_dir, cases, "spine_mr", labels={}, model=MODEL)
+    rows = list(csv.DictReader((out_dir / "summary.csv").open()))
+    assert [(row["case"], row["status"]) for row in rows] == [("s1", "not run"), ("s2", "not run"), ("s3", "not run")]

@@ -139,14 +139,14 @@ def test_pipeline_from_modules_matches_the_torch_backend_of_the_package(package,
 
 
 def test_auto_falls_back_from_tensorrt_without_an_engine_and_says_so(package, scan, monkeypatch):
-    import spine_rt.runtime as runtime
+    import spine_rt.runtime.backends as backends
     from spine_rt.runtime import BackendChoice
 
-    monkeypatch.setattr(runtime, "select_backend",
-                        lambda name, device: BackendChoice("tensorrt", "cuda:0", "tensorrt is the first choice"))
-    monkeypatch.setattr(runtime, "available_backends",
-                        lambda device: (BackendChoice("tensorrt", "cuda:0", "available"),
-                                        BackendChoice("onnxruntime", "cpu", "available")))
+    monkeypatch.setattr(backends, "select_backend",
+                        lambda name, device, facts=None: BackendChoice("tensorrt", "cuda:0", "tensorrt is the first choice"))
+    monkeypatch.setattr(backends, "available_backends",
+                        lambda device, facts=None: (BackendChoice("tensorrt", "cuda:0", "available"),
+                                                    BackendChoice("onnxruntime", "cpu", "available")))
     with spine_rt.load_pipeline(package.root) as pipe:
         report = pipe.settings()
     assert report["backend"] == "onnxruntime" and report["device"] == "cpu"

@@ -21,7 +21,7 @@ import spine_rt
 from spine_rt.errors import InputError
 from spine_rt.io import XrayImage
 from spine_rt.phantoms import MBNET_PARAMETER_ORDER, lumbar_xray
-from spine_rt.pipelines import StageRunners
+from spine_rt.pipelines import PipelineOptions, StageRunners
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize, to_8bit
 from spine_rt.pipelines.xray_regressed_values import RAW_NOTE, value_scaling_from_manifest
@@ -164,7 +164,7 @@ def test_preprocessing_is_the_training_resize_and_scale():
 
 def test_tta_mirrors_left_right_and_inputs_of_every_kind(phantom):
     plain = XrayPipeline(_runners(ThresholdRunner()))
-    mirrored = XrayPipeline(_runners(ThresholdRunner()), tta=True)
+    mirrored = XrayPipeline(_runners(ThresholdRunner()), PipelineOptions(tta=True))
     image = phantom.image[::2, ::2]
     first, second = plain(image, measure=False), mirrored(image, measure=False)
     np.testing.assert_array_equal(first.labels, second.labels)

@@ -246,3 +246,55 @@ def test_this_machine():
     if not facts.tensorrt_installed and "CUDAExecutionProvider" not in facts.onnxruntime_providers and not facts.torch_cuda_device_count:
         assert (choice.name, choice.device) == (expected, "cpu")
         assert choice.reason.endswith(f"→ {expected} CPU")
+
+
+# ---------------------------------------------------------------- build_on_backend: the one auto fallback
+def _failing_tensorrt(choice: BackendChoice) -> str:
+    if choice.name == "tensorrt":
+        raise EnvironmentProblem("no TensorRT engine for this GPU in the package\nbuild one with spine-rt build-engine")
+    return f"{choice.name} on {choice.device}"
+
+
+def test_auto_falls_back_from_a_tensorrt_build_failure_and_records_why():
+    built, choice = backends.build_on_backend("auto", None, _failing_tensorrt, facts=FULL_GPU)
+    assert built == "onnxruntime on cuda:0" and (choice.name, choice.device) == ("onnxruntime", "cuda:0")
+    first = select_backend("auto", facts=FULL_GPU).reason
+    assert choice.reason == (f"{first}; tensorrt: no TensorRT engine for this GPU in the package "
+                             "→ onnxruntime on cuda:0")
+
+
+def test_an_explicit_backend_never_falls_back():
+    with pytest.raises(EnvironmentProblem, match="no TensorRT engine"):
+        backends.build_on_backend("tensorrt", None, _failing_tensorrt, facts=FULL_GPU)
+
+
+def test_auto_passes_over_unusable_choices_in_order_saying_why_for_each():
+    def unusable(choice):
+        return "no torch weights" if choice.name == "torch" else None
+
+    gpu_torch_only = with_changes(FULL_GPU, tensorrt_installed=False, onnxruntime_providers=("CPUExecutionProvider",))
+    built, choice = backends.build_on_backend("auto", "cuda:0", _failing_tensorrt, unusable=unusable,
+                                              facts=gpu_torch_only)
+    assert choice.name == "torch"  # on cuda:0 nothing else can run: the unusable choice is built and says why itself
+    built, choice = backends.build_on_backend("auto", None, _failing_tensorrt, unusable=unusable, facts=gpu_torch_only)
+    assert (choice.name, choice.device) == ("onnxruntime", "cpu")
+    assert choice.reason.endswith("; torch: no torch weights → onnxruntime on cpu")
+
+
+def test_a_failure_of_a_backend_without_fallback_propagates():
+    def failing(choice):
+        raise EnvironmentProblem(f"{choice.name} broke")
+
+    with pytest.raises(EnvironmentProblem, match="onnxruntime broke"):
+        backends.build_on_backend("auto", "cpu", failing, facts=CPU_ONLY)
+
+
+def test_backend_names_and_precisions_are_defined_once():
+    from spine_rt.model_package import PRECISIONS as graph_precisions
+    from spine_rt.pipelines import runner_factory
+    from spine_rt.runtime import torch_runner
+
+    assert backends.BACKEND_NAMES == ("auto", *backends.IN_PROCESS_BACKENDS)
+    assert backends.PIPELINE_BACKENDS == (*backends.BACKEND_NAMES, "triton")
+    assert graph_precisions is torch_runner.PRECISIONS is backends.GRAPH_PRECISIONS
+    assert runner_factory.PRECISIONS is backends.PRECISIONS and runner_factory.BF16_BACKENDS is backends.BF16_BACKENDS

@@ -63,3 +63,22 @@ def test_broken_cuda_python_is_reported_as_broken_not_as_missing(site):
         cuda_runtime()
     message = str(raised.value)
     assert "installed but" in message and "libcudart.so.13" in message and "not installed" not in message
+
+
+@pytest.mark.parametrize("where", ["bindings package", "cudart module"])
+def test_bindings_whose_package_fails_to_import_are_broken_not_missing(site, where):
+    """Detection reads the files, so an import that fails in ``cuda/bindings/__init__.py``
+    (or the older ``cuda/cudart``) is reported with its error, not as "not installed"."""
+    from spine_rt.runtime.cuda_memory import cuda_runtime
+
+    failing = "raise ImportError('CUDA driver version is insufficient for CUDA runtime version')\n"
+    if where == "bindings package":
+        (site / "cuda" / "bindings").mkdir(parents=True)
+        (site / "cuda" / "bindings" / "__init__.py").write_text(failing)
+        (site / "cuda" / "bindings" / "runtime.py").write_text("")
+    else:
+        (site / "cuda").mkdir()
+        (site / "cuda" / "cudart.py").write_text(failing)
+    assert cuda_python_installed()
+    with pytest.raises(EnvironmentProblem, match="installed but.*driver version is insufficient"):
+        cuda_runtime()

@@ -1,0 +1,73 @@
+"""PipelineOptions: defaults filled in once, every value checked, frozen; load_pipeline and the CLI pass None."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import spine_rt
+from spine_rt.errors import InputError
+from spine_rt.pipelines.options import (
+    DEFAULT_STAGE_ONE_BATCH_SIZE,
+    DEFAULT_STAGE_TWO_BATCH_SIZE,
+    PipelineOptions,
+)
+from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE
+
+
+def test_none_means_the_default_and_is_filled_in_on_construction():
+    options = PipelineOptions(host_threads=False)
+    assert options == PipelineOptions(backend="auto", schedule="fast", roi=True, tta=False, pipelining="auto",
+                                      host_threads=False, relabel_levels=True, verify=True, roi_margin_mm=20.0,
+                                      overlap=0.5, batch_size=DEFAULT_STAGE_TWO_BATCH_SIZE,
+                                      stage_one_batch_size=DEFAULT_STAGE_ONE_BATCH_SIZE)
+    assert options.device is None and options.precision is None and options.folds is None
+    assert options.stage_batches((64, 64, 12)) == (DEFAULT_STAGE_ONE_BATCH_SIZE, DEFAULT_STAGE_TWO_BATCH_SIZE)
+
+
+def test_the_reference_schedule_has_its_own_batch_defaults():
+    options = PipelineOptions(schedule="reference", stage_one_batch_size=3)
+    assert options.batch_size == PAPER_BATCH_SIZE and options.stage_one_batch_size is None
+    assert options.stage_batches((64, 64, 12)) == (12, PAPER_BATCH_SIZE)  # one outer window: the patch depth
+    assert PipelineOptions(schedule="reference", batch_size=5).batch_size == 5
+
+
+def test_options_are_frozen_and_replace_checks_again():
+    options = PipelineOptions(host_threads=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.tta = True  # type: ignore[misc]
+    assert options.replace(backend="onnxruntime", device="cpu").backend == "onnxruntime"
+    with pytest.raises(InputError, match="overlap must lie in"):
+        options.replace(overlap=1.0)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"schedule": "slow"}, "unknown schedule 'slow'; valid schedules: fast, reference"),
+    ({"schedule": "reference", "tta": True}, "reference schedule reproduces the authors' inference"),
+    ({"roi_margin_mm": -1}, "roi_margin_mm must be >= 0 mm"),
+    ({"roi_margin_mm": "wide"}, "roi_margin_mm must be a number"),
+    ({"overlap": float("nan")}, "overlap must be finite"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"stage_one_batch_size": True}, "stage_one_batch_size must be a positive integer"),
+    ({"pipelining": "on"}, "unknown pipelining 'on'"),
+    ({"host_threads": "yes"}, "host_threads must be True, False or None"),
+])
+def test_an_invalid_option_is_one_input_error(given, message):
+    with pytest.raises(InputError, match=message):
+        PipelineOptions(**given)
+
+
+def test_an_xray_package_refuses_the_spine_mr_options_given():
+    with pytest.raises(InputError, match="an X-ray package; schedule, roi apply to spine MR packages only"):
+        spine_rt.load_pipeline("demo-xray", schedule="fast", roi=True)
+
+
+@pytest.mark.torch
+def test_load_pipeline_hands_the_resolved_options_to_the_pipeline(tiny_package):
+    with spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu", batch_size=2,
+                                host_threads=False) as pipe:
+        options = pipe.options
+    assert (options.backend, options.device, options.precision) == ("onnxruntime", "cpu", "fp32")
+    assert options.batch_size == 2 and options.stage_one_batch_size == DEFAULT_STAGE_ONE_BATCH_SIZE
+    assert options.host_threads is False and options.schedule == "fast"
