@@ -3,7 +3,7 @@
 Outer windows 512 x 1024 x 12 with stride 100/100/6, stage one re-run for
 every outer window, 60 stage-two patches 192 x 192 x 12 per window (stride
 81/81/1) in batches of 20, uniform averaging, no ROI
-(:mod:`spine_rt.pipelines.reference_schedule`). The networks are the
+(:mod:`spine_rt.pipelines.schedules.reference`). The networks are the
 package's torch weights run eagerly in FP32, as the authors ran them.
 """
 

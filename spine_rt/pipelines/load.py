@@ -15,7 +15,7 @@ from typing import Any
 
 from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.model_package import ModelPackage
-from spine_rt.pipelines.pipelining import check_pipelining
+from spine_rt.pipelines.schedules.lanes import check_pipelining
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.pipelines.runner_factory import create_stage_runners, resolve_precision, without_weightless_torch
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline, batch_sizes
@@ -81,7 +81,7 @@ def load_pipeline(
         pipelining: ``"auto"`` (the device fast schedule with stage one and
             stage two on two CUDA streams for torch/TensorRT runners on a CUDA
             device, the host schedule otherwise), ``"two-stream"``,
-            ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.pipelining`);
+            ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.schedules.lanes`);
             the report says which ran and why.
         host_threads: host schedule: build stage two's inputs and blend its
             outputs on worker threads beside the backend (same result; one

@@ -7,10 +7,10 @@ Construct once (runners loaded, options checked), call many times::
     result.labels, result.affine, result.report; result.save("seg.nii.gz")
 
 A call: read -> preprocess (:mod:`~spine_rt.pipelines.preprocessing`) ->
-schedule (``"fast"``: :mod:`~spine_rt.pipelines.fast_schedule` on the host, or
-:mod:`~spine_rt.pipelines.device_fast_schedule` on the runners' device with
-two CUDA streams, see :mod:`~spine_rt.pipelines.pipelining`; or
-``"reference"``: :mod:`~spine_rt.pipelines.reference_schedule`), optionally
+schedule (``"fast"``: :mod:`~spine_rt.pipelines.schedules.fast` on numpy
+arrays, or on the runners' device with one or two CUDA streams, see
+:mod:`~spine_rt.pipelines.schedules.lanes`; or ``"reference"``:
+:mod:`~spine_rt.pipelines.schedules.reference`), optionally
 with mirroring TTA -> argmax -> exact inverse of the preprocessing -> report.
 
 Thread safety: one pipeline may be called from several threads. The
@@ -38,17 +38,16 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
-from spine_rt.pipelines.fast_schedule import FastSchedule
-from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
+from spine_rt.pipelines.schedules.fast import FastSchedule
+from spine_rt.pipelines.schedules.lanes import check_pipelining, choose_pipelining
+from spine_rt.pipelines.schedules.prediction import MIRROR_AXES, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
 from spine_rt.pipelines.host_threads import choose_host_threads
-from spine_rt.pipelines.pipelining import check_pipelining, choose_pipelining
 from spine_rt.pipelines.plausibility import check_mr_geometry
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
-from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
+from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE, ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
-from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
+from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.pipelines.structure_report import structures_found
 from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS, SpineReading, read_spine
@@ -94,8 +93,8 @@ class SpineMrPipeline:
         overlap: overlap of stage-two windows in the fast schedule (default 0.5).
         backend_reason: why the backend was chosen (for the report).
         pipelining: ``"auto"``, ``"two-stream"``, ``"sequential"`` or ``"off"``
-            (see :mod:`~spine_rt.pipelines.pipelining`): the fast schedule on
-            the device with two CUDA streams, in order, or on the host.
+            (see :mod:`~spine_rt.pipelines.schedules.lanes`): the fast schedule on
+            the device with two CUDA streams, in order, or on numpy arrays.
         host_threads: host schedules: stage two's input building and blending
             on worker threads beside the backend; ``None``: on when more than
             one CPU core is usable (:mod:`~spine_rt.pipelines.host_threads`).
@@ -151,7 +150,8 @@ class SpineMrPipeline:
         factor = self.preprocessing.resolution_factor
         self.pipelining = choose_pipelining(pipelining, schedule, stage_one, stage_two)
         if schedule == "fast":
-            self.schedule: FastSchedule | DeviceFastSchedule | ReferenceSchedule = FastSchedule(
+            mode = self.pipelining.mode
+            self.schedule: FastSchedule | ReferenceSchedule = FastSchedule(
                 stage_one=stage_one,
                 stage_two=stage_two,
                 resolution_factor=factor,
@@ -163,10 +163,9 @@ class SpineMrPipeline:
                 roi_margin_mm=margin,
                 overlap=chosen_overlap,
                 host_threads=self.host_threads,
+                device=None if mode == "off" else stage_two.device,
+                lanes=2 if mode == "two-stream" else 1,
             )
-            if self.pipelining.mode != "off":
-                self.schedule = DeviceFastSchedule.like(self.schedule, stage_two.device,
-                                                        two_streams=self.pipelining.mode == "two-stream")
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
             if batch_size is not None:
@@ -285,7 +284,7 @@ class SpineMrPipeline:
             "host_threads": self.host_threads,
             "relabel_levels": self.relabel_levels,
         }
-        if isinstance(schedule, (FastSchedule, DeviceFastSchedule)):
+        if isinstance(schedule, FastSchedule):
             settings.update({
                 "roi": schedule.roi,
                 "roi_margin_mm": schedule.roi_margin_mm,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.torch
 
 
 def test_order_mode_on_cuda_puts_every_lane_on_one_dedicated_stream():
-    from spine_rt.pipelines.stream_lanes import LANES, ORDER_STREAM, lane_streams
+    from spine_rt.pipelines.schedules.lanes import LANES, ORDER_STREAM, lane_streams
 
     plan = lane_streams("cuda", two_streams=False)
     assert set(plan) == set(LANES)  # every lane has a stream, so record() gives real events
@@ -23,7 +23,7 @@ def test_order_mode_on_cuda_puts_every_lane_on_one_dedicated_stream():
 
 
 def test_two_streams_on_cuda_give_each_lane_its_own_stream():
-    from spine_rt.pipelines.stream_lanes import LANES, lane_streams
+    from spine_rt.pipelines.schedules.lanes import LANES, lane_streams
 
     plan = lane_streams("cuda", two_streams=True)
     assert sorted(plan.values()) == sorted(LANES)
@@ -33,7 +33,7 @@ def test_two_streams_on_cuda_give_each_lane_its_own_stream():
 def test_cpu_tensors_have_no_streams_and_no_events(two_streams):
     import torch
 
-    from spine_rt.pipelines.stream_lanes import StreamLanes, lane_streams
+    from spine_rt.pipelines.schedules.lanes import StreamLanes, lane_streams
 
     assert lane_streams("cpu", two_streams) == {}
     lanes = StreamLanes(torch.device("cpu"), two_streams)
@@ -44,7 +44,7 @@ def test_cpu_tensors_have_no_streams_and_no_events(two_streams):
 def test_order_mode_on_cuda_records_real_events_on_a_non_default_stream():
     import torch
 
-    from spine_rt.pipelines.stream_lanes import StreamLanes
+    from spine_rt.pipelines.schedules.lanes import StreamLanes
 
     device = torch.device("cuda:0")
     lanes = StreamLanes(device, two_streams=False)
@@ -59,7 +59,7 @@ def test_order_mode_on_cuda_records_real_events_on_a_non_default_stream():
         host.copy_(big * 2, non_blocking=True)
         event = lanes.record("one")
     assert isinstance(event, torch.cuda.Event)
-    from spine_rt.pipelines.stream_lanes import host_wait
+    from spine_rt.pipelines.schedules.lanes import host_wait
 
     host_wait(event)
     assert float(host[-1, -1]) == 2.0  # read only after the event: the copy has landed

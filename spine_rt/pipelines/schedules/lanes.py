@@ -1,4 +1,4 @@
-"""``StreamLanes``: where the device fast schedule queues its work: two CUDA streams, or in order.
+"""Where the fast schedule queues its work (``StreamLanes``: two CUDA streams, or in order) and which mode runs.
 
 Three lanes: ``copy`` (host-to-device uploads from pinned memory), ``one``
 (stage one) and ``two`` (stage two). With ``two_streams`` on a CUDA device
@@ -19,16 +19,30 @@ Memory across streams: a tensor made on one lane and read on another is
 passed to :meth:`StreamLanes.share`, which ``record_stream``-s it so torch's
 caching allocator does not hand its memory out again before the reading
 lane is done with it.
+
+``pipelining`` (an option of :func:`~spine_rt.pipelines.load.load_pipeline` and
+:class:`~spine_rt.pipelines.spine_mr_pipeline.SpineMrPipeline`) picks where the
+one fast schedule (:mod:`~spine_rt.pipelines.schedules.fast`) keeps its arrays:
+
+* ``"auto"`` (default): ``"two-stream"`` when both stages run runners that
+  take torch tensors on one CUDA device; ``"off"`` otherwise.
+* ``"two-stream"``: torch tensors on the runners' CUDA device, stage one of
+  slab ``k + 1`` on one stream while stage two of slab ``k`` runs on another.
+* ``"sequential"``: torch tensors on the runners' device, one lane (also on
+  the CPU with torch runners; for comparisons and tests).
+* ``"off"``: numpy arrays on the host between the network calls.
+
+The choice and why are in every report (``settings["pipelining"]``,
+``settings["pipelining_reason"]``). Torch is imported only by :class:`StreamLanes`.
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
-from spine_rt.dependencies import require
-
-torch = require("torch", "the device fast schedule")
+from spine_rt.errors import InputError
 
 LANES = ("copy", "one", "two")
 
@@ -60,6 +74,10 @@ class StreamLanes:
     """
 
     def __init__(self, device: Any, two_streams: bool, cache: dict[Any, dict[str, Any]] | None = None) -> None:
+        from spine_rt.dependencies import require
+
+        torch = require("torch", "the fast schedule on a device")
+        self._torch = torch
         self.device = device
         self.two_streams = bool(two_streams) and device.type == "cuda"
         self._origin = torch.cuda.current_stream(device) if device.type == "cuda" else None
@@ -88,7 +106,7 @@ class StreamLanes:
     def lane(self, name: str) -> Any:
         """Context manager that makes lane ``name`` torch's current stream (a null context on CPU tensors)."""
         stream = self._streams.get(name)
-        return torch.cuda.stream(stream) if stream is not None else nullcontext()
+        return self._torch.cuda.stream(stream) if stream is not None else nullcontext()
 
     def stream(self, name: str) -> Any:
         """The CUDA stream of lane ``name`` (``None`` on CPU tensors)."""
@@ -118,7 +136,103 @@ class StreamLanes:
             self._origin.wait_stream(stream)
 
 
+class NullLanes:
+    """The lanes of numpy arrays on the host: no streams, no events; work runs as it is queued."""
+
+    def start(self) -> None:
+        """Nothing to wait for."""
+
+    def join(self) -> None:
+        """Nothing to wait for."""
+
+    def lane(self, name: str) -> Any:
+        return nullcontext()
+
+    def stream(self, name: str) -> None:
+        return None
+
+    def record(self, name: str) -> None:
+        return None
+
+    def wait(self, name: str, event: Any) -> None:
+        """Work already ran in order."""
+
+    def share(self, tensor: Any, *names: str) -> None:
+        """One thread, no streams."""
+
+
+def torch_device(device: str) -> tuple[Any, Any]:
+    """``(torch, torch.device(device))`` (imports torch)."""
+    from spine_rt.dependencies import require
+
+    torch = require("torch", "the fast schedule on a device")
+    return torch, torch.device(device)
+
+
 def host_wait(event: Any) -> None:
     """Block the host until ``event`` has happened (an event wait, not a device synchronisation)."""
     if event is not None:
         event.synchronize()
+
+
+PIPELINING_MODES: tuple[str, ...] = ("auto", "two-stream", "sequential", "off")
+
+
+@dataclass(frozen=True)
+class PipeliningChoice:
+    """What runs: ``mode`` is ``"two-stream"``, ``"sequential"`` or ``"off"``; ``reason`` says why."""
+
+    mode: str
+    reason: str
+
+
+def check_pipelining(value: object) -> str:
+    """``value`` if it is one of :data:`PIPELINING_MODES`.
+
+    Raises:
+        InputError: one line naming the valid values.
+    """
+    if not isinstance(value, str) or value not in PIPELINING_MODES:
+        raise InputError(f"unknown pipelining {value!r}; valid values: {', '.join(PIPELINING_MODES)}")
+    return value
+
+
+def choose_pipelining(requested: str, schedule: str, stage_one: Any, stage_two: Any) -> PipeliningChoice:
+    """Resolve ``requested`` for a pipeline of ``schedule`` on these stages' runners.
+
+    Raises:
+        InputError: an unknown value, or ``"two-stream"`` / ``"sequential"`` where the fast schedule
+            cannot keep its arrays on the runners' device (with the reason).
+    """
+    check_pipelining(requested)
+    if requested == "off":
+        return PipeliningChoice("off", "pipelining='off' asked for: fast schedule on numpy arrays")
+    problem = _device_problem(schedule, stage_one, stage_two)
+    on_cuda = stage_two.device.startswith("cuda")
+    if requested == "auto":
+        if problem is not None:
+            return PipeliningChoice("off", f"auto: numpy arrays on the host, {problem}")
+        if not on_cuda:
+            return PipeliningChoice("off", f"auto: numpy arrays on the host, two streams need a CUDA device "
+                                           f"(runners on {stage_two.device})")
+        return PipeliningChoice("two-stream", f"auto: fast schedule with {stage_two.backend} runners on "
+                                              f"{stage_two.device}: stage one and stage two on two CUDA streams")
+    if problem is not None:
+        raise InputError(f"pipelining={requested!r} needs the device fast schedule, but {problem}; "
+                         "use pipelining='off'")
+    if requested == "two-stream" and not on_cuda:
+        raise InputError(f"pipelining='two-stream' needs a CUDA device, the runners are on {stage_two.device}; "
+                         "use 'sequential' or 'off'")
+    return PipeliningChoice(requested, f"pipelining={requested!r} asked for")
+
+
+def _device_problem(schedule: str, stage_one: Any, stage_two: Any) -> str | None:
+    """Why the schedule cannot keep torch tensors on the runners' device, or ``None``."""
+    if schedule != "fast":
+        return f"the {schedule} schedule has no device version"
+    for stage in (stage_one, stage_two):
+        if not all(getattr(r, "accepts_torch_tensors", False) for r in stage.runners):
+            return f"{stage.name} runs on {stage.backend or 'runners'} that do not take torch tensors"
+    if stage_one.device != stage_two.device:
+        return f"the stages run on different devices ({stage_one.device}, {stage_two.device})"
+    return None
