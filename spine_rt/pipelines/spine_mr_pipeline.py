@@ -40,7 +40,7 @@ from spine_rt.errors import InputError
 from spine_rt.io import Image
 from spine_rt.pipelines.schedules.fast import FastSchedule
 from spine_rt.pipelines.schedules.lanes import check_pipelining, choose_pipelining
-from spine_rt.pipelines.schedules.prediction import MIRROR_AXES, predict_with_mirroring
+from spine_rt.pipelines.schedules.prediction import MIRROR_AXES, GridPrediction, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
 from spine_rt.pipelines.host_threads import choose_host_threads
 from spine_rt.pipelines.plausibility import check_mr_geometry
@@ -194,7 +194,14 @@ class SpineMrPipeline:
                 an empty image), or a closed pipeline.
             EnvironmentProblem: a backend failing on this machine.
         """
-        return self.segment(self.prepare(scan, affine), return_probabilities=return_probabilities)
+        prepared = self.prepare(scan, affine)
+        with self._lock:  # as segment(), written out: the schedule's runner calls stay few frames deep
+            self._check_open()
+            if self.tta:
+                prediction = predict_with_mirroring(self.schedule.predict, prepared.volume.volume, MIRROR_AXES)
+            else:
+                prediction = self.schedule.predict(prepared.volume.volume, keep_probabilities=return_probabilities)
+        return self._result(prepared, prediction, return_probabilities)
 
     def prepare(self, scan: Any, affine: Any = None) -> PreparedScan:
         """Read and preprocess ``scan`` (no network runs; safe in any thread, without the lock).
@@ -219,13 +226,17 @@ class SpineMrPipeline:
             InputError: a closed pipeline.
         """
         self._check_open()
-        seconds = dict(scan.seconds)
         with self._lock:
             self._check_open()
             if self.tta:
                 prediction = predict_with_mirroring(self.schedule.predict, scan.volume.volume, MIRROR_AXES)
             else:
                 prediction = self.schedule.predict(scan.volume.volume, keep_probabilities=return_probabilities)
+        return self._result(scan, prediction, return_probabilities)
+
+    def _result(self, scan: PreparedScan, prediction: GridPrediction, return_probabilities: bool) -> Result:
+        """The labels (and probabilities) of ``prediction`` on the scan's grid, the spine reading and the report."""
+        seconds = dict(scan.seconds)
         seconds.update(prediction.seconds)
 
         clock = time.perf_counter()

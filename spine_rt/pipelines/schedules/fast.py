@@ -135,6 +135,7 @@ class FastSchedule:
         stage_two: list[StageTwo] = []  # made once stage one's first outputs say the classes
         lanes = arrays.lanes
         done_events: list[Any] = []
+        axis_starts = plan.stage_two_grid.axis_starts[0]
         final = next_row = 0
 
         def two() -> StageTwo:
@@ -150,57 +151,51 @@ class FastSchedule:
                     rows_per_step=FUSION_SLAB_ROWS if keep_probabilities else LABEL_ROWS_PER_STEP))
             return stage_two[0]
 
-        def queue_stage_one(slab: int) -> None:
-            nonlocal final
-            clock = time.perf_counter()
-            arrays.upload(plan.volume_rows_needed(slab))
-            log.append(("upload", slab))
-            with lanes.lane("one"):
-                lanes.wait("one", arrays.uploads[-1])
-                one.run(plan.stage_one_batches[slab], lanes.stream("one"))
-                rows = slice(final, plan.stage_one_final[slab])
-                if rows.stop > rows.start:
-                    one.average_folds(rows)
-                    if self.roi:
-                        arrays.copy_foreground(one.foreground(rows), rows)
-                final = max(final, rows.stop)
-                done_events.append(lanes.record("one"))
-            log.append(("stage_one", slab))
-            seconds["stage_one"] += time.perf_counter() - clock
-
-        def queue_stage_two(slab: int) -> None:
-            nonlocal next_row
-            clock = time.perf_counter()
-            rows = plan.stage_two_rows[slab]
-            foreground = None
-            if self.roi:
-                if len(rows):
-                    arrays.host_wait(done_events[slab])  # this slab's foreground is in host memory
-                foreground = arrays.foreground_xyz
-            windows = windows_in_roi(plan, rows, foreground, self.stage_one_spacing_mm, self.roi_margin_mm)
-            seconds["roi"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            axis_starts = plan.stage_two_grid.axis_starts[0]
-            next_row = rows.stop if len(rows) else next_row
-            next_start = int(axis_starts[next_row]) if next_row < len(axis_starts) else plan.shape[0]
-            with lanes.lane("two"):
-                lanes.wait("two", arrays.uploads[slab])
-                lanes.wait("two", done_events[slab])
-                two().add(windows, next_start, slab == plan.slabs - 1, lanes.stream("two"))
-            log.append(("stage_two", slab))
-            seconds["stage_two"] += time.perf_counter() - clock
-
         try:
-            if self.lanes == 2:  # stage one runs one slab ahead (on its own stream on a CUDA device)
-                queue_stage_one(0)
-                for slab in range(plan.slabs):
-                    if slab + 1 < plan.slabs:
-                        queue_stage_one(slab + 1)
-                    queue_stage_two(slab)
-            else:  # slab by slab: stage two of slab k sees only what slab k made final
-                for slab in range(plan.slabs):
-                    queue_stage_one(slab)
-                    queue_stage_two(slab)
+            for step, slab in _queue_order(plan.slabs, self.lanes):
+                clock = time.perf_counter()
+                if step == "stage_one":  # upload the rows slab k reads, run its stage-one batches
+                    arrays.upload(plan.volume_rows_needed(slab))
+                    log.append(("upload", slab))
+                    with lanes.lane("one"):
+                        lanes.wait("one", arrays.uploads[-1])
+                        stream = lanes.stream("one")
+                        for calls in one.batch_calls(plan.stage_one_batches[slab]):
+                            for runner, feed in zip(self.stage_one.runners, calls.feeds):
+                                calls.returned.append(runner.infer(feed) if stream is None
+                                                      else runner.infer(feed, stream=stream))
+                        rows = slice(final, plan.stage_one_final[slab])
+                        if rows.stop > rows.start:  # fold mean (and foreground) of the rows now final
+                            one.average_folds(rows)
+                            if self.roi:
+                                arrays.copy_foreground(one.foreground(rows), rows)
+                        final = max(final, rows.stop)
+                        done_events.append(lanes.record("one"))
+                    log.append(("stage_one", slab))
+                    seconds["stage_one"] += time.perf_counter() - clock
+                    continue
+                # stage two: the windows of slab k's rows that touch the ROI, blended, fused with stage one
+                rows_two = plan.stage_two_rows[slab]
+                foreground = None
+                if self.roi:
+                    if len(rows_two):
+                        arrays.host_wait(done_events[slab])  # this slab's foreground is in host memory
+                    foreground = arrays.foreground_xyz
+                windows = windows_in_roi(plan, rows_two, foreground, self.stage_one_spacing_mm, self.roi_margin_mm)
+                seconds["roi"] += time.perf_counter() - clock
+                clock = time.perf_counter()
+                next_row = rows_two.stop if len(rows_two) else next_row
+                next_start = int(axis_starts[next_row]) if next_row < len(axis_starts) else plan.shape[0]
+                with lanes.lane("two"):
+                    lanes.wait("two", arrays.uploads[slab])
+                    lanes.wait("two", done_events[slab])
+                    stream = lanes.stream("two")
+                    for calls in two().batch_calls(windows, next_start, slab == plan.slabs - 1):
+                        for runner, feed in zip(self.stage_two.runners, calls.feeds):
+                            calls.returned.append(runner.infer(feed) if stream is None
+                                                  else runner.infer(feed, stream=stream))
+                log.append(("stage_two", slab))
+                seconds["stage_two"] += time.perf_counter() - clock
         finally:
             lanes.join()  # the caller's stream waits for every lane before any buffer is freed or read
 
@@ -224,6 +219,17 @@ class FastSchedule:
         if labels.dtype not in (np.uint8, np.uint16):
             labels = labels.astype(np.uint16)
         return GridPrediction(probabilities, counts, seconds, None if keep_probabilities else labels)
+
+
+def _queue_order(slabs: int, lanes: int) -> list[tuple[str, int]]:
+    """``(step, slab)`` in queue order: slab by slab, or (two lanes) stage one one slab ahead of stage two."""
+    if lanes != 2:
+        return [(step, slab) for slab in range(slabs) for step in ("stage_one", "stage_two")]
+    order = [("stage_one", 0)] if slabs else []
+    for slab in range(slabs):
+        order += [("stage_one", slab + 1)] if slab + 1 < slabs else []
+        order.append(("stage_two", slab))
+    return order
 
 
 class _Arrays:

@@ -22,8 +22,8 @@ than the window), per fold probabilities ``(Z, C, X/f, Y/f)`` and features
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -42,9 +42,22 @@ STAGE_ONE_FEATURE_STRIDE = 4
 STAGE_ONE_OVERLAP = 0.25
 
 
-def infer(runner: Any, feed: dict[str, Any], stream: Any) -> dict[str, Any]:
-    """``runner.infer(feed)``, on ``stream`` when the schedule runs on a CUDA stream (else ``None``)."""
-    return runner.infer(feed) if stream is None else runner.infer(feed, stream=stream)
+@dataclass
+class FoldCalls:
+    """One batch for every fold of a stage: the caller runs ``runners[k].infer(feeds[k], stream=...)`` and appends
+    what each returned to ``returned`` (in fold order) before it asks for the next batch.
+
+    The stage objects hand batches out this way (generators of ``FoldCalls``) so that the schedule makes
+    the runner calls itself: the slab loop reads as the data flow, and the call is few frames deep.
+    """
+
+    feeds: list[dict[str, Any]]
+    returned: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, runners: Sequence[Any], stream: Any = None) -> None:
+        """Call every fold's runner (``stream`` is passed only when not ``None``: host runners take none)."""
+        for runner, feed in zip(runners, self.feeds):
+            self.returned.append(runner.infer(feed) if stream is None else runner.infer(feed, stream=stream))
 
 
 def slice_triplets(volume: np.ndarray) -> np.ndarray:
@@ -99,11 +112,19 @@ class StageOne:
         start = self._starts[window // self.slices][0]
         return int(min(start + self.grid.patch_size[0], self.grid.image_shape[0]))
 
-    def run(self, batches: Sequence[int], stream: Any = None) -> None:
-        """Run ``batches`` (in order, each after the ones before it)."""
+    def batch_calls(self, batches: Sequence[int]) -> Iterator[FoldCalls]:
+        """The calls of ``batches`` (in order): each :class:`FoldCalls` is stitched once the caller has run it."""
         for batch in batches:
             self._downsample_until(self.rows_read(batch))
-            self._run_batch(batch, stream)
+            feed = self._feed(batch)
+            calls = FoldCalls([feed] * len(self.stage.runners))
+            yield calls
+            self._stitch(batch, calls.returned)
+
+    def run(self, batches: Sequence[int], stream: Any = None) -> None:
+        """Run ``batches`` (in order, each after the ones before it)."""
+        for calls in self.batch_calls(batches):
+            calls.run(self.stage.runners, stream)
 
     def average_folds(self, rows: slice) -> None:
         """The fold mean of final rows ``rows`` (stage one's resolution)."""
@@ -143,10 +164,15 @@ class StageOne:
         target[...] = _slices_first(block)
         self._downsampled = stop
 
-    def _run_batch(self, batch: int, stream: Any) -> None:
+    def _slots(self, batch: int) -> tuple[list[int], int]:
+        """The items of ``batch``'s ``batch_size`` slots (the last repeated) and how many are real."""
         first = batch * self.batch_size
         real = min(self.batch_size, self.items - first)
-        slots = [first + min(slot, real - 1) for slot in range(self.batch_size)]
+        return [first + min(slot, real - 1) for slot in range(self.batch_size)], real
+
+    def _feed(self, batch: int) -> dict[str, Any]:
+        """``{input: (batch_size, 3, px, py)}``: each item's slice triplet in its window."""
+        slots, _ = self._slots(batch)
         patch = self.grid.patch_size
         inputs = self.backend.empty((self.batch_size, 3, *patch), self.backend.dtype("float32"))
         for window, slot, count in _runs(slots, self.slices):
@@ -154,17 +180,19 @@ class StageOne:
             z = slots[slot] % self.slices
             region = self._input[:, x: x + patch[0], y: y + patch[1]]
             inputs[slot: slot + count] = region[self._triplets[z: z + count]]
-        stage = self.stage
-        probability_name, feature_name = stage.output_names[:2]
-        feed = {stage.input_names[0]: inputs}
-        for fold, runner in enumerate(stage.runners):
-            returned = infer(runner, feed, stream)
-            probabilities = self.backend.float32(returned[probability_name])
-            features = self.backend.float32(returned[feature_name])
+        return {self.stage.input_names[0]: inputs}
+
+    def _stitch(self, batch: int, returned: Sequence[dict[str, Any]]) -> None:
+        """Blend every fold's outputs of ``batch`` into its stitchers (padded slots dropped)."""
+        slots, real = self._slots(batch)
+        probability_name, feature_name = self.stage.output_names[:2]
+        for fold, outputs in enumerate(returned):
+            probabilities = self.backend.float32(outputs[probability_name])
+            features = self.backend.float32(outputs[feature_name])
             if fold >= len(self._stitchers):
                 self._stitchers.append(self._new_stitchers(probabilities, features))
             for stitcher, values in zip(self._stitchers[fold], (probabilities, features)):
-                for slot in range(real):  # padded slots are dropped
+                for slot in range(real):
                     item = slots[slot]
                     stitcher.add(item // self.slices, item % self.slices, values[slot])
         self.calls += 1

@@ -22,14 +22,15 @@ final: they go to ``on_rows`` (normalised, 0 where no window ran, with the
 ``covered`` mask) - in the fast schedule the fusion with stage one and the
 argmax, so with ``bounded`` no ``(C, X, Y, Z)`` volume is held.
 
-With ``host_threads`` (numpy only) one worker builds the next batch's
-inputs and another blends the previous batch's outputs while the calling
-thread runs the networks (:func:`_run_overlapped`); the result is the same.
+Batches are handed out as :class:`~spine_rt.pipelines.schedules.stage_one.FoldCalls`
+(:meth:`StageTwo.batch_calls`): the caller runs the networks. With
+``host_threads`` (numpy only) one worker builds the next batch's inputs and
+another blends the previous batch's outputs meanwhile; the result is the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,7 @@ from spine_rt.patching.array_backend import backend_for
 from spine_rt.pipelines.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.pipelines.schedules.roi import windows_touching
-from spine_rt.pipelines.schedules.stage_one import infer
+from spine_rt.pipelines.schedules.stage_one import FoldCalls
 from spine_rt.pipelines.stage_runners import StageRunners
 
 #: receives ``(rows, probabilities (C, n, Y, Z), covered (n, Y, Z))`` for final rows of ``X``, in order
@@ -139,9 +140,14 @@ class StageTwo:
         self._pending: list[int] = []
 
     def add(self, windows: Sequence[int], next_start: int, last: bool, stream: Any = None) -> None:
-        """Queue ``windows`` (C-order, ascending), run every whole batch (and with ``last`` the rest)
-        and finalise the rows before the first window still to come (``next_start``: where the windows
-        not handed over yet begin)."""
+        """Queue ``windows``, run what :meth:`batch_calls` gives and finalise the rows that allows."""
+        for calls in self.batch_calls(windows, next_start, last):
+            calls.run(self.stage.runners, stream)
+
+    def batch_calls(self, windows: Sequence[int], next_start: int, last: bool) -> Iterator[FoldCalls]:
+        """Queue ``windows`` (C-order, ascending) and hand out the calls of every whole batch (and with ``last``
+        the rest); each is blended once the caller has run it, then the rows before the first window still to
+        come (``next_start``: where the windows not handed over yet begin) are finalised."""
         self._pending.extend(int(w) for w in windows)
         size = self.batch_size
         whole = len(self._pending) if last else len(self._pending) // size * size
@@ -152,13 +158,45 @@ class StageTwo:
         later.append(int(self.starts[self._pending[0]][0]) if self._pending else (end if last else next_start))
         work = list(zip(chunks, later))
         if self.host_threads and work:
-            _run_overlapped(work, self._build, self._infer, self._blend)
+            yield from self._overlapped(work)
         else:
-            for chunk, stop in work:
-                self._blend((chunk, stop), self._infer(self._build((chunk, stop)), stream))
+            for item in work:
+                calls = self._calls(self._build(item))
+                yield calls
+                self._blend(item, calls.returned)
         self._finish(later[-1])
 
     # ------------------------------------------------------------------ helpers
+    def _calls(self, feeds: dict[int, dict[str, Any]]) -> FoldCalls:
+        """Each stage-two fold gets the feed built from its paired stage-one fold's maps."""
+        return FoldCalls([feeds[source] for source in self.fold_pairs])
+
+    def _overlapped(self, work: list[tuple[list[int], int]]) -> Iterator[FoldCalls]:
+        """The calls of ``work`` with the host work off the calling thread.
+
+        One worker builds batch ``k + 1``'s feeds and another blends batch
+        ``k - 1`` while the caller runs the networks on batch ``k`` (the
+        backends and numpy release the GIL in their long loops). Each worker
+        handles its batches in order, so the result is the sequential one; at
+        most two batches' feeds and one batch's outputs wait at a time. An
+        exception in a worker is raised here when its batch is collected.
+        """
+        with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-feed") as feeder, \
+                ThreadPoolExecutor(1, thread_name_prefix="spine-rt-blend") as blender:
+            next_feeds = feeder.submit(self._build, work[0])
+            blending: Future[None] | None = None
+            for index, item in enumerate(work):
+                calls = self._calls(next_feeds.result())
+                if index + 1 < len(work):
+                    next_feeds = feeder.submit(self._build, work[index + 1])
+                yield calls
+                calls.feeds.clear()
+                if blending is not None:
+                    blending.result()  # blends stay in order, and at most one batch's outputs wait
+                blending = blender.submit(self._blend, item, calls.returned)
+            assert blending is not None
+            blending.result()
+
     def _build(self, work: tuple[list[int], int]) -> dict[int, dict[str, Any]]:
         """The batch's feeds, one per stage-one fold in use (shared by the stage-two folds paired with it)."""
         chunk, _ = work
@@ -169,18 +207,14 @@ class StageTwo:
         return {source: _feed(self.volume, maps[source], starts, self.patch, image_name, feature_name)
                 for source in sorted(set(self.fold_pairs))}
 
-    def _infer(self, feeds: dict[int, dict[str, Any]], stream: Any = None) -> list[Any]:
-        name = self.stage.output_names[0]
-        return [infer(runner, feeds[self.fold_pairs[fold]], stream)[name]
-                for fold, runner in enumerate(self.stage.runners)]
-
-    def _blend(self, work: tuple[list[int], int], returned: list[Any]) -> None:
+    def _blend(self, work: tuple[list[int], int], returned: Sequence[dict[str, Any]]) -> None:
         """Softmax, fold mean and blending of one batch (in call order), then the rows it finished."""
         chunk, stop = work
         mean = None
-        logits = self.stage.output_names[0] != "probabilities"
-        for output in returned:
-            prediction = self.backend.float32(output)
+        name = self.stage.output_names[0]
+        logits = name != "probabilities"
+        for outputs in returned:
+            prediction = self.backend.float32(outputs[name])
             if logits:  # a numpy output array is ours: softmax in place
                 prediction = softmax(prediction, in_place=getattr(prediction, "flags", None) is not None
                                      and prediction.flags.writeable)
@@ -232,33 +266,6 @@ def _feed(volume: Any, maps: StageOneMaps, starts: Sequence[np.ndarray], patch: 
 
 def _window(start: np.ndarray, patch: Sequence[int]) -> tuple[slice, ...]:
     return tuple(slice(int(s), int(s) + p) for s, p in zip(start, patch))
-
-
-def _run_overlapped(work: list, build: Callable, infer_batch: Callable, blend: Callable) -> None:
-    """Run ``build -> infer -> blend`` per batch with the host work off the calling thread.
-
-    One worker builds batch ``k + 1``'s feeds and another blends batch
-    ``k - 1`` while the calling thread runs the networks on batch ``k`` (the
-    backends and numpy release the GIL in their long loops). Each worker
-    handles its batches in order, so the result is the sequential one; at
-    most two batches' feeds and one batch's outputs wait at a time. An
-    exception in a worker is raised here when its batch is collected.
-    """
-    with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-feed") as feeder, \
-            ThreadPoolExecutor(1, thread_name_prefix="spine-rt-blend") as blender:
-        next_feeds = feeder.submit(build, work[0])
-        blending: Future[None] | None = None
-        for index, item in enumerate(work):
-            feeds = next_feeds.result()
-            if index + 1 < len(work):
-                next_feeds = feeder.submit(build, work[index + 1])
-            returned = infer_batch(feeds)
-            del feeds
-            if blending is not None:
-                blending.result()  # blends stay in order, and at most one batch's outputs wait
-            blending = blender.submit(blend, item, returned)
-        assert blending is not None
-        blending.result()
 
 
 @dataclass(frozen=True)
