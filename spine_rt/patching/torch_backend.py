@@ -45,7 +45,12 @@ class TorchBackend:
         return torch.empty(tuple(shape), dtype=array.dtype, device=array.device)
 
     def from_host(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        """``array`` on the device; to a CUDA device through pinned memory, queued (no host wait for the device:
+        torch's pinned-memory cache keeps the staging block until the copy is done)."""
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def from_output(self, value: Any) -> torch.Tensor:
         if isinstance(value, torch.Tensor):

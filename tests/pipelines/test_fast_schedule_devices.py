@@ -264,6 +264,74 @@ def test_load_pipeline_checks_the_pipelining_value(tiny_package):
         assert pipe.schedule.device == "cpu"
 
 
+#: what would make the host wait for a CUDA device inside the slab loop (each reads a device value on the host)
+HIDDEN_SYNCS = (("Tensor", "item"), ("Tensor", "cpu"), ("Tensor", "numpy"), ("Tensor", "tolist"),
+                ("Tensor", "nonzero"), ("Tensor", "__bool__"), ("Tensor", "__int__"), ("Tensor", "__float__"),
+                ("torch", "nonzero"), ("cuda", "synchronize"), ("Stream", "synchronize"), ("Event", "synchronize"))
+
+
+def watch_hidden_syncs(monkeypatch, during: list[bool]) -> list[str]:
+    """Patch every :data:`HIDDEN_SYNCS` call to be recorded while ``during[0]`` is true; returns the record."""
+    import torch
+
+    owners = {"Tensor": torch.Tensor, "torch": torch, "cuda": torch.cuda, "Stream": torch.cuda.Stream,
+              "Event": torch.cuda.Event}
+    seen: list[str] = []
+    for owner, name in HIDDEN_SYNCS:
+        original = getattr(owners[owner], name)
+
+        def watched(*args, _original=original, _name=f"{owner}.{name}", **kwargs):
+            if during[0]:
+                seen.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owners[owner], name, watched)
+    return seen
+
+
+def test_the_slab_loop_reads_no_device_value_on_the_host(networks, monkeypatch):
+    """Between the lanes' start and join (the slab loop) no tensor value is read on the host.
+
+    On CPU tensors these calls cost nothing, but on a CUDA device each one
+    would wait for the device (``.item()``, ``.cpu()``, ``nonzero``, ``bool``,
+    stream/device synchronisation): the loop would no longer run ahead of
+    the GPU. The one designed wait, the host waiting for a slab's foreground
+    event (:func:`~spine_rt.pipelines.schedules.lanes.host_wait`), is outside
+    this list. The control shows the watch sees a read the loop would make.
+    """
+    from spine_rt.pipelines.schedules.lanes import StreamLanes
+    from spine_rt.pipelines.schedules.stage_one import StageOne
+
+    first, second = stages(networks["stage1"][:1], networks["stage2"][:1])
+    host = host_schedule(first, second)
+    volume = spine_like(seed=6)
+    during = [False]
+    start, join = StreamLanes.start, StreamLanes.join
+
+    def watched_start(self):
+        start(self)
+        during[0] = True
+
+    def watched_join(self):
+        during[0] = False
+        join(self)
+
+    monkeypatch.setattr(StreamLanes, "start", watched_start)
+    monkeypatch.setattr(StreamLanes, "join", watched_join)
+    seen = watch_hidden_syncs(monkeypatch, during)
+    for lanes in (1, 2):
+        result = dataclasses.replace(host, device="cpu", lanes=lanes).predict(volume)
+        assert result.counts["stage_two_patches_run"] > 0 and not during[0]
+        assert seen == [], f"lanes={lanes}: host reads of device values in the slab loop: {sorted(set(seen))}"
+
+    # the control: a foreground read back with .any() inside the loop is seen
+    foreground = StageOne.foreground
+    monkeypatch.setattr(StageOne, "foreground", lambda self, rows: (lambda f: (bool(f.any()), f)[1])(
+        foreground(self, rows)))
+    dataclasses.replace(host, device="cpu").predict(volume)
+    assert "Tensor.__bool__" in seen
+
+
 # ---------------------------------------------------------------- GPU
 def _cuda_pair(networks, **options):
     """The host schedule's settings with the runners on cuda:0: (two-stream, sequential) device schedules."""
