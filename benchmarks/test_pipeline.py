@@ -72,7 +72,7 @@ def patches_with_true_spine(seed: int, patch: tuple[int, int, int]) -> tuple[int
     from spine_rt.phantoms import spine_mr
     from spine_rt.pipelines import MrPreprocessing
     from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM, stage_one_roi
-    from spine_rt.pipelines.schedules.roi import windows_touching
+    from spine_rt.patching import windows_touching
 
     phantom = spine_mr(seed)
     preprocessing = MrPreprocessing()

@@ -7,7 +7,7 @@ tensor is passed.
 from __future__ import annotations
 
 from spine_rt.patching.consumers import ArgmaxWriter, ArrayWriter
-from spine_rt.patching.grid import PatchGrid, axis_starts
+from spine_rt.patching.grid import PatchGrid, axis_starts, windows_touching
 from spine_rt.patching.importance import ImportanceMode, importance_map, importance_profiles
 from spine_rt.patching.merger import RowMerger
 from spine_rt.patching.outputs import OutputLayout, OutputSpec
@@ -30,4 +30,5 @@ __all__ = [
     "importance_profiles",
     "run_sliding_window",
     "sliding_window_inference",
+    "windows_touching",
 ]

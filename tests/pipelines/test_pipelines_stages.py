@@ -25,7 +25,7 @@ from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.pipelines.schedules.roi import stage_one_roi
 from spine_rt.pipelines.schedules.stage_one import run_stage_one, slice_triplets
 from spine_rt.pipelines.stage_runners import pair_folds
-from spine_rt.pipelines.schedules.roi import windows_touching
+from spine_rt.patching import windows_touching
 from spine_rt.pipelines.schedules.stage_two import Fusion, labels_from_probabilities, run_stage_two
 
 

@@ -20,7 +20,7 @@ from spine_rt.pipelines.schedules.slabs import SlabPlan, roi_margin_rows
 from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.pipelines.schedules.roi import stage_one_roi
 from spine_rt.pipelines.schedules.roi import windows_in_roi
-from spine_rt.pipelines.schedules.roi import windows_touching
+from spine_rt.patching import windows_touching
 
 SPACING = (0.6896, 0.6896, 4.4)
 

@@ -14,8 +14,8 @@ a voxel of half-resolution row ``r`` lies in the ROI iff a foreground voxel
 lies within ``margin_mm`` of it, at most ``margin_rows`` rows away, so the
 ROI of rows ``[a, b)`` is the dilation of the foreground of rows
 ``[a - m, b + m)`` cropped back: the whole-volume mask, computed as soon as
-those rows of stage one are final. Both ask :func:`windows_touching` which
-windows touch the mask.
+those rows of stage one are final. Both ask the splitter's ROI filter
+(:func:`spine_rt.patching.windows_touching`) which windows touch the mask.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from spine_rt.errors import InputError
-from spine_rt.patching import PatchGrid
+from spine_rt.patching import windows_touching
 
 #: default ROI margin around stage one's foreground (mm)
 DEFAULT_ROI_MARGIN_MM = 20.0
@@ -74,33 +73,6 @@ def roi_rows(foreground: np.ndarray, rows: slice, spacing_mm: Sequence[float], m
         return foreground[rows].copy()
     distance = ndimage.distance_transform_edt(~part, sampling=tuple(float(s) for s in spacing_mm))
     return (distance <= margin_mm)[rows.start - band.start: rows.stop - band.start]
-
-
-def windows_touching(grid: PatchGrid, roi: np.ndarray | None, windows: np.ndarray | None = None,
-                     first_row: int = 0) -> np.ndarray:
-    """C-order indices among ``windows`` (default: all of ``grid``) whose box touches ``roi``.
-
-    ``roi`` covers rows ``[first_row, first_row + len(roi))`` of the grid's
-    image (``None``: every window touches). A summed-area table answers "any
-    ROI voxel in this box" in O(1) per window.
-    """
-    windows = np.arange(len(grid)) if windows is None else np.asarray(windows, np.int64)
-    if roi is None or len(windows) == 0:
-        return windows
-    if roi.size >= 2**31:  # int32 counts, summed in place
-        raise InputError(f"stage two: a volume of {roi.size} voxels is beyond 2**31; split the scan")
-    table = np.zeros(tuple(n + 1 for n in roi.shape), np.int32)
-    table[1:, 1:, 1:] = roi
-    for axis in range(3):
-        np.cumsum(table, axis=axis, out=table)
-    _, lo, hi = grid.window_boxes()
-    lo, hi = lo[windows].copy(), hi[windows].copy()
-    lo[:, 0] = np.clip(lo[:, 0] - first_row, 0, roi.shape[0])
-    hi[:, 0] = np.clip(hi[:, 0] - first_row, 0, roi.shape[0])
-    (x0, y0, z0), (x1, y1, z1) = lo.T, hi.T
-    count = (table[x1, y1, z1] - table[x0, y1, z1] - table[x1, y0, z1] - table[x1, y1, z0]
-             + table[x0, y0, z1] + table[x0, y1, z0] + table[x1, y0, z0] - table[x0, y0, z0])
-    return windows[count > 0]
 
 
 def windows_in_roi(plan: Any, rows: range, foreground: np.ndarray | None, spacing_mm: Sequence[float],
