@@ -64,3 +64,34 @@ def test_order_mode_on_cuda_records_real_events_on_a_non_default_stream():
     host_wait(event)
     assert float(host[-1, -1]) == 2.0  # read only after the event: the copy has landed
     lanes.join()
+
+
+def test_the_device_schedule_asks_the_runners_what_they_take_not_their_backend_name():
+    """Capabilities decide (``accepts_torch_tensors``, and on CUDA ``accepts_streams``), whatever the name."""
+    from spine_rt.errors import InputError
+    from spine_rt.pipelines import StageRunners
+    from spine_rt.pipelines.schedules.lanes import choose_pipelining
+
+    class Runner:
+        def __init__(self, tensors: bool, streams: bool) -> None:
+            self.accepts_torch_tensors, self.accepts_streams = tensors, streams
+
+    def stage(name, runner, device, backend="tensorrt"):
+        return StageRunners(name, (runner,), (0,), ("x",), ("y",), (8, 8), backend=backend, device=device)
+
+    both = Runner(True, True)
+    assert choose_pipelining("auto", "fast", stage("stage1", both, "cuda:0", "anything"),
+                             stage("stage2", both, "cuda:0", "anything")).mode == "two-stream"
+    no_streams = Runner(True, False)
+    choice = choose_pipelining("auto", "fast", stage("stage1", no_streams, "cuda:0"),
+                               stage("stage2", no_streams, "cuda:0"))
+    assert choice.mode == "off" and "CUDA stream" in choice.reason
+    with pytest.raises(InputError, match="CUDA stream"):
+        choose_pipelining("sequential", "fast", stage("stage1", no_streams, "cuda:0"),
+                          stage("stage2", no_streams, "cuda:0"))
+    # on the CPU no stream is passed: torch tensors are enough
+    assert choose_pipelining("sequential", "fast", stage("stage1", no_streams, "cpu"),
+                             stage("stage2", no_streams, "cpu")).mode == "sequential"
+    with pytest.raises(InputError, match="do not take torch tensors"):
+        choose_pipelining("sequential", "fast", stage("stage1", Runner(False, True), "cpu", "torch"),
+                          stage("stage2", both, "cpu", "torch"))

@@ -230,9 +230,12 @@ def _device_problem(schedule: str, stage_one: Any, stage_two: Any) -> str | None
     """Why the schedule cannot keep torch tensors on the runners' device, or ``None``."""
     if schedule != "fast":
         return f"the {schedule} schedule has no device version"
+    on_cuda = str(stage_two.device).startswith("cuda")
     for stage in (stage_one, stage_two):
         if not all(getattr(r, "accepts_torch_tensors", False) for r in stage.runners):
             return f"{stage.name} runs on {stage.backend or 'runners'} that do not take torch tensors"
+        if on_cuda and not all(getattr(r, "accepts_streams", False) for r in stage.runners):
+            return f"{stage.name} runs on {stage.backend or 'runners'} that do not run on a caller's CUDA stream"
     if stage_one.device != stage_two.device:
         return f"the stages run on different devices ({stage_one.device}, {stage_two.device})"
     return None
