@@ -12,7 +12,7 @@ of the same weights, the same scan:
   channels_last=True, cuda_graph=True), the fast schedule (stage one once per
   slice, ROI, Gaussian stage-two windows, batch 4) as the *device* schedule
   with two CUDA streams (``pipelining="two-stream"``,
-  :mod:`spine_rt.pipelines.device_fast_schedule`): volume, stage-one maps,
+  :mod:`spine_rt.pipelines.schedules.fast`): volume, stage-one maps,
   feeds, softmax and stitching stay on the GPU, stage one of slab ``k + 1``
   on one stream while stage two of slab ``k`` runs on another;
 * ``spine-rt fast, host schedule (torch fp16, channels-last, CUDA graphs)`` -

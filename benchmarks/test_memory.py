@@ -96,11 +96,10 @@ def child(package: str, shape: tuple[int, int, int], backend: str, threads: int 
 
 #: pipeline steps whose numpy memory ``--steps`` traces: (module, function)
 TRACED_STEPS = (
-    ("spine_rt.pipelines.fast_schedule", "downsample_in_plane"),
-    ("spine_rt.pipelines.fast_schedule", "run_stage_one"),
-    ("spine_rt.pipelines.fast_schedule", "stage_one_roi"),
-    ("spine_rt.pipelines.stage_two_window", "windows_touching"),
-    ("spine_rt.pipelines.fast_schedule", "run_stage_two"),
+    ("spine_rt.pipelines.schedules.stage_one", "downsample_in_plane"),
+    ("spine_rt.pipelines.schedules.fast", "windows_in_roi"),
+    ("spine_rt.pipelines.schedules.roi", "windows_touching"),
+    ("spine_rt.pipelines.schedules.fast", "full_resolution_rows"),
 )
 
 

@@ -60,7 +60,7 @@ def patches_with_true_spine(seed: int, patch: tuple[int, int, int]) -> tuple[int
 
     A projection, not a measurement: the phantom's true labels play a
     perfect stage one's foreground, dilated by the default ROI margin exactly
-    as :func:`~spine_rt.pipelines.stage_one_roi.stage_one_roi` does, on the
+    as :func:`~spine_rt.pipelines.schedules.roi.stage_one_roi` does, on the
     network volume the pipeline builds; the windows are planned as the fast
     schedule plans them.
     """
@@ -70,8 +70,8 @@ def patches_with_true_spine(seed: int, patch: tuple[int, int, int]) -> tuple[int
     from spine_rt.patching import PatchGrid
     from spine_rt.phantoms import spine_mr
     from spine_rt.pipelines import MrPreprocessing
-    from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM, stage_one_roi
-    from spine_rt.pipelines.stage_two_window import windows_touching
+    from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM, stage_one_roi
+    from spine_rt.patching import windows_touching
 
     phantom = spine_mr(seed)
     preprocessing = MrPreprocessing()

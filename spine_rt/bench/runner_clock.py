@@ -129,7 +129,9 @@ class RunnerClock:
         import torch
 
         stream = kwargs.get("stream")
-        if not hasattr(stream, "record_event"):  # no torch stream given: the call is ordered on the current one
+        if isinstance(stream, int):  # a cudaStream_t handle: torch's view of it (not owned)
+            stream = torch.cuda.ExternalStream(stream, device=torch.device(device))
+        elif not hasattr(stream, "record_event"):  # no stream given: the call is ordered on the current one
             stream = torch.cuda.current_stream(torch.device(device))
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)

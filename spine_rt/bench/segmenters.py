@@ -17,7 +17,7 @@ backend and for the authors' schedule, which is the same pipeline class with
 Outer windows 512 x 1024 x 12 with stride 100/100/6, stage one re-run for
 every outer window, 60 stage-two patches 192 x 192 x 12 per window (stride
 81/81/1) in batches of 20, uniform averaging, no ROI
-(:mod:`spine_rt.pipelines.reference_schedule`). The networks are the
+(:mod:`spine_rt.pipelines.schedules.reference`). The networks are the
 package's torch weights run eagerly in FP32, as the authors ran them.
 
 **Baseline (b)**, :class:`MonaiBaseline`: MONAI ``sliding_window_inference`` driving the same torch
@@ -27,7 +27,7 @@ What runs, on torch runners in FP32 (the package's weights, or given modules):
 
 1. spine-rt's preprocessing (the same network volume as the fast schedule);
 2. stage one **once per slice** with spine-rt's stage-one loop
-   (:func:`~spine_rt.pipelines.stage_one_runner.run_stage_one`), not per
+   (:func:`~spine_rt.pipelines.schedules.stage_one.run_stage_one`), not per
    outer window as the authors did: this baseline isolates the stage-two
    sliding window;
 3. MONAI takes one input tensor, so the stage-one outputs become extra
@@ -37,7 +37,7 @@ What runs, on torch runners in FP32 (the package's weights, or given modules):
    grid, then repeated 4 x 4 in-plane to full resolution (F = 512 full, 64
    tiny). Built with torch on the device (``interpolate(...,
    align_corners=False)`` samples exactly the voxel centres that spine-rt's
-   :func:`~spine_rt.pipelines.in_plane_sampling.sample_in_plane` does). The
+   :func:`~spine_rt.pipelines.schedules.sampling.sample_in_plane` does). The
    predictor splits each window batch back into ``image`` (the first 1 + C
    channels) and ``stage_one_features`` (the other F channels, every 4th
    voxel in-plane); window starts are multiples of 4 (volume padded to a
@@ -240,8 +240,8 @@ class MonaiBaseline:
         import torch
 
         from spine_rt.io import Image
-        from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
-        from spine_rt.pipelines.stage_one_runner import run_stage_one
+        from spine_rt.pipelines.schedules.sampling import downsample_in_plane
+        from spine_rt.pipelines.schedules.stage_one import run_stage_one
 
         seconds: dict[str, float] = {}
         clock = time.perf_counter()

@@ -59,6 +59,32 @@ class ArrayBackend(Protocol):
 
     def any(self, array: Array) -> bool: ...
 
+    # the two-stage schedule's few extra operations (spine_rt.pipelines.schedules)
+    def take(self, array: Array, index: np.ndarray, axis: int) -> Array:
+        """``array`` at host indices ``index`` along ``axis``."""
+
+    def concat(self, arrays: Sequence[Array], axis: int) -> Array: ...
+
+    def block_mean(self, blocks: Array, axes: tuple[int, ...]) -> Array:
+        """Mean over ``axes`` summed in float64, as float32."""
+
+    def amax(self, array: Array, axis: int) -> Array: ...
+
+    def argmax(self, array: Array, axis: int, dtype: str) -> Array:
+        """Index of the maximum along ``axis`` (first on ties) as ``dtype`` (``"uint8"``, ``"int32"``)."""
+
+    def float32(self, array: Array) -> Array:
+        """``array`` as float32 (no copy when it already is)."""
+
+    def copy_where(self, target: Array, source: Array, mask: Array) -> None:
+        """``target[:, mask] = source[:, mask]`` for ``(C, *box)`` arrays and a ``box`` mask."""
+
+    def slices_last(self, array: Array) -> Array:
+        """A view ``(C, X, Y, Z)`` of ``(Z, C, X, Y)`` (stage one's maps)."""
+
+    def count(self, mask: Array) -> Any:
+        """True voxels of ``mask`` (a device scalar on a device: no host wait)."""
+
 
 class NumpyBackend:
     """:class:`ArrayBackend` for numpy arrays (host memory, one thread)."""
@@ -120,6 +146,33 @@ class NumpyBackend:
 
     def any(self, array: np.ndarray) -> bool:
         return bool(array.any())
+
+    def take(self, array: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+        return np.take(array, index, axis=axis)
+
+    def concat(self, arrays: Sequence[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(arrays, axis=axis)
+
+    def block_mean(self, blocks: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return blocks.mean(axis=axes, dtype=np.float64).astype(np.float32)
+
+    def amax(self, array: np.ndarray, axis: int) -> np.ndarray:
+        return array.max(axis=axis)
+
+    def argmax(self, array: np.ndarray, axis: int, dtype: str) -> np.ndarray:
+        return array.argmax(axis=axis).astype(dtype)
+
+    def float32(self, array: Any) -> np.ndarray:
+        return np.asarray(self.from_output(array), np.float32)
+
+    def copy_where(self, target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> None:
+        np.copyto(target, source, where=mask[None])
+
+    def slices_last(self, array: np.ndarray) -> np.ndarray:
+        return np.moveaxis(array, 0, -1)
+
+    def count(self, mask: np.ndarray) -> int:
+        return int(np.count_nonzero(mask))
 
     def _scratch_for(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         key = (tuple(shape), np.dtype(dtype))

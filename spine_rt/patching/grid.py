@@ -15,6 +15,7 @@ Coordinates are voxel indices of the spatial axes ``(Z, Y, X)`` (or ``(Y, X)``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -209,6 +210,39 @@ def axis_starts(
         if all(b - a <= patch for a, b in zip(starts, starts[1:])):
             return tuple(starts)
         count += 1
+
+
+def windows_touching(grid: PatchGrid, roi: np.ndarray | None, windows: np.ndarray | None = None,
+                     first_row: int = 0) -> np.ndarray:
+    """The ROI filter of the splitter: C-order indices among ``windows`` (default: all of ``grid``) whose box
+    touches ``roi``.
+
+    ``roi`` is a bool mask over the grid's image, or over rows
+    ``[first_row, first_row + len(roi))`` of its first axis only (a band);
+    ``None``: every window touches. A summed-area table answers "any ROI
+    voxel in this box" in O(1) per window, for 2D and 3D grids alike.
+
+    Raises:
+        InputError: a mask of ``2**31`` voxels or more (the counts are int32).
+    """
+    windows = np.arange(len(grid)) if windows is None else np.asarray(windows, np.int64)
+    if roi is None or len(windows) == 0:
+        return windows
+    if roi.size >= 2**31:
+        raise InputError(f"a ROI of {roi.size} voxels is beyond 2**31; split the volume")
+    table = np.zeros(tuple(n + 1 for n in roi.shape), np.int32)
+    table[(slice(1, None),) * roi.ndim] = roi
+    for axis in range(roi.ndim):
+        np.cumsum(table, axis=axis, out=table)
+    _, lo, hi = grid.window_boxes()
+    lo, hi = lo[windows].copy(), hi[windows].copy()
+    lo[:, 0] = np.clip(lo[:, 0] - first_row, 0, roi.shape[0])
+    hi[:, 0] = np.clip(hi[:, 0] - first_row, 0, roi.shape[0])
+    count = np.zeros(len(windows), np.int64)
+    for corner in itertools.product((False, True), repeat=roi.ndim):  # inclusion-exclusion over the box corners
+        sign = -1 if (roi.ndim - sum(corner)) % 2 else 1
+        count += sign * table[tuple(np.where(high, hi[:, axis], lo[:, axis]) for axis, high in enumerate(corner))]
+    return windows[count > 0]
 
 
 def _is_int(value: object) -> bool:

@@ -34,7 +34,7 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.patching.array_backend import ArrayBackend, backend_for, is_torch_tensor
-from spine_rt.patching.grid import DEFAULT_OVERLAP, PatchGrid
+from spine_rt.patching.grid import DEFAULT_OVERLAP, PatchGrid, windows_touching
 from spine_rt.patching.importance import DEFAULT_SIGMA_SCALE, ImportanceMode, importance_profiles
 from spine_rt.patching.outputs import OutputLayout
 from spine_rt.patching.stitcher import SlabConsumer, Stitcher
@@ -267,9 +267,7 @@ def _windows_touching(roi: Any, grid: PatchGrid) -> np.ndarray:
         if not np.issubdtype(roi.dtype, np.integer):
             raise InputError(f"roi must be a boolean mask, got dtype {roi.dtype}")
         roi = roi != 0
-    _, lo, hi = grid.window_boxes()
-    touching = [i for i in range(len(grid)) if roi[tuple(slice(a, b) for a, b in zip(lo[i], hi[i]))].any()]
-    return np.asarray(touching, dtype=np.int64)
+    return windows_touching(grid, roi)
 
 
 def _dtype_name(value: Any) -> str:

@@ -16,7 +16,8 @@ from spine_rt.dependencies import require
 
 torch = require("torch", "sliding-window inference on torch tensors")
 
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16}
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8, torch.int32: np.int32,
+                 torch.bool: np.bool_}
 
 
 class TorchBackend:
@@ -44,7 +45,12 @@ class TorchBackend:
         return torch.empty(tuple(shape), dtype=array.dtype, device=array.device)
 
     def from_host(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        """``array`` on the device; to a CUDA device through pinned memory, queued (no host wait for the device:
+        torch's pinned-memory cache keeps the staging block until the copy is done)."""
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def from_output(self, value: Any) -> torch.Tensor:
         if isinstance(value, torch.Tensor):
@@ -76,3 +82,30 @@ class TorchBackend:
 
     def any(self, array: torch.Tensor) -> bool:
         return bool(array.any())
+
+    def take(self, array: torch.Tensor, index: np.ndarray, axis: int) -> torch.Tensor:
+        return array.index_select(axis, torch.from_numpy(np.asarray(index, np.int64)).to(array.device))
+
+    def concat(self, arrays: Sequence[torch.Tensor], axis: int) -> torch.Tensor:
+        return torch.cat(list(arrays), dim=axis)
+
+    def block_mean(self, blocks: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        return blocks.to(torch.float64).mean(dim=axes).to(torch.float32)
+
+    def amax(self, array: torch.Tensor, axis: int) -> torch.Tensor:
+        return array.amax(dim=axis)
+
+    def argmax(self, array: torch.Tensor, axis: int, dtype: str) -> torch.Tensor:
+        return array.argmax(dim=axis).to(getattr(torch, dtype))
+
+    def float32(self, array: Any) -> torch.Tensor:
+        return self.from_output(array).to(torch.float32)
+
+    def copy_where(self, target: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> None:
+        target.copy_(torch.where(mask[None], source, target))
+
+    def slices_last(self, array: torch.Tensor) -> torch.Tensor:
+        return array.permute(1, 2, 3, 0)
+
+    def count(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask.sum()

@@ -19,31 +19,32 @@ Choices (each documented in its module):
   0.3448 x 4.4 mm; stage one on ``f x f`` block means (``f = 2``, 0.69 mm);
   its probabilities (stride 2) and features (stride 8) are sampled linearly
   for each stage-two patch, never held at full resolution
-  (``in_plane_sampling``, ``stage_one_maps``).
+  (``schedules.sampling``, ``schedules.maps``).
 * **Padding** (``volume_padding``). After the in-plane crop to the non-zero
   extent the volume is padded with background, centred: in-plane to a
   multiple of 8 and every axis to at least one stage-two patch, so a scan
   with fewer slices than the patch gets empty slices on both sides (stage one
   runs on them too). Undone exactly before the inverse resampling.
-* **Stage one** (``stage_one_runner``): every slice once (a slice larger than
+* **Stage one** (``schedules.stage_one``): every slice once (a slice larger than
   the graph's static patch is tiled), fixed batches, all folds in one pass.
-* **ROI** (``stage_one_roi``): stage one's fold-mean foreground dilated by
+* **ROI** (``schedules.roi``): stage one's fold-mean foreground dilated by
   ``roi_margin_mm`` (default 20 mm, Euclidean on the 0.69 x 0.69 x 4.4 mm
   grid); stage two runs the windows touching it; none when stage one finds
   nothing.
 * **Folds**: stage-two fold ``k`` gets stage-one fold ``k``'s maps (or the
   only stage-one fold); softmax outputs are averaged over folds per window.
-* **Fusion** (``fusion``): stage two's probabilities inside windows that ran,
+* **Fusion** (``schedules.stage_two``): stage two's probabilities inside windows that ran,
   stage one's elsewhere; argmax.
-* **TTA** (``mirroring``): the anterior-posterior axis only (an upside-down
+* **TTA** (``schedules.prediction``): the anterior-posterior axis only (an upside-down
   spine would confuse the level labels).
-* **Device schedule** (``device_fast_schedule``, ``pipelining``): the fast
-  schedule with volume, maps, feeds, softmax and stitching as torch tensors
-  on the runners' device, cut into slabs along ``X`` (``slab_plan``); on a
-  CUDA device stage one of slab ``k + 1`` runs on one stream while stage two
-  of slab ``k`` runs on another (``stream_lanes``). ``pipelining="auto"``
-  picks it for torch/TensorRT runners on CUDA, the host schedule otherwise.
-* **Reference schedule** (``reference_schedule``): the authors' schedule of
+* **One fast schedule** (``schedules.fast``): one slab loop over stage one
+  and stage two, cut into slabs along ``X`` (``schedules.slabs``), on numpy
+  arrays or with volume, maps, feeds, softmax and stitching as torch tensors
+  on the runners' device; on a CUDA device stage one of slab ``k + 1`` may
+  run on one stream while stage two of slab ``k`` runs on another
+  (``schedules.lanes``, ``pipelining``). ``pipelining="auto"`` picks two
+  streams for torch/TensorRT runners on CUDA, numpy arrays otherwise.
+* **Reference schedule** (``schedules.reference``): the authors' schedule of
   SEEDS.md, for baselines.
 * **Threads** (``spine_mr_pipeline``): one pipeline may be shared; an
   internal lock lets one call at a time use the networks, while reading,

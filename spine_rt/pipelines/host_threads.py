@@ -1,6 +1,6 @@
 """Whether stage two's host work runs on worker threads beside the backend.
 
-With ``host_threads`` on, :func:`~spine_rt.pipelines.stage_two_window.run_stage_two`
+With ``host_threads`` on, :class:`~spine_rt.pipelines.schedules.stage_two.StageTwo`
 builds the next batch's inputs and blends the previous batch's outputs on two
 worker threads while the backend runs the current batch (same result). That
 pays where a core is free for them, and costs one more batch of inputs and

@@ -93,7 +93,7 @@ def load_pipeline(
         pipelining: ``"auto"`` (default: the device fast schedule with stage one and
             stage two on two CUDA streams for torch/TensorRT runners on a CUDA
             device, the host schedule otherwise), ``"two-stream"``,
-            ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.pipelining`);
+            ``"sequential"`` or ``"off"`` (see :mod:`spine_rt.pipelines.schedules.lanes`);
             the report says which ran and why.
         host_threads: host schedule: build stage two's inputs and blend its
             outputs on worker threads beside the backend (same result; one

@@ -28,9 +28,9 @@ from spine_rt.errors import InputError
 from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS
 from spine_rt.patching.grid import DEFAULT_OVERLAP
 from spine_rt.pipelines.host_threads import choose_host_threads
-from spine_rt.pipelines.pipelining import check_pipelining
-from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE
-from spine_rt.pipelines.stage_one_roi import DEFAULT_ROI_MARGIN_MM
+from spine_rt.pipelines.schedules.lanes import check_pipelining
+from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
+from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM
 
 SCHEDULES: tuple[str, ...] = ("fast", "reference")
 #: default windows per call of the fast schedule
@@ -63,7 +63,7 @@ class PipelineOptions:
         stage_one_batch_size: stage-one slices per call (default 8; the reference
             schedule keeps ``None``: one outer window, the stage-two patch depth).
         pipelining: ``"auto"`` (default), ``"two-stream"``, ``"sequential"`` or ``"off"``
-            (:mod:`~spine_rt.pipelines.pipelining`).
+            (:mod:`~spine_rt.pipelines.schedules.lanes`).
         host_threads: host schedules: stage two's input building and blending on
             worker threads; default on when more than one CPU core is usable.
         relabel_levels: rewrite level names that disagree with the count from the sacrum (default on).

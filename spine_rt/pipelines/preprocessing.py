@@ -28,7 +28,7 @@ from spine_rt.errors import InputError
 from spine_rt.io import MR_MODEL_AXES, GridTransform, Image, parse_axis_codes
 from spine_rt.io.image import AxisCodes
 from spine_rt.pipelines.body_crop import CropBox
-from spine_rt.pipelines.stage_one_maps import STAGE_ONE_UPSAMPLINGS
+from spine_rt.pipelines.schedules.maps import STAGE_ONE_UPSAMPLINGS
 from spine_rt.pipelines.intensity_normalization import IntensityStatistics, normalize_intensity
 from spine_rt.pipelines.volume_padding import VolumePadding
 
@@ -55,7 +55,7 @@ class MrPreprocessing:
         stage_one_upsampling: how stage one's maps reach stage two's grids in
             the reference schedule: ``"linear"`` (spine-rt) or ``"authors"``
             (packages from the SSHSNet authors' checkpoints; see
-            :mod:`~spine_rt.pipelines.stage_one_maps`).
+            :mod:`~spine_rt.pipelines.schedules.maps`).
     """
 
     axes: AxisCodes = MR_MODEL_AXES

@@ -7,10 +7,10 @@ Construct once (runners loaded, options checked), call many times::
     result.labels, result.affine, result.report; result.save("seg.nii.gz")
 
 A call: read -> preprocess (:mod:`~spine_rt.pipelines.preprocessing`) ->
-schedule (``"fast"``: :mod:`~spine_rt.pipelines.fast_schedule` on the host, or
-:mod:`~spine_rt.pipelines.device_fast_schedule` on the runners' device with
-two CUDA streams, see :mod:`~spine_rt.pipelines.pipelining`; or
-``"reference"``: :mod:`~spine_rt.pipelines.reference_schedule`), optionally
+schedule (``"fast"``: :mod:`~spine_rt.pipelines.schedules.fast` on numpy
+arrays, or on the runners' device with one or two CUDA streams, see
+:mod:`~spine_rt.pipelines.schedules.lanes`; or ``"reference"``:
+:mod:`~spine_rt.pipelines.schedules.reference`), optionally
 with mirroring TTA -> argmax -> exact inverse of the preprocessing -> report.
 
 Thread safety: one pipeline may be called from several threads. The
@@ -37,15 +37,14 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
-from spine_rt.pipelines.fast_schedule import FastSchedule
-from spine_rt.pipelines.mirroring import MIRROR_AXES, predict_with_mirroring
+from spine_rt.pipelines.schedules.fast import FastSchedule
+from spine_rt.pipelines.schedules.lanes import choose_pipelining
+from spine_rt.pipelines.schedules.prediction import MIRROR_AXES, GridPrediction, predict_with_mirroring
 from spine_rt.pipelines.pipeline_input import as_image
 from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
-from spine_rt.pipelines.pipelining import choose_pipelining
 from spine_rt.pipelines.plausibility import check_mr_geometry
 from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
-from spine_rt.pipelines.reference_schedule import ReferenceSchedule, ReferenceWindows
+from spine_rt.pipelines.schedules.reference import ReferenceSchedule, ReferenceWindows
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.pipelines.structure_report import structures_found
@@ -111,7 +110,8 @@ class SpineMrPipeline:
         factor = self.preprocessing.resolution_factor
         self.pipelining = choose_pipelining(options.pipelining, schedule, stage_one, stage_two)
         if schedule == "fast":
-            self.schedule: FastSchedule | DeviceFastSchedule | ReferenceSchedule = FastSchedule(
+            mode = self.pipelining.mode
+            self.schedule: FastSchedule | ReferenceSchedule = FastSchedule(
                 stage_one=stage_one,
                 stage_two=stage_two,
                 resolution_factor=factor,
@@ -122,10 +122,9 @@ class SpineMrPipeline:
                 roi_margin_mm=options.roi_margin_mm,
                 overlap=options.overlap,
                 host_threads=self.host_threads,
+                device=None if mode == "off" else stage_two.device,
+                lanes=2 if mode == "two-stream" else 1,
             )
-            if self.pipelining.mode != "off":
-                self.schedule = DeviceFastSchedule.like(self.schedule, stage_two.device,
-                                                        two_streams=self.pipelining.mode == "two-stream")
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
             windows = ReferenceWindows(windows.outer_window, windows.outer_stride, windows.inner_stride,
@@ -153,7 +152,14 @@ class SpineMrPipeline:
                 an empty image), or a closed pipeline.
             EnvironmentProblem: a backend failing on this machine.
         """
-        return self.segment(self.prepare(scan, affine), return_probabilities=return_probabilities)
+        prepared = self.prepare(scan, affine)
+        with self._lock:  # as segment(), written out: the schedule's runner calls stay few frames deep
+            self._check_open()
+            if self.tta:
+                prediction = predict_with_mirroring(self.schedule.predict, prepared.volume.volume, MIRROR_AXES)
+            else:
+                prediction = self.schedule.predict(prepared.volume.volume, keep_probabilities=return_probabilities)
+        return self._result(prepared, prediction, return_probabilities)
 
     def prepare(self, scan: Any, affine: Any = None) -> PreparedScan:
         """Read and preprocess ``scan`` (no network runs; safe in any thread, without the lock).
@@ -178,13 +184,17 @@ class SpineMrPipeline:
             InputError: a closed pipeline.
         """
         self._check_open()
-        seconds = dict(scan.seconds)
         with self._lock:
             self._check_open()
             if self.tta:
                 prediction = predict_with_mirroring(self.schedule.predict, scan.volume.volume, MIRROR_AXES)
             else:
                 prediction = self.schedule.predict(scan.volume.volume, keep_probabilities=return_probabilities)
+        return self._result(scan, prediction, return_probabilities)
+
+    def _result(self, scan: PreparedScan, prediction: GridPrediction, return_probabilities: bool) -> Result:
+        """The labels (and probabilities) of ``prediction`` on the scan's grid, the spine reading and the report."""
+        seconds = dict(scan.seconds)
         seconds.update(prediction.seconds)
 
         clock = time.perf_counter()
@@ -243,7 +253,7 @@ class SpineMrPipeline:
             "host_threads": self.host_threads,
             "relabel_levels": self.relabel_levels,
         }
-        if isinstance(schedule, (FastSchedule, DeviceFastSchedule)):
+        if isinstance(schedule, FastSchedule):
             settings.update({
                 "roi": schedule.roi,
                 "roi_margin_mm": schedule.roi_margin_mm,

@@ -174,7 +174,7 @@ class OnnxRuntimeRunner(Runner):
     def _output_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._outputs
 
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any = None) -> dict[str, np.ndarray]:
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
         arrays = {name: np.ascontiguousarray(value) for name, value in feed.items()}

@@ -186,7 +186,7 @@ class OpenVINORunner(Runner):
     def _output_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._outputs
 
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any = None) -> dict[str, np.ndarray]:
         arrays = {name: np.ascontiguousarray(value) for name, value in feed.items()}
         batch = _batch_of(arrays)
         with self._lock:

@@ -4,7 +4,7 @@ As in Polygraphy, the base class owns the public methods and each backend
 fills in three hooks::
 
     _activate_impl()            load the model, allocate what inference needs
-    _infer_impl(feed) -> dict   run one batch; the feed is already validated
+    _infer_impl(feed, stream)   run one batch (on ``stream`` where given); the feed is validated
     _close_impl()               release what _activate_impl allocated
 
 plus :meth:`_input_specs_impl` / :meth:`_output_specs_impl`. Usage::
@@ -46,6 +46,9 @@ class Runner(abc.ABC):
     backend: ClassVar[str] = ""
     #: whether :meth:`infer` accepts torch tensors in the feed (zero-copy backends).
     accepts_torch_tensors: ClassVar[bool] = False
+    #: whether :meth:`infer` runs on a caller's CUDA stream (``stream=``): device runners; host runners
+    #: finish their work before they return and take ``stream=None`` only.
+    accepts_streams: ClassVar[bool] = False
 
     def __init__(self, *, name: str | None = None, device: str = "cpu") -> None:
         self.name: str = name if name is not None else type(self).__name__
@@ -118,12 +121,15 @@ class Runner(abc.ABC):
         return {"name": self.name, "backend": self.backend, "device": self.device}
 
     # ----------------------------------------------------------------- inference
-    def infer(self, feed: Mapping[str, Any], *, check_inputs: bool = True) -> dict[str, Any]:
+    def infer(self, feed: Mapping[str, Any], *, stream: Any = None, check_inputs: bool = True) -> dict[str, Any]:
         """Run one batch.
 
         Args:
             feed: input name -> numpy array (or torch tensor where the backend
                 takes them), matching :attr:`input_specs` in dtype and static sizes.
+            stream: the CUDA stream to queue the work on (a torch stream or an int
+                ``cudaStream_t``), for runners with :attr:`accepts_streams`; ``None``:
+                the runner's own stream (device runners) or none (host runners).
             check_inputs: validate the feed first (default). Pass ``False`` only
                 in a loop whose feed was checked once.
 
@@ -131,11 +137,13 @@ class Runner(abc.ABC):
             output name -> array, in the order of :attr:`output_specs`.
 
         Raises:
-            InputError: the runner is closed, or an input is missing, unexpected,
-                or has the wrong dtype, rank or size (one line naming the
-                expected spec).
+            InputError: the runner is closed, a stream given to a runner without
+                :attr:`accepts_streams`, or an input is missing, unexpected, or has
+                the wrong dtype, rank or size (one line naming the expected spec).
         """
         self.activate()
+        if stream is not None and not self.accepts_streams:
+            raise InputError(f"{self._label()} runs on the host and takes no CUDA stream; pass stream=None")
         if check_inputs:
             validate_feed(
                 feed,
@@ -143,7 +151,7 @@ class Runner(abc.ABC):
                 runner_label=self._label(),
                 accepts_torch_tensors=self.accepts_torch_tensors,
             )
-        return self._infer_impl(feed)
+        return self._infer_impl(feed, stream)
 
     # ----------------------------------------------------------------- hooks
     @abc.abstractmethod
@@ -159,8 +167,8 @@ class Runner(abc.ABC):
         """Output specs of the active model."""
 
     @abc.abstractmethod
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one batch on a validated feed; return output name -> array."""
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any) -> dict[str, Any]:
+        """Run one batch on a validated feed (on ``stream`` when not ``None``); return output name -> array."""
 
     @abc.abstractmethod
     def _close_impl(self) -> None:

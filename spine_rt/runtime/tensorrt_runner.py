@@ -65,7 +65,7 @@ from spine_rt.runtime.cuda_memory import (
     stream_handle,
 )
 from spine_rt.runtime.devices import cuda_index
-from spine_rt.runtime.feed_validation import is_torch_tensor, validate_feed
+from spine_rt.runtime.feed_validation import is_torch_tensor
 from spine_rt.runtime.runner import Runner
 from spine_rt.runtime.tensor_spec import TensorSpec
 from spine_rt.runtime.tensorrt_logger import format_errors, make_tensorrt_logger
@@ -225,6 +225,7 @@ class TensorRTRunner(Runner):
 
     backend = "tensorrt"
     accepts_torch_tensors = True
+    accepts_streams = True
 
     def __init__(
         self,
@@ -293,30 +294,6 @@ class TensorRTRunner(Runner):
         self.activate()
         return self._input_ranges[input_name]
 
-    # ----------------------------------------------------------------- inference
-    def infer(self, feed: Mapping[str, Any], *, check_inputs: bool = True, stream: Any = None) -> dict[str, Any]:
-        """Run one batch (see :meth:`Runner.infer`), optionally on another CUDA stream.
-
-        Args:
-            feed: input name -> numpy array or torch tensor.
-            check_inputs: validate dtypes and static sizes first.
-            stream: run on this stream (int handle or stream object) with its own
-                execution context; ``None`` uses the runner's stream.
-
-        Returns:
-            output name -> numpy array (numpy feed) or torch tensor on the device (any torch tensor in the feed).
-
-        Raises:
-            InputError: bad feed, or a shape outside the engine's optimization profile.
-            EnvironmentProblem: TensorRT or CUDA failed while running.
-        """
-        if stream is None:
-            return super().infer(feed, check_inputs=check_inputs)
-        self.activate()
-        if check_inputs:
-            validate_feed(feed, self._inputs, runner_label=self._label(), accepts_torch_tensors=True)
-        return self._run(feed, stream_handle(stream))
-
     # ----------------------------------------------------------------- hooks
     def _activate_impl(self) -> None:
         trt = require("tensorrt", "TensorRTRunner")
@@ -356,9 +333,16 @@ class TensorRTRunner(Runner):
     def _output_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._outputs
 
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any) -> dict[str, Any]:
+        """One batch on ``stream`` (int handle or stream object; its own execution context) or, with ``None``,
+        on the runner's stream. Returns numpy arrays for a numpy feed, torch tensors on the device for any
+        torch tensor in the feed; refuses (InputError) shapes outside the engine's optimization profile."""
         assert self._default_stream is not None
-        return self._run(feed, self._default_stream.handle_int)
+        handle = self._default_stream.handle_int if stream is None else stream_handle(stream)
+        if self.cuda_graph and handle == 0:
+            raise InputError(f"{self._label()}: cuda_graph=True cannot capture on the default stream 0; "
+                             "pass another stream or None")
+        return self._run(feed, handle)
 
     def _close_impl(self) -> None:
         with self._lock:  # no slot is made (another thread's first call on a stream) while they are released

@@ -88,6 +88,7 @@ class TorchRunner(Runner):
 
     backend = "torch"
     accepts_torch_tensors = True
+    accepts_streams = True
 
     def __init__(
         self,
@@ -170,12 +171,15 @@ class TorchRunner(Runner):
     def _output_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._outputs
 
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any) -> dict[str, Any]:
         import torch
 
         return_tensors = any(is_torch_tensor(value) for value in feed.values())
         index = cuda_index(self.device)
-        with torch.inference_mode(), (torch.cuda.device(index) if index is not None else nullcontext()):
+        if stream is not None and index is None:
+            raise InputError(f"{self._label()} runs on {self.device}; a CUDA stream needs a CUDA device")
+        on_stream = nullcontext() if stream is None else torch.cuda.stream(_torch_stream(torch, stream, self.device))
+        with torch.inference_mode(), (torch.cuda.device(index) if index is not None else nullcontext()), on_stream:
             inputs = [self._prepare(torch, feed[spec.name]) for spec in self._inputs]
             if self.cuda_graph:
                 raw_outputs = self._replay_graph(torch, inputs)
@@ -263,6 +267,13 @@ class TorchRunner(Runner):
         if tensor.dtype in (torch.float16, torch.bfloat16):
             tensor = tensor.float()
         return tensor.detach().contiguous().cpu().numpy()
+
+
+def _torch_stream(torch, stream: Any, device: str) -> Any:
+    """``stream`` as a torch stream: a ``torch.cuda.Stream`` as is, an int ``cudaStream_t`` wrapped (not owned)."""
+    if isinstance(stream, int):
+        return torch.cuda.ExternalStream(stream, device=torch.device(device))
+    return stream
 
 
 def _channels_last_format(torch, rank: int) -> Any:

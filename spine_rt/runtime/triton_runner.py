@@ -118,7 +118,7 @@ class TritonRunner(Runner):
     def _output_specs_impl(self) -> tuple[TensorSpec, ...]:
         return self._outputs
 
-    def _infer_impl(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def _infer_impl(self, feed: Mapping[str, Any], stream: Any = None) -> dict[str, np.ndarray]:
         arrays = {spec.name: np.ascontiguousarray(feed[spec.name]) for spec in self._inputs}
         batch = len(next(iter(arrays.values()))) if arrays else 0
         step = self.max_batch_size if self.max_batch_size > 0 and batch > self.max_batch_size else batch

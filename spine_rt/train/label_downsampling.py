@@ -1,7 +1,7 @@
 """Label maps at stage one's resolution: the majority label of each ``f x f`` in-plane block.
 
 The pipeline gives stage one the block mean of ``f x f`` full-resolution
-voxels (:func:`spine_rt.pipelines.in_plane_sampling.downsample_in_plane`);
+voxels (:func:`spine_rt.pipelines.schedules.sampling.downsample_in_plane`);
 the matching training target is the most frequent label in the same block
 (ties go to the smaller id).
 """

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spine_rt.pipelines.stage_one_maps import StageOneMaps
+from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.train.mixed_precision import TrainingDevice
 from spine_rt.train.slice_sampler import slice_triplet
 

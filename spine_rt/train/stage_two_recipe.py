@@ -5,7 +5,7 @@ gradients) and run once over every training and validation scan exactly as
 the pipeline feeds stage two: on the full-resolution scan coarsened in-plane
 by ``f`` (block mean), whole slices, probabilities at stride ``f`` and
 features at stride ``4 f`` kept as float16 maps
-(:class:`spine_rt.pipelines.stage_one_maps.StageOneMaps`). Each patch then
+(:class:`spine_rt.pipelines.schedules.maps.StageOneMaps`). Each patch then
 takes its MR, the probabilities sampled to full resolution and the features
 at 1/4 resolution from those maps (the pipeline's own sampling).
 
@@ -33,9 +33,9 @@ from torch import nn
 
 from spine_rt.errors import InputError
 from spine_rt.measure.overlap import dice_per_label
-from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
+from spine_rt.pipelines.schedules.sampling import downsample_in_plane
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.pipelines.stage_one_maps import StageOneMaps
+from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.train.checkpoints import (
     build_from_config, file_sha256, network_config, network_from_checkpoint, read_training_checkpoint,
 )

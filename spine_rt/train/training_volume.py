@@ -18,7 +18,7 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
+from spine_rt.pipelines.schedules.sampling import downsample_in_plane
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.train.label_downsampling import downsample_labels_in_plane
 from spine_rt.train.label_map import check_label_ids

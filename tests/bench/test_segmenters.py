@@ -37,9 +37,9 @@ def test_labels_have_the_input_shape(baseline):
 def test_predictor_split_gives_spine_rt_feed(baseline):
     """Window channels split inside the predictor = the inputs spine-rt assembles for the same patch."""
     from spine_rt.io import Image
-    from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
-    from spine_rt.pipelines.stage_one_runner import run_stage_one
-    from spine_rt.pipelines.stage_two_window import _feed
+    from spine_rt.pipelines.schedules.sampling import downsample_in_plane
+    from spine_rt.pipelines.schedules.stage_one import run_stage_one
+    from spine_rt.pipelines.schedules.stage_two import _feed
 
     scan = shaped_input((12, 96, 128), seed=3)
     prepared = baseline.preprocessing.prepare(Image(scan.image, scan.affine), baseline.size_multiple, baseline.patch)

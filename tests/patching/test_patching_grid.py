@@ -162,3 +162,23 @@ def test_grid_covers_every_voxel(axes, overlap):
     assert count.min() >= 1
     starts, lo, hi = grid.window_boxes()
     assert np.all(lo >= 0) and np.all(hi <= np.asarray(shape)) and np.all(hi > lo)
+
+
+@pytest.mark.parametrize("image, patch", [((37, 29), (16, 12)), ((40, 33, 9), (16, 12, 12))])
+def test_windows_touching_equals_a_box_by_box_search(image, patch):
+    """The splitter's ROI filter (summed-area table) = asking every window's box, 2D and 3D, whole or a band."""
+    from spine_rt.patching import windows_touching
+
+    rng = np.random.default_rng(len(image))
+    grid = PatchGrid.plan(image, patch, overlap=0.5)
+    _, lo, hi = grid.window_boxes()
+    for density in (0.0, 0.002, 0.05):
+        roi = rng.random(image) < density
+        expected = [k for k in range(len(grid)) if roi[tuple(slice(a, b) for a, b in zip(lo[k], hi[k]))].any()]
+        assert windows_touching(grid, roi).tolist() == expected
+        band = slice(10, 25)  # only rows 10..24 known: windows judged on those rows
+        banded = [k for k in range(len(grid))
+                  if roi[(slice(max(lo[k][0], band.start), min(hi[k][0], band.stop)),
+                          *(slice(a, b) for a, b in zip(lo[k][1:], hi[k][1:])))].any()]
+        assert windows_touching(grid, roi[band], first_row=band.start).tolist() == banded
+    assert windows_touching(grid, None).tolist() == list(range(len(grid)))

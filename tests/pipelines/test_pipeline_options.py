@@ -13,7 +13,7 @@ from spine_rt.pipelines.options import (
     DEFAULT_STAGE_TWO_BATCH_SIZE,
     PipelineOptions,
 )
-from spine_rt.pipelines.reference_schedule import PAPER_BATCH_SIZE
+from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
 
 
 def test_none_means_the_default_and_is_filled_in_on_construction():

@@ -25,7 +25,7 @@ from pipeline_fakes import (
 from spine_rt.errors import InputError
 from spine_rt.io import Image, read_image
 from spine_rt.patching import PatchGrid
-from spine_rt.pipelines.reference_schedule import ReferenceWindows
+from spine_rt.pipelines.schedules.reference import ReferenceWindows
 
 
 @pytest.mark.parametrize("codes", ["IPR", "RAS", "PSR", "LPI"])

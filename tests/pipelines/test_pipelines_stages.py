@@ -20,12 +20,13 @@ from pipeline_fakes import (
 
 from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid
-from spine_rt.pipelines.fusion import fuse_probabilities, labels_from_probabilities
-from spine_rt.pipelines.stage_one_maps import StageOneMaps
-from spine_rt.pipelines.stage_one_roi import stage_one_roi
-from spine_rt.pipelines.stage_one_runner import run_stage_one, slice_triplets
+from spine_rt.patching.array_backend import NumpyBackend
+from spine_rt.pipelines.schedules.maps import StageOneMaps
+from spine_rt.pipelines.schedules.roi import stage_one_roi
+from spine_rt.pipelines.schedules.stage_one import run_stage_one, slice_triplets
 from spine_rt.pipelines.stage_runners import pair_folds
-from spine_rt.pipelines.stage_two_window import run_stage_two, windows_touching
+from spine_rt.patching import windows_touching
+from spine_rt.pipelines.schedules.stage_two import Fusion, labels_from_probabilities, run_stage_two
 
 
 def test_slice_triplets_repeat_the_edge_slices():
@@ -176,11 +177,16 @@ def test_fusion_takes_stage_two_where_it_ran_and_stage_one_elsewhere():
         asked.append((selection.start, selection.stop))
         return stage_one[:, selection]
 
-    fused = fuse_probabilities(stage_two, covered, rows, slab_rows=2)
-    assert labels_from_probabilities(fused)[:, 0, 0].tolist() == [2, 2, 1, 1]
+    def fuse(stage_two, covered):  # two rows at a time, as the merger hands them over
+        fusion = Fusion(NumpyBackend(), covered.shape, rows)
+        for first in (0, 2):
+            fusion(slice(first, first + 2), stage_two[:, first:first + 2], covered[first:first + 2])
+        return fusion.labels
+
+    assert fuse(stage_two.copy(), covered)[:, 0, 0].tolist() == [2, 2, 1, 1]
     assert asked == [(2, 4)]  # rows covered by stage two never ask for stage one
-    only_stage_one = fuse_probabilities(None, np.zeros((4, 2, 1), bool), rows)
-    assert labels_from_probabilities(only_stage_one).max() == 1
+    only_stage_one = fuse(np.zeros_like(stage_two), np.zeros((4, 2, 1), bool))  # stage two did not run
+    assert only_stage_one.max() == 1
 
 
 def test_fold_pairing():

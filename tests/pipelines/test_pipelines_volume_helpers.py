@@ -7,7 +7,7 @@ import pytest
 
 from spine_rt.errors import InputError
 from spine_rt.pipelines.body_crop import CropBox
-from spine_rt.pipelines.in_plane_sampling import downsample_in_plane, sample_in_plane
+from spine_rt.pipelines.schedules.sampling import downsample_in_plane, sample_in_plane
 from spine_rt.pipelines.intensity_normalization import normalize_intensity
 from spine_rt.pipelines.volume_padding import VolumePadding
 
@@ -96,7 +96,7 @@ def test_same_stride_sampling_is_a_copy():
 def test_doubling_fast_path_equals_the_general_interpolation(monkeypatch):
     """Stride ratio 2 (stage one's probabilities and features for stage two) takes a gather-free path;
     it must give the general path's values on boxes inside, at and one voxel beyond the map's edges."""
-    import spine_rt.pipelines.in_plane_sampling as sampling
+    import spine_rt.pipelines.schedules.sampling as sampling
 
     rng = np.random.default_rng(5)
     cases = []

@@ -3,7 +3,7 @@
 A stage-two window row may run only once every stage-one row it reads is
 final. "Reads" is checked here with the host code itself: stage-one maps
 whose not-yet-final rows are NaN are sampled for every window of the row
-with :class:`~spine_rt.pipelines.stage_one_maps.StageOneMaps`; a NaN in the
+with :class:`~spine_rt.pipelines.schedules.maps.StageOneMaps`; a NaN in the
 patch would mean the plan let stage two read an unfinished row. The ROI of
 a band of rows (from the foreground of nearby rows only) must equal the
 host's whole-volume ROI.
@@ -16,11 +16,11 @@ import math
 import numpy as np
 import pytest
 
-from spine_rt.pipelines.slab_plan import SlabPlan, roi_margin_rows
-from spine_rt.pipelines.stage_one_maps import StageOneMaps
-from spine_rt.pipelines.stage_one_roi import stage_one_roi
-from spine_rt.pipelines.stage_one_roi_band import windows_in_roi
-from spine_rt.pipelines.stage_two_window import windows_touching
+from spine_rt.pipelines.schedules.slabs import SlabPlan, roi_margin_rows
+from spine_rt.pipelines.schedules.maps import StageOneMaps
+from spine_rt.pipelines.schedules.roi import stage_one_roi
+from spine_rt.pipelines.schedules.roi import windows_in_roi
+from spine_rt.patching import windows_touching
 
 SPACING = (0.6896, 0.6896, 4.4)
 

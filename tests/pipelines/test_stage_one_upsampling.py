@@ -8,7 +8,7 @@ import pytest
 
 from spine_rt.errors import InputError
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.pipelines.stage_one_maps import StageOneMaps
+from spine_rt.pipelines.schedules.maps import StageOneMaps
 
 
 @pytest.mark.torch

@@ -32,7 +32,8 @@ class AddOneRunner(Runner):
     def _output_specs_impl(self):
         return (TensorSpec("out", (None, 21, 192, 192, 12), np.float32),)
 
-    def _infer_impl(self, feed):
+    def _infer_impl(self, feed, stream):
+        self.streams = getattr(self, "streams", []) + [stream]
         return {"out": feed["image"] + 1}
 
     def _close_impl(self):
@@ -200,3 +201,28 @@ def test_torch_tensors_are_validated_like_arrays():
         TorchAddOneRunner().infer(feed)
     feed["steps"] = torch.zeros(2, dtype=torch.int64)
     TorchAddOneRunner().infer(feed)
+
+
+def test_infer_is_defined_once_and_forwards_the_stream():
+    """``Runner.infer(feed, *, stream=None)`` lives in the base class; every runner only fills ``_infer_impl``."""
+    import inspect
+
+    from spine_rt.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from spine_rt.runtime.openvino_runner import OpenVINORunner
+    from spine_rt.runtime.tensorrt_runner import TensorRTRunner
+    from spine_rt.runtime.torch_runner import TorchRunner
+    from spine_rt.runtime.triton_runner import TritonRunner
+
+    for cls in (OnnxRuntimeRunner, OpenVINORunner, TensorRTRunner, TorchRunner, TritonRunner):
+        assert cls.infer is Runner.infer, f"{cls.__name__} overrides infer"
+        assert "stream" in inspect.signature(cls._infer_impl).parameters, cls.__name__
+    assert inspect.signature(Runner.infer).parameters["stream"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert TorchRunner.accepts_streams and TensorRTRunner.accepts_streams
+    assert not (OnnxRuntimeRunner.accepts_streams or OpenVINORunner.accepts_streams or TritonRunner.accepts_streams)
+
+    runner = AddOneRunner()
+    runner.infer(good_feed())
+    assert runner.streams == [None]
+    with pytest.raises(InputError, match="takes no CUDA stream"):  # a host runner refuses a stream, in one line
+        runner.infer(good_feed(), stream=7)
+    assert runner.streams == [None]  # nothing ran

@@ -327,3 +327,36 @@ def test_another_thread_may_use_cuda_while_a_graph_is_captured():
     worker.join(60)
     assert errors == []
     np.testing.assert_allclose(out, reference(cpu_module, x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_cuda_stream_on_a_cpu_runner_is_refused():
+    with make_runner() as runner:
+        with pytest.raises(InputError, match="needs a CUDA device"):
+            runner.infer({"image": batch()}, stream=1)
+
+
+@pytest.mark.gpu
+def test_infer_queues_its_work_on_the_given_stream():
+    """``infer(feed, stream=s)`` runs the module with ``s`` current: the output's producer is that stream."""
+    import torch
+
+    seen = []
+
+    class Records(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = tiny_conv()
+
+        def forward(self, x):
+            seen.append(torch.cuda.current_stream().cuda_stream)
+            return self.conv(x)
+
+    side = torch.cuda.Stream(device="cuda:0")
+    cpu_module = tiny_conv()
+    with make_runner(Records(), device="cuda:0") as runner:
+        x = torch.from_numpy(batch()).cuda()
+        out = runner.infer({"image": x}, stream=side)["logits"]
+        side.synchronize()
+        runner.infer({"image": x}, stream=side.cuda_stream)  # an int handle is wrapped, not owned
+    assert seen == [side.cuda_stream, side.cuda_stream]
+    np.testing.assert_allclose(out.cpu().numpy(), reference(cpu_module, batch()), rtol=1e-4, atol=1e-4)

@@ -36,8 +36,8 @@ import numpy as np
 
 from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid
-from spine_rt.pipelines.stage_one_maps import STAGE_TWO_FEATURE_STRIDE
-from spine_rt.pipelines.stage_one_runner import STAGE_ONE_FEATURE_STRIDE, STAGE_ONE_OVERLAP
+from spine_rt.pipelines.schedules.maps import STAGE_TWO_FEATURE_STRIDE
+from spine_rt.pipelines.schedules.stage_one import STAGE_ONE_FEATURE_STRIDE, STAGE_ONE_OVERLAP
 
 
 def source_rows_read(first: int, count: int, source_stride: int, target_stride: int, length: int) -> int:

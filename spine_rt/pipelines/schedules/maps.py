@@ -2,7 +2,7 @@
 
 Stage one runs at a coarser in-plane resolution than stage two. Its maps are
 kept at their own resolution and sampled for each stage-two patch on demand
-(see :mod:`spine_rt.pipelines.in_plane_sampling` for the grid conventions):
+(see :mod:`spine_rt.pipelines.schedules.sampling` for the grid conventions):
 
 * ``probabilities`` ``(C, X/f, Y/f, Z)``: mean softmax of the two branches,
   stride ``f`` (2) full-resolution voxels;
@@ -26,11 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from spine_rt.errors import InputError
-from spine_rt.pipelines.in_plane_sampling import repeat_in_plane, sample_align_corners, sample_in_plane
+from spine_rt.pipelines.schedules.sampling import repeat_in_plane, sample_align_corners, sample_in_plane
 
 #: stage two takes the stage-one features at 1/4 of the full in-plane resolution
 STAGE_TWO_FEATURE_STRIDE = 4
@@ -43,15 +42,15 @@ class StageOneMaps:
     """Stage one's output for one fold over one volume (see the module docstring).
 
     Attributes:
-        probabilities: ``(C, X/f, Y/f, Z)`` float32.
+        probabilities: ``(C, X/f, Y/f, Z)`` float32 (numpy, or torch on a device: ``"linear"`` only).
         features: ``(F, X/(4f), Y/(4f), Z)`` float32.
         probability_stride: ``f``, full-resolution voxels per probability voxel.
         feature_stride: full-resolution voxels per feature voxel (``4f``).
         upsampling: ``"linear"`` or ``"authors"`` (module docstring).
     """
 
-    probabilities: np.ndarray
-    features: np.ndarray
+    probabilities: Any
+    features: Any
     probability_stride: int
     feature_stride: int
     upsampling: str = "linear"
@@ -69,8 +68,7 @@ class StageOneMaps:
     def feature_channels(self) -> int:
         return int(self.features.shape[0])
 
-    def patch_probabilities(self, start: Sequence[int], size: Sequence[int],
-                            out: np.ndarray | None = None) -> np.ndarray:
+    def patch_probabilities(self, start: Sequence[int], size: Sequence[int], out: Any = None) -> Any:
         """``(C, px, py, pz)``: the probabilities at full resolution on the patch at ``start`` ``(x, y, z)``
         (written into ``out`` when given)."""
         slices = slice(int(start[2]), int(start[2]) + int(size[2]))
@@ -78,7 +76,7 @@ class StageOneMaps:
             return repeat_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], slices, out)
         return sample_in_plane(self.probabilities, self.probability_stride, start[:2], size[:2], 1, slices, out)
 
-    def patch_features(self, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    def patch_features(self, start: Sequence[int], size: Sequence[int]) -> Any:
         """``(F, px/4, py/4, pz)``: the features at 1/4 resolution on the patch at ``start`` ``(x, y, z)``."""
         stride = STAGE_TWO_FEATURE_STRIDE
         slices = slice(int(start[2]), int(start[2]) + int(size[2]))
@@ -89,20 +87,8 @@ class StageOneMaps:
         return sample_in_plane(self.features, self.feature_stride, start[:2], box, stride, slices)
 
 
-
-def full_resolution_rows(probabilities: np.ndarray, stride: int, rows: slice, size_y: int) -> np.ndarray:
+def full_resolution_rows(probabilities: Any, stride: int, rows: slice, size_y: int) -> Any:
     """``(C, len(rows), Y, Z)``: stage-one probabilities ``(C, X/f, Y/f, Z)`` of stride ``f`` at full
     resolution, on rows ``rows`` of the full-resolution ``X`` axis (``size_y`` columns)."""
     count = rows.stop - rows.start
     return sample_in_plane(probabilities, stride, (rows.start, 0), (count, size_y), 1)
-
-
-def mean_probabilities(maps: Sequence[StageOneMaps]) -> np.ndarray:
-    """The probabilities averaged over folds ``(C, X/f, Y/f, Z)`` (the maps themselves for one fold)."""
-    if len(maps) == 1:
-        return maps[0].probabilities
-    total = maps[0].probabilities.astype(np.float32, copy=True)
-    for other in maps[1:]:
-        total += other.probabilities
-    total /= len(maps)
-    return total

@@ -1,4 +1,4 @@
-"""The device fast schedule equals the host fast schedule; its slab order equals its unsliced order.
+"""The fast schedule on torch tensors equals it on numpy arrays; its slab order equals its unsliced order.
 
 Networks: the tiny SSHSNet stages with seeded random weights (batch norms
 calibrated, as ``spine-rt export --random-init``), stage one at 64 x 128
@@ -7,8 +7,8 @@ one's foreground is everywhere, so a second stage one thresholds the centre
 slice (a torch module, so it runs on the device too) to give a ROI that
 skips windows.
 
-* CPU (``torch``): host :class:`FastSchedule` vs :class:`DeviceFastSchedule`
-  on CPU tensors, unsliced and sliced (sequential lanes), ROI on/off, two
+* CPU (``torch``): :class:`FastSchedule` on numpy arrays vs on CPU tensors
+  (``device="cpu"``), unsliced and sliced (sequential lanes), ROI on/off, two
   folds, a volume tall enough for several slabs, no foreground at all; the
   order work is queued in; the pipeline option.
 * GPU (``gpu``): two streams on cuda:0 vs one stream on cuda:0 (fp32, and
@@ -20,6 +20,7 @@ skips windows.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 
 import numpy as np
@@ -30,8 +31,7 @@ import spine_rt
 from spine_rt.errors import InputError
 from spine_rt.io import Image
 from spine_rt.pipelines import PipelineOptions, SpineMrPipeline, StageRunners
-from spine_rt.pipelines.device_fast_schedule import DeviceFastSchedule
-from spine_rt.pipelines.fast_schedule import FastSchedule
+from spine_rt.pipelines.schedules.fast import FastSchedule
 
 pytestmark = pytest.mark.torch
 
@@ -115,6 +115,11 @@ def host_schedule(first, second, roi=True, margin_mm=20.0) -> FastSchedule:
     return FastSchedule(first, second, 2, SPACING, 8, 4, roi, margin_mm, 0.5)
 
 
+def on_device(host: FastSchedule, device: str, two_streams: bool, sliced: bool = True) -> FastSchedule:
+    """The same schedule on torch tensors on ``device`` (one or two lanes)."""
+    return dataclasses.replace(host, device=device, lanes=2 if two_streams else 1, sliced=sliced)
+
+
 def normalised(volume: np.ndarray) -> np.ndarray:
     return ((volume - volume.mean()) / volume.std()).astype(np.float32)
 
@@ -134,6 +139,8 @@ def assert_same_prediction(got, expected, what: str) -> None:
     if got.probabilities is not None and expected.probabilities is not None:
         np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4, rtol=0, err_msg=what)
     for key, value in expected.counts.items():
+        if key in ("slabs", "slabs_with_stage_two"):  # how the work was cut, not how much ran
+            continue
         assert got.counts[key] == value, f"{what}: {key} {got.counts[key]} != {value}"
 
 
@@ -146,7 +153,7 @@ def test_device_schedule_on_cpu_equals_the_host_schedule(networks, roi):
     expected = host.predict(volume)
     assert len(np.unique(expected.label_map())) > 1
     for sliced in (False, True):
-        device = DeviceFastSchedule.like(host, "cpu", two_streams=False, sliced=sliced)
+        device = on_device(host, "cpu", two_streams=False, sliced=sliced)
         assert_same_prediction(device.predict(volume), expected, f"sliced={sliced}")
 
 
@@ -155,7 +162,7 @@ def test_two_folds_on_cpu_equal_the_host_schedule(networks):
     host = host_schedule(first, second)
     volume = normalised(model_grid_volume((96, 128, 12), seed=3))
     expected = host.predict(volume)
-    got = DeviceFastSchedule.like(host, "cpu", two_streams=False).predict(volume)
+    got = on_device(host, "cpu", two_streams=False).predict(volume)
     assert_same_prediction(got, expected, "two folds")
 
 
@@ -169,11 +176,11 @@ def test_slabs_with_a_roi_equal_the_unsliced_order_and_the_host(networks):
     counts = expected.counts
     assert 0 < counts["stage_two_patches_run"] < counts["stage_two_patches_total"]  # the ROI skips windows
 
-    unsliced = DeviceFastSchedule.like(host, "cpu", two_streams=False, sliced=False).predict(volume)
+    unsliced = on_device(host, "cpu", two_streams=False, sliced=False).predict(volume)
     assert unsliced.counts["slabs"] == 1
     # one stream runs slab by slab: a stage two reading a row its slab did not finish would differ
     sequential_trace: list[tuple[str, int]] = []
-    sliced_schedule = DeviceFastSchedule.like(host, "cpu", two_streams=False, sliced=True)
+    sliced_schedule = on_device(host, "cpu", two_streams=False, sliced=True)
     sliced = sliced_schedule.predict(volume, trace=sequential_trace)
     assert sliced.counts["slabs"] >= 3 and sliced.counts["slabs_with_stage_two"] >= 3
     np.testing.assert_array_equal(sliced.label_map(), unsliced.label_map())
@@ -188,7 +195,7 @@ def test_slabs_with_a_roi_equal_the_unsliced_order_and_the_host(networks):
 
     # the two-stream queue order (null streams on the CPU): stage one of slab k + 1 before stage two of slab k
     trace: list[tuple[str, int]] = []
-    lookahead = DeviceFastSchedule.like(host, "cpu", two_streams=True, sliced=True).predict(volume, trace=trace)
+    lookahead = on_device(host, "cpu", two_streams=True, sliced=True).predict(volume, trace=trace)
     np.testing.assert_array_equal(lookahead.label_map(), sliced.label_map())
     for step in ("upload", "stage_one", "stage_two"):
         assert [k for s, k in trace if s == step] == list(range(slabs))
@@ -203,7 +210,7 @@ def test_no_foreground_runs_no_stage_two_window(networks):
     host = host_schedule(first, second)
     volume = spine_like((160, 128, 12))
     expected = host.predict(volume)
-    got = DeviceFastSchedule.like(host, "cpu", two_streams=False).predict(volume)
+    got = on_device(host, "cpu", two_streams=False).predict(volume)
     assert got.counts["stage_two_calls"] == expected.counts["stage_two_calls"] == 0
     assert_same_prediction(got, expected, "no foreground")
 
@@ -219,9 +226,9 @@ def test_pipelining_option_in_the_pipeline(networks):
         assert host.report["pipelining"] == "off"
     auto = SpineMrPipeline(*fresh())  # CPU runners: auto keeps the host schedule and says why
     assert auto.settings()["pipelining"] == "off" and "CUDA" in auto.settings()["pipelining_reason"]
-    assert isinstance(auto.schedule, FastSchedule)
+    assert isinstance(auto.schedule, FastSchedule) and auto.schedule.device is None
     with SpineMrPipeline(*fresh(), PipelineOptions(pipelining="sequential")) as device_pipe:
-        assert isinstance(device_pipe.schedule, DeviceFastSchedule)
+        assert device_pipe.schedule.device == "cpu" and device_pipe.schedule.lanes == 1
         device = device_pipe(image, return_probabilities=True)
     assert device.report["pipelining"] == "sequential"
     assert float((device.labels == host.labels).mean()) >= 0.9999
@@ -254,7 +261,75 @@ def test_load_pipeline_checks_the_pipelining_value(tiny_package):
     with pytest.raises(InputError, match="needs the device fast schedule"):
         spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu", pipelining="sequential")
     with spine_rt.load_pipeline(tiny_package.root, backend="torch", device="cpu", pipelining="sequential") as pipe:
-        assert isinstance(pipe.schedule, DeviceFastSchedule)
+        assert pipe.schedule.device == "cpu"
+
+
+#: what would make the host wait for a CUDA device inside the slab loop (each reads a device value on the host)
+HIDDEN_SYNCS = (("Tensor", "item"), ("Tensor", "cpu"), ("Tensor", "numpy"), ("Tensor", "tolist"),
+                ("Tensor", "nonzero"), ("Tensor", "__bool__"), ("Tensor", "__int__"), ("Tensor", "__float__"),
+                ("torch", "nonzero"), ("cuda", "synchronize"), ("Stream", "synchronize"), ("Event", "synchronize"))
+
+
+def watch_hidden_syncs(monkeypatch, during: list[bool]) -> list[str]:
+    """Patch every :data:`HIDDEN_SYNCS` call to be recorded while ``during[0]`` is true; returns the record."""
+    import torch
+
+    owners = {"Tensor": torch.Tensor, "torch": torch, "cuda": torch.cuda, "Stream": torch.cuda.Stream,
+              "Event": torch.cuda.Event}
+    seen: list[str] = []
+    for owner, name in HIDDEN_SYNCS:
+        original = getattr(owners[owner], name)
+
+        def watched(*args, _original=original, _name=f"{owner}.{name}", **kwargs):
+            if during[0]:
+                seen.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owners[owner], name, watched)
+    return seen
+
+
+def test_the_slab_loop_reads_no_device_value_on_the_host(networks, monkeypatch):
+    """Between the lanes' start and join (the slab loop) no tensor value is read on the host.
+
+    On CPU tensors these calls cost nothing, but on a CUDA device each one
+    would wait for the device (``.item()``, ``.cpu()``, ``nonzero``, ``bool``,
+    stream/device synchronisation): the loop would no longer run ahead of
+    the GPU. The one designed wait, the host waiting for a slab's foreground
+    event (:func:`~spine_rt.pipelines.schedules.lanes.host_wait`), is outside
+    this list. The control shows the watch sees a read the loop would make.
+    """
+    from spine_rt.pipelines.schedules.lanes import StreamLanes
+    from spine_rt.pipelines.schedules.stage_one import StageOne
+
+    first, second = stages(networks["stage1"][:1], networks["stage2"][:1])
+    host = host_schedule(first, second)
+    volume = spine_like(seed=6)
+    during = [False]
+    start, join = StreamLanes.start, StreamLanes.join
+
+    def watched_start(self):
+        start(self)
+        during[0] = True
+
+    def watched_join(self):
+        during[0] = False
+        join(self)
+
+    monkeypatch.setattr(StreamLanes, "start", watched_start)
+    monkeypatch.setattr(StreamLanes, "join", watched_join)
+    seen = watch_hidden_syncs(monkeypatch, during)
+    for lanes in (1, 2):
+        result = dataclasses.replace(host, device="cpu", lanes=lanes).predict(volume)
+        assert result.counts["stage_two_patches_run"] > 0 and not during[0]
+        assert seen == [], f"lanes={lanes}: host reads of device values in the slab loop: {sorted(set(seen))}"
+
+    # the control: a foreground read back with .any() inside the loop is seen
+    foreground = StageOne.foreground
+    monkeypatch.setattr(StageOne, "foreground", lambda self, rows: (lambda f: (bool(f.any()), f)[1])(
+        foreground(self, rows)))
+    dataclasses.replace(host, device="cpu").predict(volume)
+    assert "Tensor.__bool__" in seen
 
 
 # ---------------------------------------------------------------- GPU
@@ -262,8 +337,8 @@ def _cuda_pair(networks, **options):
     """The host schedule's settings with the runners on cuda:0: (two-stream, sequential) device schedules."""
     first, second = stages(networks["stage1"][:1], networks["stage2"][:1], device="cuda:0", **options)
     host = host_schedule(first, second)
-    return (DeviceFastSchedule.like(host, "cuda:0", two_streams=True),
-            DeviceFastSchedule.like(host, "cuda:0", two_streams=False), host)
+    return (on_device(host, "cuda:0", two_streams=True),
+            on_device(host, "cuda:0", two_streams=False), host)
 
 
 @pytest.mark.gpu
@@ -294,8 +369,8 @@ def test_a_call_never_synchronizes_the_device(networks, monkeypatch, two_streams
     """
     import torch
 
-    from spine_rt.pipelines import device_prediction
-    from spine_rt.pipelines.stream_lanes import StreamLanes
+    from spine_rt.pipelines.schedules import lanes
+    from spine_rt.pipelines.schedules.lanes import StreamLanes
 
     two, one, _ = _cuda_pair(networks)
     schedule = two if two_streams else one
@@ -306,7 +381,7 @@ def test_a_call_never_synchronizes_the_device(networks, monkeypatch, two_streams
     start, join = StreamLanes.start, StreamLanes.join
     synchronize = torch.cuda.synchronize
     wait_event = torch.cuda.Stream.wait_event
-    host_wait = device_prediction.host_wait
+    host_wait = lanes.host_wait
 
     def strict_start(self):
         start(self)
@@ -337,7 +412,7 @@ def test_a_call_never_synchronizes_the_device(networks, monkeypatch, two_streams
     monkeypatch.setattr(StreamLanes, "start", strict_start)
     monkeypatch.setattr(StreamLanes, "join", relaxed_join)
     monkeypatch.setattr(torch.cuda.Stream, "wait_event", counting_wait_event)
-    monkeypatch.setattr(device_prediction, "host_wait", counted_host_wait)
+    monkeypatch.setattr(lanes, "host_wait", counted_host_wait)
     try:
         result = schedule.predict(volume)
     finally:

@@ -1,5 +1,9 @@
 """The authors' inference schedule (SEEDS.md), reproduced as the baseline to beat.
 
+It runs the fast schedule's stage one and stage two (the same splitter and
+merger) inside every outer window, with the authors' strides, uniform
+blending and no ROI.
+
 For a normalised volume ``(X, Y, Z)`` on the full-resolution model grid:
 
 1. pad in-plane (and across slices) with background to at least one outer
@@ -39,11 +43,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from spine_rt.patching import PatchGrid
-from spine_rt.pipelines.grid_prediction import GridPrediction
-from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
-from spine_rt.pipelines.stage_one_runner import run_stage_one
+from spine_rt.pipelines.schedules.prediction import GridPrediction
+from spine_rt.pipelines.schedules.sampling import downsample_in_plane
+from spine_rt.pipelines.schedules.stage_one import run_stage_one
+from spine_rt.pipelines.schedules.stage_two import run_stage_two
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
-from spine_rt.pipelines.stage_two_window import run_stage_two
 from spine_rt.pipelines.volume_padding import VolumePadding
 
 #: SEEDS.md, the authors' schedule

@@ -15,36 +15,45 @@ on a box of the target grid, clamping at the map's edge. Sampling a box is
 exactly the same as sampling the whole map and cropping the box, so stage
 two's inputs are built patch by patch without ever holding a full-resolution
 copy of the stage-one maps.
+
+:func:`downsample_in_plane` and :func:`sample_in_plane` take numpy arrays or
+torch tensors (on any device; the result stays there). On a device, the
+doubling path (stage one's maps for stage two, ``f = 2``) uses slicing and
+arithmetic only; the general path copies its small index tables to the device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from spine_rt.patching.array_backend import backend_for
 
-def downsample_in_plane(volume: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of ``factor x factor`` in-plane blocks: ``(X, Y, Z)`` -> ``(X/f, Y/f, Z)`` float32.
+
+def downsample_in_plane(volume: Any, factor: int) -> Any:
+    """Mean of ``factor x factor`` in-plane blocks: ``(X, Y, Z)`` -> ``(X/f, Y/f, Z)`` float32 (float64 sums).
 
     ``X`` and ``Y`` must be multiples of ``factor`` (the pipeline pads to ensure it).
     """
-    size_x, size_y, size_z = volume.shape
+    backend = backend_for(volume)
+    size_x, size_y, size_z = (int(n) for n in volume.shape)
     if factor == 1:
-        return volume.astype(np.float32, copy=False)
+        return backend.float32(volume)
     blocks = volume.reshape(size_x // factor, factor, size_y // factor, factor, size_z)
-    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+    return backend.block_mean(blocks, (1, 3))
 
 
 def sample_in_plane(
-    values: np.ndarray,
+    values: Any,
     source_stride: int,
     start: Sequence[int],
     size: Sequence[int],
     target_stride: int,
     slices: slice = slice(None),
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+    out: Any = None,
+) -> Any:
     """Linear interpolation of ``values`` onto a box of a grid of another stride.
 
     Args:
@@ -71,6 +80,7 @@ def sample_in_plane(
     values = values[..., slices]
     if _doubles(values.shape[1:3], source_stride, start, size, target_stride):
         return _sample_doubling(values, start, size, target_stride, out)
+    backend = backend_for(values)
     # crop every in-plane axis to the band the box reads first (a view), so that interpolating
     # the first axis does not run over the whole extent of the second one
     starts = [int(first) for first in start]
@@ -81,11 +91,11 @@ def sample_in_plane(
         values = values[tuple(index)]
         starts[axis] -= band.start * source_stride
     for axis, (first, count) in enumerate(zip(starts, size)):
-        values = _interpolate_axis(values, 1 + axis, source_stride, first, int(count), target_stride)
+        values = _interpolate_axis(backend, values, 1 + axis, source_stride, first, int(count), target_stride)
     if out is not None:
         out[...] = values
         return out
-    return values.astype(np.float32, copy=False)
+    return backend.float32(values)
 
 
 def _doubles(lengths: Sequence[int], source_stride: int, start: Sequence[int], size: Sequence[int],
@@ -106,8 +116,8 @@ def _doubling_band(first: int, count: int) -> tuple[int, int]:
     return first // 2 - 1, (first + count - 1) // 2 + 1
 
 
-def _sample_doubling(values: np.ndarray, start: Sequence[int], size: Sequence[int], target_stride: int,
-                     out: np.ndarray | None) -> np.ndarray:
+def _sample_doubling(values: Any, start: Sequence[int], size: Sequence[int], target_stride: int,
+                     out: Any) -> Any:
     """:func:`sample_in_plane` for ``source_stride == 2 * target_stride`` (see its docstring).
 
     Target voxel ``j`` (counted on the target grid from the map's origin) lies
@@ -115,9 +125,11 @@ def _sample_doubling(values: np.ndarray, start: Sequence[int], size: Sequence[in
     (``0.25 v[m-1] + 0.75 v[m]``), an odd ``j = 2m + 1`` at ``m + 1/4``
     (``0.75 v[m] + 0.25 v[m+1]``), source indices clamped to the map.
     """
+    backend = backend_for(values)
     firsts = [int(first) // target_stride for first in start]
     counts = [int(count) for count in size]
-    result = out if out is not None else np.empty((values.shape[0], *counts, values.shape[3]), np.float32)
+    result = out if out is not None else backend.empty((values.shape[0], *counts, values.shape[3]),
+                                                       backend.dtype("float32"))
     band = values
     lows = []
     for axis, (first, count) in enumerate(zip(firsts, counts)):
@@ -127,23 +139,23 @@ def _sample_doubling(values: np.ndarray, start: Sequence[int], size: Sequence[in
         index[1 + axis] = slice(begin, end)
         band = band[tuple(index)]
         if begin - low or high + 1 - end:  # one voxel beyond the map: repeat its edge
-            padding = [(0, 0)] * band.ndim
-            padding[1 + axis] = (begin - low, high + 1 - end)
-            band = np.pad(band, padding, mode="edge")
+            index[1 + axis] = slice(0, 1)
+            before = [band[tuple(index)]] * (begin - low)
+            index[1 + axis] = slice(band.shape[1 + axis] - 1, None)
+            band = backend.concat([*before, band, *[band[tuple(index)]] * (high + 1 - end)], 1 + axis)
         lows.append(low)
-    rows = _double_axis(band.astype(np.float32, copy=False), 1, firsts[0], counts[0], lows[0], None)
-    return _double_axis(rows, 2, firsts[1], counts[1], lows[1], result)
+    rows = _double_axis(backend, backend.float32(band), 1, firsts[0], counts[0], lows[0], None)
+    return _double_axis(backend, rows, 2, firsts[1], counts[1], lows[1], result)
 
 
-def _double_axis(values: np.ndarray, axis: int, first: int, count: int, low: int,
-                 out: np.ndarray | None) -> np.ndarray:
+def _double_axis(backend: Any, values: Any, axis: int, first: int, count: int, low: int, out: Any) -> Any:
     """Target voxels ``first .. first + count - 1`` along ``axis`` from ``values``, whose index ``p`` along
     ``axis`` holds source voxel ``low + p`` (already clamped / edge-padded: no bounds checks here)."""
     shape = list(values.shape)
     shape[axis] = count
-    result = out if out is not None else np.empty(shape, np.float32)
+    result = out if out is not None else backend.empty(shape, backend.dtype("float32"))
 
-    def along(array: np.ndarray, part: slice) -> np.ndarray:
+    def along(array: Any, part: slice) -> Any:
         index = [slice(None)] * array.ndim
         index[axis] = part
         return array[tuple(index)]
@@ -156,8 +168,8 @@ def _double_axis(values: np.ndarray, axis: int, first: int, count: int, low: int
         nearest = begin // 2 - low
         neighbour = nearest - 1 if parity == 0 else nearest + 1
         target = along(result, slice(begin - first, count, 2))
-        np.multiply(along(values, slice(nearest, nearest + n)), np.float32(0.75), out=target)
-        target += np.float32(0.25) * along(values, slice(neighbour, neighbour + n))
+        backend.multiply(along(values, slice(nearest, nearest + n)), 0.75, target)
+        target += 0.25 * along(values, slice(neighbour, neighbour + n))
     return result
 
 
@@ -168,8 +180,8 @@ def _band(length: int, source_stride: int, first: int, count: int, target_stride
     return slice(int(np.clip(lower[0], 0, length - 1)), int(np.clip(lower[1] + 1, 0, length - 1)) + 1)
 
 
-def _interpolate_axis(values: np.ndarray, axis: int, source_stride: int, first: int, count: int,
-                      target_stride: int) -> np.ndarray:
+def _interpolate_axis(backend: Any, values: Any, axis: int, source_stride: int, first: int, count: int,
+                      target_stride: int) -> Any:
     length = values.shape[axis]
     centres = first + target_stride * np.arange(count) + (target_stride - 1) / 2.0
     position = (centres - (source_stride - 1) / 2.0) / source_stride
@@ -182,14 +194,13 @@ def _interpolate_axis(values: np.ndarray, axis: int, source_stride: int, first: 
     index = [slice(None)] * values.ndim
     index[axis] = band
     window = values[tuple(index)]
-    low = np.take(window, low_index - band.start, axis=axis)
+    low = backend.take(window, low_index - band.start, axis)
     if not weight.any():
         return low
-    high = np.take(window, high_index - band.start, axis=axis)
+    high = backend.take(window, high_index - band.start, axis)
     shape = [1] * values.ndim
     shape[axis] = count
-    weight = weight.reshape(shape)
-    return low + (high - low) * weight
+    return low + (high - low) * backend.from_host(weight.reshape(shape))
 
 
 def repeat_in_plane(
