@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -25,13 +26,22 @@ def test_peak_is_at_least_the_current_resident_memory():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs is Linux only")
 def test_reset_lowers_the_mark_after_a_large_temporary():
-    block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
-    block += 1
-    del block
-    high = peak_host_memory_bytes()
-    if not reset_peak_host_memory():
+    # in a fresh interpreter: in this long-lived test process the mark may already sit far above
+    # anything one temporary adds, and freed heap may be reused without new pages
+    script = (
+        "import numpy as np\n"
+        "from spine_rt.bench.instruments import peak_host_memory_bytes, reset_peak_host_memory\n"
+        "block = np.ones(256 * 1024 * 1024 // 8)\n"  # 256 MiB, touched
+        "block += 1\n"
+        "del block\n"
+        "high = peak_host_memory_bytes()\n"
+        "print('skip' if not reset_peak_host_memory() else f'{high} {peak_host_memory_bytes()}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    if out == ["skip"]:
         pytest.skip("this kernel does not allow resetting the high-water mark")
-    assert peak_host_memory_bytes() < high
+    high, after = (int(v) for v in out)
+    assert after < high - 128 * 1024 * 1024
 
 
 def test_no_gpu_figure_on_the_cpu():
