@@ -207,7 +207,7 @@ def _train_stage_two(args: argparse.Namespace, options, resume, out: str):
         raise InputError(f"{stage_one_path} is not the stage one the resumed run was trained with (sha256 differs)")
     stage_one = FrozenStageOne.from_checkpoint(stage_one_path)
     if args.labels:
-        from spine_rt.train.label_map import load_label_map
+        from spine_rt.anatomy.label_maps import load_label_map
 
         if load_label_map(args.labels, {}) != stage_one.label_map:
             raise InputError(f"{args.labels} differs from the labels of the stage one ({stage_one_path})")

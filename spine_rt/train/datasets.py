@@ -26,7 +26,7 @@ from pathlib import Path
 from spine_rt.errors import InputError
 from spine_rt.io import Image, read_image
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.train.label_map import label_map_from_checkpoint, load_label_map, lookup_by_name
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, load_label_map, lookup_by_name
 from spine_rt.train.phantom_scans import PHANTOM_LABELS, phantom_scans
 from spine_rt.train.scan_pairs import find_labelled_scans, find_unlabelled_scans
 from spine_rt.train.training_spacing import training_preprocessing

@@ -4,7 +4,7 @@ Each phantom (:func:`spine_rt.phantoms.spine_mr`) is generated at the model
 spacing, so the preprocessing only reorients it (phantom axes ``(X, Y, Z)`` =
 (L->R, S->I, A->P), codes ``R, I, P``; model axes ``I, P, R``). Its labels
 are MRSpineSeg ids; with another label set they are mapped by structure name
-(:func:`spine_rt.train.label_map.lookup_by_name`).
+(:func:`spine_rt.anatomy.label_maps.lookup_by_name`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.phantoms import MRSPINESEG_LABELS, spine_mr
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
+from spine_rt.phantoms import spine_mr
 
 #: the largest phantom spacing spine_mr draws (mm): between slices, in-plane
 _MAX_SLICE_MM = 20.0
@@ -56,4 +57,4 @@ def phantom_scans(count: int, seed: int, spacing_mm: Sequence[float]) -> list[Ph
     return scans
 
 
-PHANTOM_LABELS: dict[int, str] = dict(MRSPINESEG_LABELS)
+PHANTOM_LABELS: dict[int, str] = dict(MR_SPINE_LABELS)

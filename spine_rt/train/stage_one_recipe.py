@@ -29,7 +29,7 @@ from spine_rt.train.checkpoints import build_from_config, network_config
 from spine_rt.train.cps_loss import CpsBatch, CrossPseudoSupervisionLoss
 from spine_rt.train.cutmix import cutmix_masks
 from spine_rt.train.datasets import MrTrainingData
-from spine_rt.train.label_map import label_map_from_checkpoint, label_map_to_json
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, label_map_to_json
 from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
 from spine_rt.train.seeding import seed_torch
 from spine_rt.train.slice_augmentation import SliceAugmentation

@@ -39,7 +39,7 @@ from spine_rt.train.checkpoints import (
     build_from_config, file_sha256, network_config, network_from_checkpoint, read_training_checkpoint,
 )
 from spine_rt.train.datasets import MrTrainingData
-from spine_rt.train.label_map import label_map_from_checkpoint, label_map_to_json
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, label_map_to_json
 from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
 from spine_rt.train.patch_augmentation import augment_patch
 from spine_rt.train.patch_sampler import ClassBalancedPatchSampler

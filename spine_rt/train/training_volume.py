@@ -21,7 +21,7 @@ from spine_rt.io import Image
 from spine_rt.pipelines.in_plane_sampling import downsample_in_plane
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.train.label_downsampling import downsample_labels_in_plane
-from spine_rt.train.label_map import check_label_ids
+from spine_rt.anatomy.label_maps import check_label_ids
 
 
 @dataclass(frozen=True, eq=False)

@@ -40,7 +40,7 @@ def test_mbnet_checkpoint_holds_the_value_scaling(xray_data, tmp_path):
     from spine_rt.train.checkpoints import read_training_checkpoint
     from spine_rt.train.mbnet_recipe import MBNetRecipe
     from spine_rt.train.training_options import TrainingOptions
-    from spine_rt.train.value_scaling import MinMaxScaling
+    from spine_rt.anatomy.xray_values import MinMaxScaling
 
     result = MBNetRecipe(preset="tiny", batch_size=2).train(xray_data, tmp_path, TrainingOptions(iterations=2, progress=False))
     checkpoint = read_training_checkpoint(result.last_checkpoint, "mbnet")
