@@ -12,7 +12,7 @@ Sources (one of the two):
   image size (bilinear for the image, nearest for the mask).
 
 Images become RGB ``(3, H, W)`` float32 in [0, 1] (/255), as MBNet reads
-them. The validation split works as for MR (:mod:`spine_rt.train.datasets`).
+them. The validation split works as for MR (:mod:`spine_rt.train.mr_data`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from spine_rt.errors import InputError
 from spine_rt.anatomy.label_tables import XRAY_LABELS
 from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.phantoms import lumbar_xray
-from spine_rt.train.datasets import DEFAULT_VALIDATION_FRACTION, validation_count
+from spine_rt.train.mr_data import DEFAULT_VALIDATION_FRACTION, validation_count
 from spine_rt.anatomy.label_maps import check_label_ids
 
 @dataclass(frozen=True, eq=False)

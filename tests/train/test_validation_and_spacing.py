@@ -10,7 +10,7 @@ import pytest
 from spine_rt.anatomy.xray_values import MinMaxScaling
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.train.training_spacing import parse_spacing, preprocessing_record, training_preprocessing
+from spine_rt.train.volumes import parse_spacing, preprocessing_record, training_preprocessing
 from spine_rt.train.validation import dice_per_class, summarize_dice
 
 

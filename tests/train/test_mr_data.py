@@ -11,8 +11,7 @@ import pytest
 from spine_rt.anatomy.label_maps import check_label_ids, load_label_map, lookup_by_name
 from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
 from spine_rt.errors import InputError
-from spine_rt.train.datasets import load_mr_training_data, validation_count
-from spine_rt.train.scan_pairs import find_labelled_scans, find_unlabelled_scans
+from spine_rt.train.mr_data import find_labelled_scans, find_unlabelled_scans, load_mr_training_data, validation_count
 
 VERTEBRAE = {"0": "background", "1": "L1", "2": "L2", "3": "L3", "4": "L4", "5": "L5"}
 

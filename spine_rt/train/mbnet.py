@@ -23,16 +23,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from spine_rt.anatomy.label_maps import label_map_to_json
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES, MinMaxScaling
 from spine_rt.dependencies import require
 from spine_rt.errors import InputError
 from spine_rt.train.checkpoints import build_from_config, network_config
-from spine_rt.anatomy.label_maps import label_map_to_json
-from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
-from spine_rt.train.seeding import seed_torch
-from spine_rt.train.training_loop import TrainingResult, run_training
-from spine_rt.train.training_options import TrainingOptions
+from spine_rt.train.loop import (
+    TrainingDevice, TrainingOptions, TrainingResult, resolve_training_device, run_training, seed_torch)
 from spine_rt.train.validation import ValidationDice, dice_per_class, summarize_dice
-from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES, MinMaxScaling
 from spine_rt.train.xray_data import XrayTrainingData
 
 SEGMENTATION_WEIGHT = 0.9
@@ -74,7 +72,7 @@ class MBNetRecipe:
 
 
 class MBNetTask:
-    """The MBNet recipe as a :class:`~spine_rt.train.training_loop.TrainingTask`."""
+    """The MBNet recipe as a :class:`~spine_rt.train.loop.TrainingTask`."""
 
     recipe = "mbnet"
 
