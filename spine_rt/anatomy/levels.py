@@ -8,6 +8,8 @@ alternate along the spine.
 :func:`level_rank` puts level names on one scale that rises from the sacrum
 upwards (``S`` 0, ``L5`` 1, ..., ``L1`` 5, ``T12`` 6, ..., ``T1`` 17, ``C7``
 18, ...; a disc ``A/B`` lies halfway between its vertebrae, ``L5/S`` 0.5).
+:func:`canonical_level_name` reads the looser spellings of label maps
+(``l5 - s1``, ``T 12/L1``) as these names.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ SACRAL_SEGMENTS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5")
 SACRUM_NAMES = frozenset({"S", "S1", "sacrum"})
 
 _VERTEBRA = re.compile(r"^[CTL]\d+$")
+_LOOSE_VERTEBRA = re.compile(r"^\s*([CTL])\s*(\d{1,2})\s*$", re.IGNORECASE)
+_LOOSE_DISC = re.compile(r"\s*[/\-]\s*")
 _LEVEL = re.compile(r"^([CTL])(\d+)$")
 #: rank of the region's vertebra number 0 (rank = top - number): L5 -> 1, T12 -> 6, C7 -> 18
 _REGION_TOP = {"L": 6, "T": 18, "C": 25}
@@ -63,3 +67,25 @@ def vertebra_name(rank: int) -> str:
             return f"{region}{number}"
     return f"rank {rank}"
 
+
+
+def canonical_level_name(name: str) -> str | None:
+    """The level name ``name`` spells, written as above (``"l5 - s1"`` -> ``"L5/S"``), or None.
+
+    Case and spaces do not matter, a disc may be written with ``-``; a
+    vertebra number outside its region (``L6``, ``T13``) names no level.
+    """
+    parts = _LOOSE_DISC.split(name.strip())
+    if len(parts) == 2:
+        upper, lower = (canonical_level_name(part) for part in parts)
+        return None if upper is None or lower is None or "/" in upper + lower else f"{upper}/{lower}"
+    if len(parts) != 1:
+        return None
+    text = parts[0].strip()
+    if text.lower() in {item.lower() for item in SACRUM_NAMES}:
+        return "S"
+    match = _LOOSE_VERTEBRA.match(text)
+    if match is None:
+        return None
+    region, number = match.group(1).upper(), int(match.group(2))
+    return f"{region}{number}" if 1 <= number <= _REGION_COUNT[region] else None
