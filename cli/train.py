@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     require("torch", "spine-rt train")
     require("monai", "spine-rt train")
     from spine_rt.train.checkpoints import read_training_checkpoint
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.loop import TrainingOptions
 
     if args.threads is not None:
         if args.threads < 1:
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _mr_data(args: argparse.Namespace, **extra: Any):
-    from spine_rt.train.datasets import load_mr_training_data
+    from spine_rt.train.mr_data import load_mr_training_data
 
     return load_mr_training_data(args.data, **_given(
         phantoms=args.phantoms, validation=args.validation, validation_fraction=args.validation_fraction,
@@ -173,7 +173,7 @@ def _mr_data(args: argparse.Namespace, **extra: Any):
 
 def _train_stage_one(args: argparse.Namespace, options, resume, out: str):
     from spine_rt.pipelines.preprocessing import MrPreprocessing
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
+    from spine_rt.train.stage_one import StageOneRecipe
 
     if resume is not None:
         extra = {"preprocessing": MrPreprocessing.from_manifest(resume["preprocessing"]),
@@ -196,7 +196,7 @@ def _train_stage_one(args: argparse.Namespace, options, resume, out: str):
 
 def _train_stage_two(args: argparse.Namespace, options, resume, out: str):
     from spine_rt.train.checkpoints import file_sha256
-    from spine_rt.train.stage_two_recipe import DEFAULT_PATCH_SIZE, FrozenStageOne, StageTwoRecipe
+    from spine_rt.train.stage_two import DEFAULT_PATCH_SIZE, FrozenStageOne, StageTwoRecipe
 
     stage_one_path = args.stage_one
     if stage_one_path is None and resume is not None:
@@ -207,7 +207,7 @@ def _train_stage_two(args: argparse.Namespace, options, resume, out: str):
         raise InputError(f"{stage_one_path} is not the stage one the resumed run was trained with (sha256 differs)")
     stage_one = FrozenStageOne.from_checkpoint(stage_one_path)
     if args.labels:
-        from spine_rt.train.label_map import load_label_map
+        from spine_rt.anatomy.label_maps import load_label_map
 
         if load_label_map(args.labels, {}) != stage_one.label_map:
             raise InputError(f"{args.labels} differs from the labels of the stage one ({stage_one_path})")
@@ -226,7 +226,7 @@ def _train_stage_two(args: argparse.Namespace, options, resume, out: str):
 
 
 def _train_mbnet(args: argparse.Namespace, options, resume, out: str):
-    from spine_rt.train.mbnet_recipe import MBNetRecipe
+    from spine_rt.train.mbnet import MBNetRecipe
     from spine_rt.train.xray_data import load_xray_training_data
 
     if resume is not None:

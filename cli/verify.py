@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from spine_rt.atomic_write import write_bytes_atomic
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -20,8 +20,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS, XRAY_LABELS
 from spine_rt.errors import InputError
-from spine_rt.export.labels import MR_SPINE_LABELS, XRAY_LABELS
 
 #: In-plane spacing of stage two (mm, SEEDS.md) and the slice spacing.
 STAGE_TWO_IN_PLANE_MM = 0.3448

@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from spine_rt.anatomy.label_maps import parse_labels, read_labels
 from spine_rt.errors import InputError
-from spine_rt.export.labels import parse_labels, read_labels
 from spine_rt.export.model_families import ModelFamily
 from spine_rt.model_package import PRECISIONS
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.errors import InputError
 from spine_rt.export.model_families import StageRecipe
-from spine_rt.phantoms.xray_geometry import MBNET_PARAMETER_ORDER
 
 Dim = int | str | None
 Shape = tuple[Dim, ...]
@@ -123,7 +123,7 @@ CONTRACTS: dict[str, StageContract] = {
         "mbnet", 2,
         inputs=(TensorRule(("image",), RGB, PATCH, "RGB picture in [0, 1]"),),
         outputs=(TensorRule(("segmentation",), CLASSES, PATCH, "class softmax"),
-                 TensorRule(("inspection_values",), len(MBNET_PARAMETER_ORDER), NO_SPATIAL,
+                 TensorRule(("inspection_values",), len(INSPECTION_VALUE_NAMES), NO_SPATIAL,
                             "the 18 lumbar values scaled to [0, 1]")),
     ),
 }

@@ -53,7 +53,7 @@ def seed_list(text: str) -> list[int]:
 
 def off_by_one(prediction: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> list[str]:
     """``"T10->T11"`` for every truth structure whose most common predicted label is the neighbouring level."""
-    from spine_rt.measure.level_sequence import level_rank, structure_kind
+    from spine_rt.anatomy.levels import level_rank, structure_kind
 
     found = []
     for label in (int(v) for v in np.unique(truth) if v):

@@ -68,8 +68,8 @@ if [[ $PRETRAIN_PHANTOMS -gt 0 ]]; then
   SPACING=$(python - "$DATA" <<'EOF'
 import sys
 from spine_rt.io import read_image
-from spine_rt.train.scan_pairs import find_labelled_scans
-from spine_rt.train.training_spacing import native_spacing
+from spine_rt.train.mr_data import find_labelled_scans
+from spine_rt.train.volumes import native_spacing
 print(",".join(f"{s:.6g}" for s in native_spacing(read_image(find_labelled_scans(sys.argv[1])[0].image))))
 EOF
 )

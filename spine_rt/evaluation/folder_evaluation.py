@@ -59,7 +59,7 @@ def evaluate_folder(
             or prediction on another grid than its image, not a spine MR package.
         EnvironmentProblem: the requested backend is not available.
     """
-    from spine_rt.export.labels import read_labels
+    from spine_rt.anatomy.label_maps import read_labels
     from spine_rt.pipelines import load_pipeline
 
     opened = ModelPackage.open(package, verify=pipeline_options.pop("verify", True))
@@ -112,7 +112,7 @@ def evaluate_scan(
     Raises:
         InputError: a truth value outside the label set, truth on another grid than the scan.
     """
-    from spine_rt.export.labels import read_labels
+    from spine_rt.anatomy.label_maps import read_labels
     from spine_rt.pipelines import load_pipeline
 
     opened = ModelPackage.open(package, verify=pipeline_options.pop("verify", True))

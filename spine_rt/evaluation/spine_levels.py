@@ -7,42 +7,26 @@ and discs written with the two vertebrae they join (``L4/L5``, ``L5-S1``,
 same kind (vertebra or disc) and one level apart along the spine (``L2`` and
 ``L3``; ``L4/L5`` and ``L5/S``). For names that are none of these (e.g.
 instance numbers), structures whose label ids differ by one are neighbours.
+The names and their order along the spine are those of :mod:`spine_rt.anatomy.levels`.
 """
 
 from __future__ import annotations
 
-import re
-
-_REGIONS = {"C": (0, 7), "T": (7, 12), "L": (19, 5)}  # first position, count
-_SACRUM = 24  # right after L5
-_VERTEBRA = re.compile(r"^\s*([CTL])\s*(\d{1,2})\s*$", re.IGNORECASE)
-
-
-def vertebra_position(name: str) -> int | None:
-    """Position of a vertebra along the spine from the top (``C1`` = 0), ``None`` if ``name`` is not one."""
-    text = name.strip()
-    if text.lower() in ("s", "s1", "sacrum"):
-        return _SACRUM
-    match = _VERTEBRA.match(text)
-    if match is None:
-        return None
-    first, count = _REGIONS[match.group(1).upper()]
-    number = int(match.group(2))
-    if not 1 <= number <= count:
-        return None
-    return first + number - 1
+from spine_rt.anatomy.levels import canonical_level_name, level_rank
 
 
 def level_of(name: str) -> tuple[str, float] | None:
-    """``("vertebra", position)`` or ``("disc", position between its vertebrae)``; ``None`` when unknown."""
-    parts = re.split(r"\s*[/\-]\s*", name.strip())
-    if len(parts) == 2:
-        upper, lower = (vertebra_position(part) for part in parts)
-        if upper is not None and lower is not None:
-            return "disc", float(upper)
+    """``("vertebra", rank)`` or ``("disc", rank)`` along the spine, ``None`` when unknown.
+
+    The rank is :func:`~spine_rt.anatomy.levels.level_rank` of the name as
+    :func:`~spine_rt.anatomy.levels.canonical_level_name` reads it.
+    """
+    canonical = canonical_level_name(name)
+    if canonical is None:
         return None
-    position = vertebra_position(name)
-    return None if position is None else ("vertebra", float(position))
+    rank = level_rank(canonical)
+    assert rank is not None  # every canonical name has a rank
+    return ("disc" if "/" in canonical else "vertebra"), rank
 
 
 def neighbouring_levels(first: tuple[int, str], second: tuple[int, str]) -> bool:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from spine_rt.anatomy.label_maps import check_label_ids, lookup_by_name
 from spine_rt.errors import InputError
 from spine_rt.io import Image
-from spine_rt.train.label_map import check_label_ids, lookup_by_name
 
 #: largest difference (mm) between two affines' entries still taken as the same grid
 AFFINE_TOLERANCE_MM = 1e-3

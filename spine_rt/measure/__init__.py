@@ -6,7 +6,7 @@
   lumbar/pelvic inspection values of a lateral X-ray mask (SS, PT, PI, LL,
   L4S1, LDI, RLL, PI-LL, L1..L5, L1L2..L5S1), measured on fitted endplates,
   S1 endplate and femoral-head circles with the definitions of
-  :mod:`spine_rt.phantoms.xray_geometry`, flagged against the normal ranges
+  :mod:`spine_rt.anatomy.lumbar_parameters`, flagged against the normal ranges
   (:data:`NORMAL_RANGES`).
 * :func:`fit_lumbar_landmarks` -> :class:`LumbarLandmarks`: the fitted
   geometry alone (pixels), e.g. for drawing.

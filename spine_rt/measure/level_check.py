@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from spine_rt.measure.level_sequence import SpinePiece, level_rank, spine_pieces
+from spine_rt.anatomy.levels import level_rank
+from spine_rt.measure.level_sequence import SpinePiece, spine_pieces
 
 #: a piece of a name counts when it holds at least this fraction of the name's largest piece
 SIZEABLE_FRACTION = 0.15

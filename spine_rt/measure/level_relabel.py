@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from spine_rt.anatomy.levels import level_rank, vertebra_name
 from spine_rt.measure.level_check import LevelFlag
-from spine_rt.measure.level_sequence import SpinePiece, SpinePieces, level_rank, spine_pieces, vertebra_name
+from spine_rt.measure.level_sequence import SpinePiece, SpinePieces, spine_pieces
 
 #: more labelled pieces than this: no count (a label map this fragmented is not a spine to count)
 MAX_PIECES = 300

@@ -1,8 +1,6 @@
-"""The labelled pieces of a spine in order along it, and the anatomical order of level names.
+"""The labelled pieces of a spine in order along it.
 
-:func:`level_rank` puts level names on one scale that rises from the sacrum
-upwards (``S`` 0, ``L5`` 1, ..., ``L1`` 5, ``T12`` 6, ..., ``T1`` 17, ``C7``
-18, ...; a disc ``A/B`` lies halfway between its vertebrae).
+The anatomical order of level names is :func:`spine_rt.anatomy.levels.level_rank`.
 :func:`spine_pieces` splits a label map into connected pieces (26-connected
 per label) and orders them along the spine: by their centroid's position
 along the principal axis of all pieces' centroids (size-weighted), pointing
@@ -12,60 +10,17 @@ this order follows the curve.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-SACRUM_NAMES = frozenset({"S", "S1", "sacrum"})
-_VERTEBRA = re.compile(r"^[CTL]\d+$")
-_LEVEL = re.compile(r"^([CTL])(\d+)$")
-_REGION_TOP = {"L": 6, "T": 18, "C": 25}
+from spine_rt.anatomy.levels import structure_kind
+
 _FULL = np.ones((3, 3, 3), dtype=bool)
 #: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
 MIN_PIECE_VOXELS = 4
-
-
-def structure_kind(name: str) -> str:
-    """``"disc"`` (a name with ``/``), ``"sacrum"``, ``"vertebra"`` (``C``/``T``/``L`` + number) or ``"other"``."""
-    if "/" in name:
-        return "disc"
-    if name in SACRUM_NAMES:
-        return "sacrum"
-    return "vertebra" if _VERTEBRA.match(name) else "other"
-
-
-def level_rank(name: str) -> float | None:
-    """Position of a level name from the sacrum upwards (see the module docstring), None for other names."""
-    if structure_kind(name) == "sacrum":
-        return 0.0
-    if "/" in name:
-        above, _, below = name.partition("/")
-        upper, lower = level_rank(above), level_rank(below)
-        if upper is None or lower is None:
-            return None
-        return 0.5 * (upper + lower)
-    match = _LEVEL.match(name)
-    if match is None:
-        return None
-    return float(_REGION_TOP[match.group(1)] - int(match.group(2)))
-
-
-def vertebra_name(rank: int) -> str:
-    """The vertebra at ``rank`` (0 = the sacrum, ``"S"``)."""
-    if rank <= 0:
-        return "S"
-    for region, top in (("L", 6), ("T", 18), ("C", 25)):
-        number = top - rank
-        if region == "L" and 1 <= number <= 5:
-            return f"L{number}"
-        if region == "T" and 1 <= number <= 12:
-            return f"T{number}"
-        if region == "C" and 1 <= number <= 7:
-            return f"C{number}"
-    return f"rank {rank}"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Landmarks of a lateral lumbar X-ray fitted to its BiLuNet/MBNet mask.
 
 From the 5-class mask (0 background, 1 vertebra, 2 sacrum, 3 and 4 femoral
-heads; :data:`spine_rt.phantoms.XRAY_CLASSES`):
+heads; :data:`spine_rt.anatomy.label_tables.XRAY_LABELS`):
 
 * **Vertebrae.** The components of class 1 are sorted top to bottom; the
   lowest five are L5, L4, ... upwards when the sacrum is present (counted
@@ -26,7 +26,7 @@ heads; :data:`spine_rt.phantoms.XRAY_CLASSES`):
   side to which the lumbar curve bulges (lordosis); else left (noted).
 
 Everything is in pixels ``(column, row)``, rows downwards, as in
-:mod:`spine_rt.phantoms.xray_geometry`.
+:mod:`spine_rt.anatomy.endplates`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Endplate, Point
+from spine_rt.anatomy.levels import LUMBAR_LEVELS
 from spine_rt.measure.circle_fit import FittedCircle, fit_circle
 from spine_rt.measure.edge_line import EdgeLine, edge_ends, fit_edge_line
 from spine_rt.measure.mask_components import MaskComponent, class_components, largest_component, outer_boundary
 from spine_rt.measure.rectangle_frame import minimum_area_rectangle
-from spine_rt.phantoms.spine_shape import LUMBAR_LEVELS, Endplate, Point
 
 VERTEBRA, SACRUM, HEAD_1, HEAD_2 = 1, 2, 3, 4
 #: central fraction of an endplate's envelope used for its line (the rest is rounded corners)
@@ -214,7 +215,7 @@ def fit_lumbar_landmarks(labels: np.ndarray, pixel_aspect: float = 1.0) -> Lumba
 
     Args:
         labels: ``(H, W)`` integer label map with the classes of
-            :data:`spine_rt.phantoms.XRAY_CLASSES` (pixels of the input image).
+            :data:`spine_rt.anatomy.label_tables.XRAY_LABELS` (pixels of the input image).
         pixel_aspect: row spacing / column spacing (1 for square pixels). Lines
             are fitted in pixels (straight lines stay straight under scaling);
             the femoral heads are fitted as circles in the scaled frame, where

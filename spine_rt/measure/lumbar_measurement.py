@@ -3,7 +3,7 @@
 :func:`measure_lumbar_parameters` fits the landmarks
 (:func:`~spine_rt.measure.lumbar_landmarks.fit_lumbar_landmarks`) and
 computes every value with the definitions and signs of
-:mod:`spine_rt.phantoms.xray_geometry` (the same functions that give the
+:mod:`spine_rt.anatomy.lumbar_parameters` (the same functions that give the
 phantoms their exact values). A value whose landmarks are missing (a level
 not found, no sacrum, no femoral head) is None; the others are still given.
 With a known, non-square pixel spacing the landmarks are first scaled to mm
@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Endplate
+from spine_rt.anatomy.levels import LUMBAR_LEVELS
+from spine_rt.anatomy.lumbar_parameters import lumbar_parameters
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.measure.lumbar_landmarks import LumbarLandmarks, fit_lumbar_landmarks
 from spine_rt.measure.normal_ranges import flagged_values
-from spine_rt.phantoms.spine_shape import LUMBAR_LEVELS, Endplate
-from spine_rt.phantoms.xray_geometry import MBNET_PARAMETER_ORDER, lumbar_parameters
 
 _NAN = math.nan
 #: stands in for a missing landmark: every value depending on it becomes NaN
@@ -31,7 +33,7 @@ _MISSING_ENDPLATE = Endplate((_NAN, _NAN), (_NAN, _NAN))
 METHOD = ("vertebrae sorted top to bottom; endplates: robust lines on each body's top/bottom envelope in its "
           "minimum-area-rectangle frame; S1: top edge of the sacrum between its extreme anterior/posterior upper "
           "pixels; femoral heads: least-squares circles, hip axis = midpoint of their centres; definitions of "
-          "spine_rt.phantoms.xray_geometry")
+          "spine_rt.anatomy.lumbar_parameters")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class LumbarMeasurement:
 
 
 def parameters_from_landmarks(landmarks: LumbarLandmarks) -> dict[str, float | None]:
-    """The 18 values in :data:`MBNET_PARAMETER_ORDER` from fitted landmarks (None where a landmark is missing)."""
+    """The 18 values in :data:`INSPECTION_VALUE_NAMES` from fitted landmarks (None where a landmark is missing)."""
     pairs = []
     for level in LUMBAR_LEVELS:
         found = landmarks.vertebra(level)
@@ -64,7 +66,7 @@ def parameters_from_landmarks(landmarks: LumbarLandmarks) -> dict[str, float | N
     s1 = landmarks.s1_endplate if landmarks.s1_endplate is not None else _MISSING_ENDPLATE
     hip = landmarks.hip_axis if landmarks.hip_axis is not None else (_NAN, _NAN)
     values = lumbar_parameters(pairs, s1, hip).as_dict()
-    return {name: (float(values[name]) if math.isfinite(values[name]) else None) for name in MBNET_PARAMETER_ORDER}
+    return {name: (float(values[name]) if math.isfinite(values[name]) else None) for name in INSPECTION_VALUE_NAMES}
 
 
 def measure_lumbar_parameters(labels: np.ndarray,
@@ -72,7 +74,7 @@ def measure_lumbar_parameters(labels: np.ndarray,
     """Fit the landmarks of ``labels`` and compute the 18 inspection values.
 
     Args:
-        labels: ``(H, W)`` X-ray label map (classes of :data:`spine_rt.phantoms.XRAY_CLASSES`).
+        labels: ``(H, W)`` X-ray label map (classes of :data:`spine_rt.anatomy.label_tables.XRAY_LABELS`).
         pixel_spacing_mm: ``(row, column)`` spacing in mm, or None (square pixels assumed).
 
     Raises:

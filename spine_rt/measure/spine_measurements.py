@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from spine_rt.measure.level_sequence import level_rank, structure_kind
+from spine_rt.anatomy.levels import level_rank, structure_kind
 from spine_rt.measure.endplate_fit import FitFailure, Quadrilateral, fit_line, fit_quadrilateral, tilt_deg
 from spine_rt.measure.measurement_values import Measurement, SpineMeasurements, StructureMeasurements
 from spine_rt.measure.sagittal_section import LEFT_RIGHT_ALIGNMENT, SagittalSection

@@ -4,7 +4,8 @@ The regression branch reads the segmentation softmax ``(N, 5, H, W)``:
 3x3 conv 32 + SiLU -> max-pool 4 -> 3x3 conv 128 + SiLU -> max-pool 4 ->
 flatten -> dense 1024 + ReLU -> dense 1024 + ReLU -> dense 18 -> sigmoid.
 The values are min-max scaled to [0, 1] during training (the scaler belongs
-to the trained model); their order is :data:`INSPECTION_VALUE_NAMES`.
+to the trained model); their order is
+:data:`spine_rt.anatomy.xray_values.INSPECTION_VALUE_NAMES`.
 
 The flatten makes the network specific to its ``image_size`` (512 x 512);
 the dense layer after it has ``128 * (H/16) * (W/16)`` inputs.
@@ -18,18 +19,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.errors import InputError
 from spine_rt.models.bilunet import SIZE_MULTIPLE, BiLuNet, BiLuNetConfig
 from spine_rt.models.channel_softmax import channel_softmax
 from spine_rt.models.input_shape import require_shape
 from spine_rt.models.overrides import apply_overrides, select_preset
 
-#: The regressed values, in output order: angles in degrees except LDI (%).
-INSPECTION_VALUE_NAMES: tuple[str, ...] = (
-    "PI", "LL", "PI-LL", "L4S1", "LDI", "RLL", "SS", "PT",
-    "L1", "L2", "L3", "L4", "L5",
-    "L1L2", "L2L3", "L3L4", "L4L5", "L5S1",
-)
 #: The outputs of :meth:`MBNet.forward`, in order.
 OUTPUT_NAMES: tuple[str, str] = ("segmentation", "inspection_values")
 #: Down-sampling of the regression branch (two 4x4 max-pools).

@@ -7,7 +7,7 @@ femoral heads for that pelvic tilt, renders a projection radiograph (bone
 bright, soft-tissue gradient, overlapping femoral heads add, noise) and
 returns the BiLuNet/MBNet 5-class mask, the geometry in pixels and every
 inspection value computed from that geometry with the definitions of
-:mod:`spine_rt.phantoms.xray_geometry`.
+:mod:`spine_rt.anatomy.lumbar_parameters`.
 
 Image coordinates: a point is ``(column, row)`` in pixels, pixel centres at
 integers, the row growing downwards. The patient faces left (anterior =
@@ -23,15 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Endplate, Point
+from spine_rt.anatomy.levels import LUMBAR_LEVELS
+from spine_rt.anatomy.lumbar_parameters import LumbarParameters, lumbar_parameters
 from spine_rt.errors import InputError
 from spine_rt.phantoms.pelvis_shape import FemoralHead, PelvisShape, sample_pelvis
-from spine_rt.phantoms.spine_shape import LUMBAR_LEVELS, Endplate, Point, SpineShape, sample_spine_shape
+from spine_rt.phantoms.spine_shape import SpineShape, sample_spine_shape
 from spine_rt.phantoms.spine_solids import spine_solids, vertebral_body_solid
-from spine_rt.phantoms.xray_geometry import LumbarParameters, lumbar_parameters
 from spine_rt.phantoms.xray_projection import XrayGrid, attenuation_map, radiograph
 
-#: Mask classes of BiLuNet/MBNet (SEEDS.md).
-XRAY_CLASSES: dict[int, str] = {0: "background", 1: "vertebra", 2: "sacrum", 3: "femoral head 1", 4: "femoral head 2"}
 DEFAULT_SIZE = 1024
 _MARGIN_MM = 5.0
 
@@ -48,7 +48,7 @@ class LumbarXray:
     * ``pixel_spacing_mm``: the (square) pixel size in mm.
     * ``parameters``: the 18 inspection values implied *exactly* by the
       geometry below (degrees; LDI in %), see
-      :mod:`~spine_rt.phantoms.xray_geometry` for definitions and signs.
+      :mod:`~spine_rt.anatomy.lumbar_parameters` for definitions and signs.
     * ``vertebrae``: ``(upper, lower)`` endplates of L1..L5, top to bottom,
       in pixels ``(column, row)``.
     * ``s1_endplate``: the S1 endplate (the sacrum's top edge), pixels.

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Endplate, Point
 from spine_rt.phantoms.signed_distance import convex_hull
-from spine_rt.phantoms.spine_shape import Endplate, Point
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Point
 from spine_rt.phantoms.signed_distance import rounded_polygon_distance
-from spine_rt.phantoms.spine_shape import Point
 
 
 @dataclass(frozen=True, eq=False)

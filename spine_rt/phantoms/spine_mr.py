@@ -37,10 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS, label_of
 from spine_rt.errors import InputError
 from spine_rt.phantoms.mr_appearance import add_rician_noise, bias_field, sample_mr_contrast, solid_intensity
 from spine_rt.phantoms.mr_soft_tissue import aorta_solids, soft_tissue
-from spine_rt.phantoms.mrspineseg_labels import MRSPINESEG_LABELS, label_of
 from spine_rt.phantoms.partial_volume import SliceStack, footprint
 from spine_rt.phantoms.random_fields import smooth_noise
 from spine_rt.phantoms.spine_shape import SpineShape, sample_spine_shape
@@ -62,7 +62,7 @@ class SpinePhantom:
     * ``image``: float32 ``(X, Y, Z)``, arbitrary scanner units (non-negative,
       a random gain; cerebrospinal fluid is brightest).
     * ``labels``: uint8 ``(X, Y, Z)``, MRSpineSeg ids 0..19 (see
-      :data:`~spine_rt.phantoms.mrspineseg_labels.MRSPINESEG_LABELS`); a
+      :data:`~spine_rt.anatomy.label_tables.MR_SPINE_LABELS`); a
       voxel gets a structure's id where that structure fills at least half
       of it (the largest filler wins).
     * ``affine``: float64 ``(4, 4)``, voxel -> RAS+ world mm; axis codes
@@ -96,7 +96,7 @@ class SpinePhantom:
 
     @property
     def label_names(self) -> dict[int, str]:
-        return dict(MRSPINESEG_LABELS)
+        return dict(MR_SPINE_LABELS)
 
     def true_geometry(self, world: np.ndarray | None = None) -> dict[str, object]:
         """Exact heights (mm), endplate angles and lordosis (deg) of this phantom

@@ -6,8 +6,9 @@ Geometry is 2-D, in the mid-sagittal plane, in mm, in the *sagittal frame*:
 * ``si``: superior -> inferior (a larger ``si`` is lower).
 
 Drawn as an image (rows = ``si``, columns = ``ap``) the patient faces left.
-Every structure is built from *endplates*: line segments with an anterior and
-a posterior end. A vertebral body is the quadrilateral between its upper and
+Every structure is built from *endplates*
+(:class:`~spine_rt.anatomy.endplates.Endplate`): line segments with an
+anterior and a posterior end. A vertebral body is the quadrilateral between its upper and
 lower endplate, a disc the space between the lower endplate of one vertebra
 and the upper endplate of the next, the sacrum a chain of five fused
 segments whose top is the S1 endplate.
@@ -26,40 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Point = tuple[float, float]
+from spine_rt.anatomy.endplates import Endplate, Point
+from spine_rt.anatomy.levels import LUMBAR_LEVELS, SACRAL_SEGMENTS
 
 #: Vertebral levels this module can build, top to bottom.
 LEVEL_NAMES: tuple[str, ...] = ("T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5")
-#: The lumbar levels.
-LUMBAR_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5")
-#: The fused sacral segments, top to bottom.
-SACRAL_SEGMENTS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5")
-
-
-@dataclass(frozen=True)
-class Endplate:
-    """An endplate as a line segment from its anterior to its posterior end.
-
-    ``anterior`` and ``posterior`` are ``(ap, si)`` points (mm in the sagittal
-    frame, or pixels ``(column, row)`` once scaled to an image).
-    """
-
-    anterior: Point
-    posterior: Point
-
-    @property
-    def midpoint(self) -> Point:
-        return (
-            0.5 * (self.anterior[0] + self.posterior[0]),
-            0.5 * (self.anterior[1] + self.posterior[1]),
-        )
-
-    @property
-    def length(self) -> float:
-        return math.dist(self.anterior, self.posterior)
-
-    def mapped(self, transform: Callable[[Point], Point]) -> Endplate:
-        return Endplate(transform(self.anterior), transform(self.posterior))
 
 
 @dataclass(frozen=True)

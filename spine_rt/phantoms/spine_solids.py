@@ -14,9 +14,11 @@ import math
 
 import numpy as np
 
+from spine_rt.anatomy.endplates import Endplate
+from spine_rt.anatomy.levels import LUMBAR_LEVELS
 from spine_rt.phantoms.sagittal_solid import SagittalSolid
 from spine_rt.phantoms.signed_distance import convex_hull
-from spine_rt.phantoms.spine_shape import LUMBAR_LEVELS, Endplate, SpineShape, VertebralBody
+from spine_rt.phantoms.spine_shape import SpineShape, VertebralBody
 
 #: Half-width (mm) of the dural sac; the canal between the pedicles is wider.
 DURAL_SAC_HALF_WIDTH_MM = 8.5

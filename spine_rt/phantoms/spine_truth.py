@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spine_rt.phantoms.mrspineseg_labels import DISC_LABEL, VERTEBRA_LABEL
+from spine_rt.anatomy.label_tables import DISC_LABEL, VERTEBRA_LABEL
 
 if TYPE_CHECKING:
     from spine_rt.phantoms.spine_mr import SpinePhantom
-    from spine_rt.phantoms.spine_shape import Endplate
+    from spine_rt.anatomy.endplates import Endplate
 
 
 def _chord_through_centre(corners: np.ndarray) -> float:

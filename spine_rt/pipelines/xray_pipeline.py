@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from spine_rt.anatomy.xray_values import MinMaxScaling
 from spine_rt.errors import InputError
 from spine_rt.io.xray_image import XrayImage, check_pixel_spacing, read_xray_image
 from spine_rt.measure import measure_lumbar_parameters, structures_found
@@ -38,7 +39,6 @@ from spine_rt.pipelines.stage_runners import StageRunners
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize
 from spine_rt.pipelines.xray_regressed_values import regressed_values_report
 from spine_rt.pipelines.xray_result import XrayResult
-from spine_rt.train.value_scaling import MinMaxScaling
 
 #: graph output holding MBNet's 18 values
 VALUES_OUTPUT = "inspection_values"

@@ -1,4 +1,4 @@
-"""Training checkpoints: what they hold, writing them atomically, reading them back.
+"""Training checkpoints: what they hold, writing and reading them, and scoring two trained stages on held-out scans.
 
 A checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
 
@@ -20,15 +20,28 @@ A checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
 :func:`spine_rt.models.checkpoint.load_checkpoint` and the exporter read
 the ``state_dict`` entry; :func:`network_from_checkpoint` rebuilds the
 network from ``config`` and loads it.
+
+**Held-out evaluation.** Dice of trained stages on held-out scans, through the exported package (the
+product path).
+
+:func:`evaluate_two_stage` exports the two training checkpoints exactly as
+the documented ``spine-rt export sshsnet --checkpoint stage1=S1.pt
+--checkpoint stage2=S2.pt --out PKG`` does (no extra option: the grid,
+window sizes, labels and normalisation come from the checkpoints), then
+scores the package with :func:`spine_rt.evaluation.evaluate_folder`, which
+runs :func:`spine_rt.load_pipeline` on every scan as ``spine-rt infer`` and
+``spine-rt evaluate`` do. What the recipe reports is therefore what a user
+of the package measures; there is no second implementation to drift.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +49,10 @@ from torch import nn
 from spine_rt.errors import InputError
 from spine_rt.models import build
 from spine_rt.models.checkpoint import load_checkpoint
+
+if TYPE_CHECKING:  # the run path's evaluation is loaded when a held-out evaluation runs
+    from spine_rt.evaluation import EvaluationReport
+
 
 CHECKPOINT_FORMAT = "spine-rt training checkpoint"
 CHECKPOINT_VERSION = 1
@@ -107,3 +124,54 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# -- held-out evaluation -----------------------------------------------------------------------------
+
+def export_two_stage(stage_one_checkpoint: str | os.PathLike[str], stage_two_checkpoint: str | os.PathLike[str],
+                     out: str | os.PathLike[str], *, precisions: str = "fp32", overwrite: bool = False) -> Path:
+    """``spine-rt export sshsnet`` of the two checkpoints with no extra option; returns the package folder.
+
+    Raises:
+        InputError: unreadable or mismatched checkpoints, an existing ``out``.
+        ParityError: a graph differs from torch beyond the export's tolerance.
+    """
+    from spine_rt.export import export_package
+
+    package = export_package("sshsnet", out, {"stage1": stage_one_checkpoint, "stage2": stage_two_checkpoint},
+                             precisions=precisions, overwrite=overwrite)
+    return package.root
+
+
+def evaluate_two_stage(
+    stage_one_checkpoint: str | os.PathLike[str],
+    stage_two_checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    package: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    **pipeline_options: Any,
+) -> EvaluationReport:
+    """Export both checkpoints, then segment every image of ``data`` with the package and score it.
+
+    Args:
+        stage_one_checkpoint / stage_two_checkpoint: training checkpoints (``best.pt``).
+        data: folder of held-out ``NAME_image`` / ``NAME_label`` pairs.
+        package: where to keep the exported package (default: a temporary folder, removed after).
+        labels: the folder of the truth label maps when not ``data``.
+        pipeline_options: options of :func:`spine_rt.load_pipeline` (``backend``, ``device``, ``tta``, ...).
+
+    Returns:
+        The :class:`~spine_rt.evaluation.EvaluationReport` (``.summary()``, ``.per_case``, ``.as_dict()``).
+
+    Raises:
+        InputError: unreadable checkpoints or scans, labels outside the label map.
+    """
+    from spine_rt.evaluation import evaluate_folder
+
+    if package is not None:
+        root = export_two_stage(stage_one_checkpoint, stage_two_checkpoint, package)
+        return evaluate_folder(root, data, labels or data, **pipeline_options)
+    with tempfile.TemporaryDirectory(prefix="spine-rt-held-out-") as folder:
+        root = export_two_stage(stage_one_checkpoint, stage_two_checkpoint, Path(folder) / "package")
+        return evaluate_folder(root, data, labels or data, **pipeline_options)

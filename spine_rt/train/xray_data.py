@@ -6,13 +6,13 @@ Sources (one of the two):
   seeds ``seed .. seed + N - 1``) drawn at the network's image size, with
   exact masks and values;
 * a folder of ``NAME_image.png`` (grey or RGB), ``NAME_label.png`` (class
-  ids 0..4, :data:`~spine_rt.phantoms.XRAY_CLASSES`) and ``NAME_values.json``
+  ids 0..4, :data:`~spine_rt.anatomy.label_tables.XRAY_LABELS`) and ``NAME_values.json``
   (``{"PI": 52.1, "LL": 48.0, ...}``, all 18 names of
-  :data:`~spine_rt.models.mbnet.INSPECTION_VALUE_NAMES`), resized to the
+  :data:`~spine_rt.anatomy.xray_values.INSPECTION_VALUE_NAMES`), resized to the
   image size (bilinear for the image, nearest for the mask).
 
 Images become RGB ``(3, H, W)`` float32 in [0, 1] (/255), as MBNet reads
-them. The validation split works as for MR (:mod:`spine_rt.train.datasets`).
+them. The validation split works as for MR (:mod:`spine_rt.train.mr_data`).
 """
 
 from __future__ import annotations
@@ -25,18 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from spine_rt.errors import InputError
-from spine_rt.phantoms import XRAY_CLASSES, lumbar_xray
-from spine_rt.train.datasets import DEFAULT_VALIDATION_FRACTION, validation_count
-from spine_rt.train.label_map import check_label_ids
-
-#: order of the regressed values (the same tuple as spine_rt.models.mbnet.INSPECTION_VALUE_NAMES, kept
-#: here so that reading data needs no torch)
-VALUE_NAMES: tuple[str, ...] = (
-    "PI", "LL", "PI-LL", "L4S1", "LDI", "RLL", "SS", "PT",
-    "L1", "L2", "L3", "L4", "L5",
-    "L1L2", "L2L3", "L3L4", "L4L5", "L5S1",
-)
-
+from spine_rt.anatomy.label_tables import XRAY_LABELS
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
+from spine_rt.phantoms import lumbar_xray
+from spine_rt.train.mr_data import DEFAULT_VALIDATION_FRACTION, validation_count
+from spine_rt.anatomy.label_maps import check_label_ids
 
 @dataclass(frozen=True, eq=False)
 class XrayExample:
@@ -79,7 +72,7 @@ def _phantom_examples(count: int, seed: int, size: tuple[int, int]) -> list[Xray
             f"xray_phantom_{seed + index:04d}",
             np.moveaxis(xray.rgb(), -1, 0).astype(np.float32) / 255.0,
             xray.mask.astype(np.uint8),
-            np.array([values[name] for name in VALUE_NAMES], np.float64),
+            np.array([values[name] for name in INSPECTION_VALUE_NAMES], np.float64),
         ))
     return examples
 
@@ -101,11 +94,11 @@ def _read_values(path: Path) -> np.ndarray:
         stored = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a readable JSON file ({exc})") from None
-    missing = [name for name in VALUE_NAMES if name not in stored]
+    missing = [name for name in INSPECTION_VALUE_NAMES if name not in stored]
     if not isinstance(stored, dict) or missing:
         raise InputError(f"{path}: needs all 18 values by name; missing {', '.join(missing) or 'all'}")
     try:
-        return np.array([float(stored[name]) for name in VALUE_NAMES], np.float64)
+        return np.array([float(stored[name]) for name in INSPECTION_VALUE_NAMES], np.float64)
     except (TypeError, ValueError):
         raise InputError(f"{path}: every value must be a number") from None
 
@@ -125,7 +118,7 @@ def _folder_examples(folder: str | Path, size: tuple[int, int]) -> list[XrayExam
             if not needed.is_file():
                 raise InputError(f"{image_path} has no {needed.name} beside it")
         mask = _read_png(label_path, size, nearest=True)
-        check_label_ids(mask, XRAY_CLASSES, str(label_path))
+        check_label_ids(mask, XRAY_LABELS, str(label_path))
         image = np.moveaxis(_read_png(image_path, size, nearest=False), -1, 0).astype(np.float32) / 255.0
         examples.append(XrayExample(name, image, mask.astype(np.uint8), _read_values(values_path)))
     return examples
@@ -159,5 +152,5 @@ def load_xray_training_data(
     held_out = validation_count(len(examples), validation_fraction)
     keep = len(examples) - held_out
     training, validation = examples[:keep], examples[keep:]
-    return XrayTrainingData(tuple(training), tuple(validation or training), dict(XRAY_CLASSES), size,  # type: ignore[arg-type]
+    return XrayTrainingData(tuple(training), tuple(validation or training), dict(XRAY_LABELS), size,  # type: ignore[arg-type]
                             not validation, source)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from spine_rt.bench.instruments import (
     current_host_memory_bytes,
     peak_gpu_memory_bytes,
     peak_host_memory_bytes,
-    reset_peak_host_memory,
 )
 
 

@@ -50,7 +50,7 @@ def write_pixelwise_xray_package(folder: Path, size: int = 64) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     from spine_rt.model_package import MANIFEST_NAME, GraphFile, Manifest, Stage, TensorEntry, sha256_file
-    from spine_rt.phantoms import XRAY_CLASSES
+    from spine_rt.anatomy.label_tables import XRAY_LABELS
 
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.normal(0, 4, (5, 3, 1, 1)).astype(np.float32), "weight")
@@ -69,7 +69,7 @@ def write_pixelwise_xray_package(folder: Path, size: int = 64) -> Path:
                   inputs=(TensorEntry("image", (None, 3, size, size)),),
                   outputs=(TensorEntry("probabilities", (None, 5, size, size)),),
                   graphs=(GraphFile(relative, "fp32", 0),))
-    manifest = Manifest(task="xray", model="bilunet", labels=dict(XRAY_CLASSES),
+    manifest = Manifest(task="xray", model="bilunet", labels=dict(XRAY_LABELS),
                         preprocessing={"color": "RGB", "image_size": [size, size], "resize": "bilinear",
                                        "scale": 1 / 255, "offset": 0.0},
                         stages={"xray": stage}, files={relative: sha256_file(folder / relative)})

@@ -194,22 +194,23 @@ def test_an_xray_seg_and_sr_with_the_lumbar_values(tmp_path):
     from spine_rt.dicom_out.dicom_outputs import AlgorithmFacts, SourceImages, write_dicom_outputs
     from spine_rt.measure import measure_lumbar_parameters
     from spine_rt.measure.structure_sizes import structures_found
-    from spine_rt.phantoms import XRAY_CLASSES, lumbar_xray
+    from spine_rt.anatomy.label_tables import XRAY_LABELS
+    from spine_rt.phantoms import lumbar_xray
 
     phantom = lumbar_xray(0, size=(200, 160))
     source = _write_dx(tmp_path / "xray.dcm", phantom.image, phantom.pixel_spacing_mm)
     labels = np.asarray(phantom.mask, np.uint8)
     spacing = (phantom.pixel_spacing_mm, phantom.pixel_spacing_mm)
     measurement = measure_lumbar_parameters(labels, spacing)
-    report = {"structures": structures_found(labels, spacing, XRAY_CLASSES), "measurements": measurement.report()}
-    write_dicom_outputs(labels, report, SourceImages.of_file(source), XRAY_CLASSES,
+    report = {"structures": structures_found(labels, spacing, XRAY_LABELS), "measurements": measurement.report()}
+    write_dicom_outputs(labels, report, SourceImages.of_file(source), XRAY_LABELS,
                         AlgorithmFacts("0.1.0", "mbnet xray (test)", "cd" * 32), tmp_path / "seg.dcm",
                         sr_path=tmp_path / "sr.dcm")
     seg = hd.seg.segread(tmp_path / "seg.dcm")
     back = seg.get_pixels_by_source_instance([pydicom.dcmread(source).SOPInstanceUID], combine_segments=True,
                                              relabel=False)[0]
     numbers = {int(s.SegmentNumber): s.SegmentLabel for s in seg.SegmentSequence}
-    by_name = {name: label for label, name in XRAY_CLASSES.items()}
+    by_name = {name: label for label, name in XRAY_LABELS.items()}
     assert np.array_equal(np.vectorize(lambda n: by_name[numbers[n]] if n else 0)(back), labels)
     sr = hd.sr.srread(tmp_path / "sr.dcm")
     (values,) = sr.content.get_image_measurement_groups()

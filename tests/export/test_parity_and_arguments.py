@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.label_maps import parse_labels, read_labels
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS, XRAY_LABELS
 from spine_rt.errors import InputError
 from spine_rt.export.checkpoint_arguments import parse_checkpoint_specs, resolve_checkpoints
-from spine_rt.export.labels import MR_SPINE_LABELS, XRAY_LABELS, parse_labels, read_labels
 from spine_rt.export.model_families import EXPORTABLE_MODELS, model_family
 from spine_rt.export.parity import TOLERANCES, compare_output, parity_failures
 from spine_rt.export.parity_inputs import normalize_mr, parity_inputs

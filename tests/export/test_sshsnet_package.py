@@ -10,7 +10,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("torch")
 
-from spine_rt.export.labels import MR_SPINE_LABELS  # noqa: E402
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS  # noqa: E402
 from spine_rt.export.model_families import STAGE_ONE_IN_PLANE_MM, STAGE_TWO_IN_PLANE_MM  # noqa: E402
 from spine_rt.export.parity import TOLERANCES  # noqa: E402
 from spine_rt.io import MR_MODEL_AXES  # noqa: E402

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
+from spine_rt.anatomy.levels import level_rank, vertebra_name
 from spine_rt.measure import check_levels, read_spine, relabel_levels
-from spine_rt.measure.level_sequence import level_rank, vertebra_name
-from spine_rt.phantoms import MRSPINESEG_LABELS, spine_mr
+from spine_rt.phantoms import spine_mr
 
-NAMES = MRSPINESEG_LABELS
+NAMES = MR_SPINE_LABELS
 IDS = {name: label for label, name in NAMES.items()}
 
 

@@ -23,9 +23,10 @@ import math
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.measure import NORMAL_RANGES, measure_lumbar_parameters
 from spine_rt.measure.mask_components import class_components
-from spine_rt.phantoms import MBNET_PARAMETER_ORDER, lumbar_xray
+from spine_rt.phantoms import lumbar_xray
 
 PELVIC = ("SS", "PT", "PI")
 SEGMENTAL = ("L1", "L2", "L3", "L4", "L5", "L1L2", "L2L3", "L3L4", "L4L5", "L5S1", "L4S1")
@@ -33,7 +34,7 @@ SEGMENTAL = ("L1", "L2", "L3", "L4", "L5", "L1L2", "L2L3", "L3L4", "L4L5", "L5S1
 
 def _errors(xray, measured) -> dict[str, float]:
     truth = xray.parameters.as_dict()
-    return {name: abs(measured.values[name] - truth[name]) for name in MBNET_PARAMETER_ORDER}
+    return {name: abs(measured.values[name] - truth[name]) for name in INSPECTION_VALUE_NAMES}
 
 
 @pytest.mark.parametrize("mirror", [False, True], ids=["faces-left", "faces-right"])
@@ -121,7 +122,7 @@ def test_an_empty_or_noisy_mask_gives_unmeasured_values_not_errors():
     for _ in range(5):
         noisy = rng.integers(0, 5, size=(96, 96)).astype(np.uint8)
         report = measure_lumbar_parameters(noisy).report()
-        assert set(report["values"]) == set(MBNET_PARAMETER_ORDER)
+        assert set(report["values"]) == set(INSPECTION_VALUE_NAMES)
     with pytest.raises(ValueError, match="2D"):
         measure_lumbar_parameters(np.zeros((4, 4, 4), np.uint8))
 
@@ -129,7 +130,7 @@ def test_an_empty_or_noisy_mask_gives_unmeasured_values_not_errors():
 def test_report_flags_each_value_against_the_normal_ranges():
     report = measure_lumbar_parameters(lumbar_xray(0).mask).report()
     values = report["values"]
-    assert list(values) == list(MBNET_PARAMETER_ORDER)
+    assert list(values) == list(INSPECTION_VALUE_NAMES)
     for name, entry in values.items():
         assert entry["unit"] == ("%" if name == "LDI" else "degrees")
         if name in NORMAL_RANGES:

@@ -12,8 +12,9 @@ import math
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
 from spine_rt.measure import Measurement, genant_grade, measure_spine
-from spine_rt.phantoms import MRSPINESEG_LABELS, spine_mr, true_geometry
+from spine_rt.phantoms import spine_mr, true_geometry
 
 HEIGHTS = {"anterior_height": "anterior_height_mm", "middle_height": "middle_height_mm",
            "posterior_height": "posterior_height_mm"}
@@ -73,7 +74,7 @@ def test_heights_and_angles_match_the_phantom(seed, spacing, order, flips, turn)
     world = rotation_about_left_right(turn)
     labels, affine = reoriented(phantom.labels, world @ phantom.affine, order, flips)
     truth = true_geometry(phantom, world=world)
-    measured = measure_spine(labels, affine, MRSPINESEG_LABELS)
+    measured = measure_spine(labels, affine, MR_SPINE_LABELS)
     tolerance = max(0.5, max(spacing[1:]))
     assert compare(measured, truth, tolerance) == []
     s1 = measured.structure("S").value("s1_endplate_tilt")
@@ -82,7 +83,7 @@ def test_heights_and_angles_match_the_phantom(seed, spacing, order, flips, turn)
 
 def test_ratios_grades_and_disc_index_follow_the_heights():
     phantom = spine_mr(5, spacing=(4.4, 0.6, 0.6), noise=0.0, bias=0.0)
-    measured = measure_spine(phantom.labels, phantom.affine, MRSPINESEG_LABELS)
+    measured = measure_spine(phantom.labels, phantom.affine, MR_SPINE_LABELS)
     l3 = measured.structure("L3")
     assert l3.value("wedge_ratio") == pytest.approx(l3.value("anterior_height") / l3.value("posterior_height"))
     assert l3.value("biconcavity_ratio") == pytest.approx(l3.value("middle_height") / l3.value("posterior_height"))
@@ -108,7 +109,7 @@ def test_missing_neighbours_and_cut_structures_are_missing_with_reasons():
     labels = phantom.labels.copy()
     labels[labels == 6] = 0  # no L1
     labels[labels == 7] = 0  # no T12
-    names = MRSPINESEG_LABELS
+    names = MR_SPINE_LABELS
     measured = measure_spine(labels, phantom.affine, names)
     assert measured.spine[0].value is None and "L1 not labelled" in measured.spine[0].missing_reason
     index = measured.structure("T12/L1").get("disc_height_index")
@@ -136,6 +137,6 @@ def test_measurement_values_and_grades():
 
 def test_bad_input_is_a_value_error():
     with pytest.raises(ValueError):
-        measure_spine(np.zeros((4, 4), np.uint8), np.eye(4), MRSPINESEG_LABELS)
+        measure_spine(np.zeros((4, 4), np.uint8), np.eye(4), MR_SPINE_LABELS)
     with pytest.raises(ValueError):
-        measure_spine(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4)), MRSPINESEG_LABELS)
+        measure_spine(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4)), MR_SPINE_LABELS)

@@ -6,10 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES  # noqa: E402
 from spine_rt.errors import InputError  # noqa: E402
 from spine_rt.models import build  # noqa: E402
 from spine_rt.models.bilunet import FeatureFusionModule  # noqa: E402
-from spine_rt.models.mbnet import INSPECTION_VALUE_NAMES, OUTPUT_NAMES  # noqa: E402
+from spine_rt.models.mbnet import OUTPUT_NAMES  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

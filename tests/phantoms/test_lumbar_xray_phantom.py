@@ -9,7 +9,9 @@ import pytest
 from scipy import ndimage
 
 from spine_rt.errors import InputError
-from spine_rt.phantoms import MBNET_PARAMETER_ORDER, XRAY_CLASSES, LumbarXray, lumbar_xray
+from spine_rt.anatomy.label_tables import XRAY_LABELS
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
+from spine_rt.phantoms import LumbarXray, lumbar_xray
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -53,7 +55,7 @@ def test_same_seed_same_result_and_different_seeds_differ():
 def test_mask_has_five_vertebrae_a_sacrum_and_two_heads(seed):
     xray = lumbar_xray(seed, size=384)
     image, mask = xray
-    assert set(np.unique(mask)) == set(XRAY_CLASSES)
+    assert set(np.unique(mask)) == set(XRAY_LABELS)
     for structure in (None, EIGHT_CONNECTED):
         components, count = ndimage.label(mask == 1, structure=structure)
         assert count == 5
@@ -102,7 +104,7 @@ def test_angles_are_realistic_and_pi_is_pt_plus_ss(seed):
     assert 0 < p.l5s1 < 30 and p.l4l5 > 0
     parts = (p.l1, p.l2, p.l3, p.l4, p.l5, p.l1l2, p.l2l3, p.l3l4, p.l4l5, p.l5s1)
     assert abs(sum(parts) - p.ll) < 1e-9
-    assert list(p.as_dict()) == list(MBNET_PARAMETER_ORDER)
+    assert list(p.as_dict()) == list(INSPECTION_VALUE_NAMES)
 
 
 @pytest.mark.parametrize("mirror", [False, True])
@@ -163,7 +165,7 @@ def test_forced_angles_are_exact():
 def test_rectangular_size_and_given_spacing():
     xray = lumbar_xray(3, size=(320, 256), pixel_spacing_mm=1.3)
     assert xray.image.shape == (320, 256) and xray.pixel_spacing_mm == 1.3
-    assert set(np.unique(xray.mask)) == set(XRAY_CLASSES)
+    assert set(np.unique(xray.mask)) == set(XRAY_LABELS)
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.endplates import Endplate, angle_between_endplates_deg, endplate_tilt_deg
+from spine_rt.anatomy.lumbar_parameters import pelvic_incidence_deg, pelvic_tilt_deg
 from spine_rt.phantoms.partial_volume import SliceStack, footprint
 from spine_rt.phantoms.pelvis_shape import hip_axis_for
 from spine_rt.phantoms.sagittal_solid import SagittalSolid
 from spine_rt.phantoms.signed_distance import convex_polygon_distance, inset_convex_polygon, rounded_polygon_distance
-from spine_rt.phantoms.spine_shape import Endplate, sample_spine_shape, stack_above
-from spine_rt.phantoms.xray_geometry import (
-    angle_between_endplates_deg,
-    endplate_tilt_deg,
-    pelvic_incidence_deg,
-    pelvic_tilt_deg,
-)
+from spine_rt.phantoms.spine_shape import sample_spine_shape, stack_above
 
 
 def _endplate(tilt_deg: float, length: float = 40.0, facing_left: bool = True, at=(100.0, 100.0)) -> Endplate:

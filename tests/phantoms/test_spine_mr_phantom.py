@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from spine_rt.errors import InputError
-from spine_rt.phantoms import MRSPINESEG_LABELS, SpinePhantom, spine_mr
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
+from spine_rt.phantoms import SpinePhantom, spine_mr
 from spine_rt.phantoms.spine_mr import DEFAULT_SPACING_MM
 
 SMALL = {"spacing": (4.4, 1.6, 1.6)}
@@ -41,7 +42,7 @@ def test_all_nineteen_structures_are_in_the_central_slices(default_phantom):
     assert set(np.unique(default_phantom.labels)) == set(range(20))
     central = default_phantom.labels[_central_slices(default_phantom)]
     for label in range(1, 20):
-        assert np.count_nonzero(central == label) > 100, MRSPINESEG_LABELS[label]
+        assert np.count_nonzero(central == label) > 100, MR_SPINE_LABELS[label]
 
 
 def test_affine_orientation_and_spacing(default_phantom):

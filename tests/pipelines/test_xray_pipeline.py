@@ -18,15 +18,15 @@ import pytest
 from PIL import Image as PillowImage
 
 import spine_rt
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES, MinMaxScaling
 from spine_rt.errors import InputError
 from spine_rt.io import XrayImage
-from spine_rt.phantoms import MBNET_PARAMETER_ORDER, lumbar_xray
+from spine_rt.phantoms import lumbar_xray
 from spine_rt.pipelines import PipelineOptions, StageRunners
 from spine_rt.pipelines.xray_pipeline import XrayPipeline
 from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize, to_8bit
 from spine_rt.pipelines.xray_regressed_values import RAW_NOTE, value_scaling_from_manifest
 from spine_rt.pipelines.xray_result import XrayResult
-from spine_rt.train.value_scaling import MinMaxScaling
 
 CLASSES = 5
 NETWORK_SIZE = (512, 512)
@@ -187,15 +187,15 @@ def test_tta_mirrors_left_right_and_inputs_of_every_kind(phantom):
 
 
 def test_mbnet_values_raw_without_scaling_and_in_degrees_with_it(phantom):
-    raw = np.linspace(0.1, 0.9, len(MBNET_PARAMETER_ORDER))
+    raw = np.linspace(0.1, 0.9, len(INSPECTION_VALUE_NAMES))
     outputs = ("segmentation", "inspection_values")
     unscaled = XrayPipeline(_runners(OracleRunner(phantom.mask, raw), outputs))(phantom.image, measure=False)
     entry = unscaled.report["regressed_values"]
     assert entry["scaling"] is None and entry["note"] == RAW_NOTE
-    assert list(entry["values"]) == list(MBNET_PARAMETER_ORDER)
+    assert list(entry["values"]) == list(INSPECTION_VALUE_NAMES)
     assert entry["values"]["PI"] == {"raw": 0.1, "unit": "sigmoid output", "flag": "no range"}
     minimum, maximum = np.arange(18.0), np.arange(18.0) + 100.0
-    scaling = MinMaxScaling(MBNET_PARAMETER_ORDER, tuple(minimum), tuple(maximum))
+    scaling = MinMaxScaling(INSPECTION_VALUE_NAMES, tuple(minimum), tuple(maximum))
     scaled = XrayPipeline(_runners(OracleRunner(phantom.mask, raw), outputs), value_scaling=scaling)
     values = scaled(phantom.image, measure=False).report["regressed_values"]["values"]
     assert values["PI"]["value"] == pytest.approx(10.0) and values["PI"]["flag"] == "low"
@@ -204,10 +204,10 @@ def test_mbnet_values_raw_without_scaling_and_in_degrees_with_it(phantom):
 
 def test_value_scaling_from_the_manifest_is_put_in_the_network_order():
     assert value_scaling_from_manifest({}) is None
-    names = list(reversed(MBNET_PARAMETER_ORDER))
+    names = list(reversed(INSPECTION_VALUE_NAMES))
     stored = {"method": "min-max", "names": names, "minimum": list(range(18)), "maximum": [100.0] * 18}
     scaling = value_scaling_from_manifest({"value_scaling": stored})
-    assert scaling.names == MBNET_PARAMETER_ORDER and scaling.minimum[0] == 17.0
+    assert scaling.names == INSPECTION_VALUE_NAMES and scaling.minimum[0] == 17.0
     with pytest.raises(InputError, match="lacks"):
         value_scaling_from_manifest({"value_scaling": {**stored, "names": ["PI"] * 18}})
 
@@ -254,7 +254,7 @@ def test_bilunet_package_end_to_end(xray_packages, phantom, tmp_path):
     report = result.report
     assert report["model"] == "bilunet" and report["backend"] == "onnxruntime" and report["device"] == "cpu"
     assert report["preprocessing"]["image_size"] == [64, 64] and report["regressed_values"] is None
-    assert set(report["measurements"]["values"]) == set(MBNET_PARAMETER_ORDER)
+    assert set(report["measurements"]["values"]) == set(INSPECTION_VALUE_NAMES)
     torch_pipe = spine_rt.load_pipeline(xray_packages["bilunet"], backend="torch", device="cpu")
     again = torch_pipe(path, return_probabilities=True)
     reference = pipe(path, return_probabilities=True)
@@ -273,21 +273,21 @@ def test_mbnet_package_reports_its_values_raw_then_scaled(xray_packages, phantom
     shutil.copytree(xray_packages["mbnet"], scaled_package)
     manifest_path = scaled_package / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["preprocessing"]["value_scaling"] = {"method": "min-max", "names": list(MBNET_PARAMETER_ORDER),
+    manifest["preprocessing"]["value_scaling"] = {"method": "min-max", "names": list(INSPECTION_VALUE_NAMES),
                                                   "minimum": [10.0] * 18, "maximum": [30.0] * 18}
     manifest_path.write_text(json.dumps(manifest))
     scaled = spine_rt.load_pipeline(scaled_package, backend="onnxruntime", device="cpu")(phantom.image)
     entry = scaled.report["regressed_values"]
     assert entry["scaling"].startswith("min-max")
-    for name in MBNET_PARAMETER_ORDER:
+    for name in INSPECTION_VALUE_NAMES:
         assert entry["values"][name]["value"] == pytest.approx(10.0 + 20.0 * raw["values"][name]["raw"], abs=0.01)
 
 
 @pytest.mark.torch
 def test_value_order_is_the_networks():
-    from spine_rt.models.mbnet import INSPECTION_VALUE_NAMES
+    from spine_rt.models.mbnet import MBNetConfig
 
-    assert INSPECTION_VALUE_NAMES == MBNET_PARAMETER_ORDER
+    assert MBNetConfig().num_values == len(INSPECTION_VALUE_NAMES) == 18
 
 
 @pytest.mark.torch

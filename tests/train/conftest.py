@@ -26,6 +26,6 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def phantom_data():
     """3 phantoms (2 training, 1 validation) prepared for stage one and stage two (patch 32 x 32 x 12)."""
-    from spine_rt.train.datasets import load_mr_training_data
+    from spine_rt.train.mr_data import load_mr_training_data
 
     return load_mr_training_data(phantoms=3, spacing=TEST_SPACING, minimum_shape=(32, 32, 12))

@@ -24,10 +24,10 @@ def trained(phantom_data, tmp_path_factory):
     """``(stage-one best.pt, stage-two best.pt, held-out folder)``: 3 + 3 steps on 2 phantoms, 2 unseen phantoms."""
     import torch
 
-    from spine_rt.train.phantom_scans import phantom_scans
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
-    from spine_rt.train.stage_two_recipe import FrozenStageOne, StageTwoRecipe
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.mr_data import phantom_scans
+    from spine_rt.train.stage_one import StageOneRecipe
+    from spine_rt.train.stage_two import FrozenStageOne, StageTwoRecipe
+    from spine_rt.train.loop import TrainingOptions
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("parity")
@@ -61,7 +61,7 @@ def documented_package(trained):
 def test_recipe_evaluation_equals_evaluate_of_the_documented_export(trained, documented_package, tmp_path):
     from spine_rt.cli.main import main
     from spine_rt.model_package import ModelPackage
-    from spine_rt.train.held_out_evaluation import evaluate_two_stage
+    from spine_rt.train.checkpoints import evaluate_two_stage
 
     stage_one, stage_two, held_out = trained
     recipe = evaluate_two_stage(stage_one, stage_two, held_out)

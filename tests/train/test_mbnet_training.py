@@ -16,9 +16,8 @@ def xray_data():
 
 
 def test_mbnet_loss_falls_on_a_fixed_batch(xray_data):
-    from spine_rt.train.mbnet_recipe import MBNetRecipe
-    from spine_rt.train.mixed_precision import resolve_training_device
-    from spine_rt.train.training_loop import make_optimizer, train_step
+    from spine_rt.train.mbnet import MBNetRecipe
+    from spine_rt.train.loop import make_optimizer, resolve_training_device, train_step
 
     device = resolve_training_device("cpu")
     task = MBNetRecipe(preset="tiny", batch_size=2).task(xray_data, device, seed=0)
@@ -38,9 +37,9 @@ def test_mbnet_checkpoint_holds_the_value_scaling(xray_data, tmp_path):
     from spine_rt.models import build
     from spine_rt.models.checkpoint import load_checkpoint
     from spine_rt.train.checkpoints import read_training_checkpoint
-    from spine_rt.train.mbnet_recipe import MBNetRecipe
-    from spine_rt.train.training_options import TrainingOptions
-    from spine_rt.train.value_scaling import MinMaxScaling
+    from spine_rt.train.mbnet import MBNetRecipe
+    from spine_rt.train.loop import TrainingOptions
+    from spine_rt.anatomy.xray_values import MinMaxScaling
 
     result = MBNetRecipe(preset="tiny", batch_size=2).train(xray_data, tmp_path, TrainingOptions(iterations=2, progress=False))
     checkpoint = read_training_checkpoint(result.last_checkpoint, "mbnet")

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from spine_rt.errors import InputError
-from spine_rt.train.cutmix import cutmix_box_mask, cutmix_masks
-from spine_rt.train.label_downsampling import downsample_labels_in_plane
-from spine_rt.train.patch_sampler import ClassBalancedPatchSampler
-from spine_rt.train.slice_sampler import SliceSampler, crop_with_padding, slice_triplet
-from spine_rt.train.training_volume import TrainingVolume
+from spine_rt.train.augmentation import cutmix_box_mask, cutmix_masks
+from spine_rt.train.volumes import TrainingVolume, downsample_labels_in_plane
+from spine_rt.train.sampling import ClassBalancedPatchSampler, SliceSampler, crop_with_padding, slice_triplet
 
 
 @pytest.mark.parametrize("shape", [(64, 64), (112, 112), (512, 256), (48, 32)])

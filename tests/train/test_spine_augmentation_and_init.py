@@ -21,7 +21,7 @@ def _sample():
 
 def test_spine_augmentation_keeps_shapes_labels_and_background():
     pytest.importorskip("monai")
-    from spine_rt.train.slice_augmentation import SliceAugmentation
+    from spine_rt.train.augmentation import SliceAugmentation
 
     augmentation = SliceAugmentation((48, 32), seed=1, spine=True)
     image, labels = _sample()
@@ -36,7 +36,7 @@ def test_spine_augmentation_keeps_shapes_labels_and_background():
 
 def test_field_of_view_cut_blanks_image_and_labels_alike():
     pytest.importorskip("monai")
-    from spine_rt.train.slice_augmentation import SliceAugmentation
+    from spine_rt.train.augmentation import SliceAugmentation
 
     augmentation = SliceAugmentation((48, 32), seed=0, spine=True)
     image, labels = _sample()
@@ -52,7 +52,7 @@ def test_field_of_view_cut_blanks_image_and_labels_alike():
 def test_without_spine_augmentation_the_draws_are_unchanged():
     """The default recipe's augmentation (and so its documented results) is the same as before."""
     pytest.importorskip("monai")
-    from spine_rt.train.slice_augmentation import SliceAugmentation
+    from spine_rt.train.augmentation import SliceAugmentation
 
     image, labels = _sample()
     first = SliceAugmentation((48, 32), seed=3)(image, labels)
@@ -65,8 +65,8 @@ def test_init_starts_from_another_runs_weights(phantom_data, tmp_path):
 
     from spine_rt.errors import InputError
     from spine_rt.train.checkpoints import read_training_checkpoint
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.stage_one import StageOneRecipe
+    from spine_rt.train.loop import TrainingOptions
 
     recipe = StageOneRecipe(preset="tiny", crop_size=(32, 32), batch_size=2, spine_augmentation=True)
     pretrained = recipe.train(phantom_data, tmp_path / "pre", TrainingOptions(iterations=1, progress=False))
@@ -82,7 +82,7 @@ def test_init_starts_from_another_runs_weights(phantom_data, tmp_path):
         iterations=1, progress=False, learning_rate=1e-12, seed=5))
     assert not torch.allclose(before[name], read_training_checkpoint(scratch.last_checkpoint)["state_dict"][name])
     with pytest.raises(InputError, match="stage1 checkpoint is needed|a stage1 checkpoint"):
-        from spine_rt.train.stage_two_recipe import FrozenStageOne, StageTwoRecipe
+        from spine_rt.train.stage_two import FrozenStageOne, StageTwoRecipe
 
         StageTwoRecipe(preset="tiny", patch_size=(32, 32, 12), batch_size=2).train(
             phantom_data, FrozenStageOne.from_checkpoint(pretrained.last_checkpoint), tmp_path / "s2",

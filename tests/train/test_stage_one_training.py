@@ -11,7 +11,7 @@ RECIPE = dict(preset="tiny", crop_size=(32, 32), batch_size=2)
 
 
 def _options(**changes):
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.loop import TrainingOptions
 
     return TrainingOptions(**{"epochs": 1, "iterations": 2, "progress": False, **changes})
 
@@ -19,9 +19,8 @@ def _options(**changes):
 def test_cps_loss_falls_on_a_fixed_batch(phantom_data):
     import torch
 
-    from spine_rt.train.mixed_precision import resolve_training_device
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
-    from spine_rt.train.training_loop import make_optimizer, train_step
+    from spine_rt.train.loop import make_optimizer, resolve_training_device, train_step
+    from spine_rt.train.stage_one import StageOneRecipe
 
     device = resolve_training_device("cpu")
     task = StageOneRecipe(**RECIPE).task(phantom_data, device, seed=0)
@@ -47,7 +46,7 @@ def test_checkpoint_loads_into_build_and_resume_continues(phantom_data, tmp_path
     from spine_rt.models import build
     from spine_rt.models.checkpoint import load_checkpoint
     from spine_rt.train.checkpoints import network_from_checkpoint, read_training_checkpoint
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
+    from spine_rt.train.stage_one import StageOneRecipe
 
     recipe = StageOneRecipe(**RECIPE)
     first = recipe.train(phantom_data, tmp_path / "run", _options())
@@ -73,7 +72,7 @@ def test_checkpoint_loads_into_build_and_resume_continues(phantom_data, tmp_path
 
 def test_output_folder_of_a_finished_run_is_not_overwritten(phantom_data, tmp_path):
     from spine_rt.errors import InputError
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
+    from spine_rt.train.stage_one import StageOneRecipe
 
     recipe = StageOneRecipe(**RECIPE, augment=False)
     recipe.train(phantom_data, tmp_path, _options(iterations=1))
@@ -84,7 +83,7 @@ def test_output_folder_of_a_finished_run_is_not_overwritten(phantom_data, tmp_pa
 
 @pytest.mark.gpu
 def test_mixed_precision_on_cuda(phantom_data, tmp_path):
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
+    from spine_rt.train.stage_one import StageOneRecipe
 
     result = StageOneRecipe(**RECIPE).train(phantom_data, tmp_path, _options(device="cuda", iterations=3))
     checkpoint = result.history[-1]
@@ -96,7 +95,7 @@ def test_mixed_precision_on_cuda(phantom_data, tmp_path):
 
 
 def test_cps_rampup_rises_to_the_full_weight():
-    from spine_rt.train.stage_one_recipe import StageOneRecipe, cps_rampup
+    from spine_rt.train.stage_one import StageOneRecipe, cps_rampup
 
     assert cps_rampup(0, 0) == 1.0 and cps_rampup(5, 0) == 1.0
     shares = [cps_rampup(i, 100) for i in range(0, 101, 10)]

@@ -14,8 +14,8 @@ PATCH = (32, 32, 12)
 def stage_one_checkpoint(phantom_data, tmp_path_factory):
     import torch
 
-    from spine_rt.train.stage_one_recipe import StageOneRecipe
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.stage_one import StageOneRecipe
+    from spine_rt.train.loop import TrainingOptions
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("stage1")
@@ -27,9 +27,8 @@ def stage_one_checkpoint(phantom_data, tmp_path_factory):
 def test_stage_two_loss_falls_and_stage_one_stays_frozen(phantom_data, stage_one_checkpoint):
     import torch
 
-    from spine_rt.train.mixed_precision import resolve_training_device
-    from spine_rt.train.stage_two_recipe import FrozenStageOne, StageTwoRecipe
-    from spine_rt.train.training_loop import make_optimizer, train_step
+    from spine_rt.train.loop import make_optimizer, resolve_training_device, train_step
+    from spine_rt.train.stage_two import FrozenStageOne, StageTwoRecipe
 
     stage_one = FrozenStageOne.from_checkpoint(stage_one_checkpoint)
     before = {k: v.clone() for k, v in stage_one.pair.state_dict().items()}
@@ -53,8 +52,8 @@ def test_stage_two_checkpoint_records_its_stage_one(phantom_data, stage_one_chec
     from spine_rt.models import build
     from spine_rt.models.checkpoint import load_checkpoint
     from spine_rt.train.checkpoints import file_sha256, read_training_checkpoint
-    from spine_rt.train.stage_two_recipe import FrozenStageOne, StageTwoRecipe
-    from spine_rt.train.training_options import TrainingOptions
+    from spine_rt.train.stage_two import FrozenStageOne, StageTwoRecipe
+    from spine_rt.train.loop import TrainingOptions
 
     stage_one = FrozenStageOne.from_checkpoint(stage_one_checkpoint)
     result = StageTwoRecipe(preset="tiny", patch_size=PATCH, batch_size=2).train(
@@ -69,7 +68,7 @@ def test_stage_two_checkpoint_records_its_stage_one(phantom_data, stage_one_chec
 
 def test_stage_two_refuses_a_batch_of_one_and_bad_patches():
     from spine_rt.errors import InputError
-    from spine_rt.train.stage_two_recipe import StageTwoRecipe
+    from spine_rt.train.stage_two import StageTwoRecipe
 
     with pytest.raises(InputError, match="at least 2"):
         StageTwoRecipe(batch_size=1)

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.xray_values import MinMaxScaling
 from spine_rt.errors import InputError
 from spine_rt.io import Image
 from spine_rt.measure.overlap import dice_per_label
-from spine_rt.train.training_spacing import parse_spacing, preprocessing_record, training_preprocessing
+from spine_rt.train.volumes import parse_spacing, preprocessing_record, training_preprocessing
 from spine_rt.train.validation import summarize_dice
-from spine_rt.train.value_scaling import MinMaxScaling
 
 
 def test_dice_per_class_counts_only_present_classes():

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image as PilImage
 
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 from spine_rt.errors import InputError
 from spine_rt.phantoms import lumbar_xray
-from spine_rt.train.xray_data import VALUE_NAMES, load_xray_training_data
+from spine_rt.train.xray_data import load_xray_training_data
 
 
 def _write_example(folder, name, seed, values=True):
@@ -29,7 +30,7 @@ def test_folder_of_pngs_is_read_and_resized(tmp_path):
     example = data.training[0]
     assert example.image.shape == (3, 64, 64) and 0.0 <= example.image.min() and example.image.max() <= 1.0
     assert example.mask.shape == (64, 64) and set(np.unique(example.mask)) <= {0, 1, 2, 3, 4}
-    assert np.allclose(example.values, [first.parameters.as_dict()[n] for n in VALUE_NAMES])
+    assert np.allclose(example.values, [first.parameters.as_dict()[n] for n in INSPECTION_VALUE_NAMES])
     assert [x.name for x in data.validation] == ["b"]
 
 

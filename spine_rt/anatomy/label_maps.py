@@ -1,22 +1,74 @@
-"""The label set a network is trained on: ``labels.json`` in, checked label arrays out.
+"""The label-map format ``{class id: structure name}``: reading, checking, matching by name.
 
-A label map is ``{class id: structure name}`` with ids ``0 .. K-1`` (0 is
-background), the same format the exporter reads
-(:func:`spine_rt.export.labels.parse_labels`): ``{"0": "background", "1":
-"L1", ...}`` or a list of names. ``K`` becomes the network's
-``num_classes``, so training on vertebral bodies L1-L5 only is a
-``labels.json`` with six entries.
+A label map has ids ``0 .. K-1`` (0 is background); ``K`` is the network's
+``num_classes``. It is given as ``{"0": "background", "1": "L1", ...}`` or
+a list of names (a user's ``labels.json``, the exporter's ``--labels``, a
+checkpoint's stored map), so training on vertebral bodies L1-L5 only is a
+``labels.json`` with six entries. The tables of the served tasks are in
+:mod:`spine_rt.anatomy.label_tables`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from spine_rt.errors import InputError
-from spine_rt.export.labels import parse_labels, read_labels
+
+
+def parse_labels(data: Any, source: str = "labels") -> dict[int, str]:
+    """Validate a label map given as ``{"0": "background", ...}`` or ``["background", ...]``.
+
+    Returns:
+        ``{id: name}`` sorted by id.
+
+    Raises:
+        InputError: not a mapping or list, fewer than 2 classes, ids that are
+            not the integers ``0 .. K-1``, or empty/non-string names.
+    """
+    if isinstance(data, list):
+        items = list(enumerate(data))
+    elif isinstance(data, dict):
+        items = []
+        for key, name in data.items():
+            try:
+                items.append((int(key), name))
+            except (TypeError, ValueError):
+                raise InputError(f"{source}: label id {key!r} is not an integer") from None
+    else:
+        raise InputError(f"{source}: labels must be a JSON object {{id: name}} or a list of names, "
+                         f"got {type(data).__name__}")
+    labels = dict(sorted(items))
+    if len(labels) != len(items):
+        raise InputError(f"{source}: a label id appears twice")
+    if len(labels) < 2:
+        raise InputError(f"{source}: at least 2 classes (background and one structure) are needed, got {len(labels)}")
+    if list(labels) != list(range(len(labels))):
+        raise InputError(f"{source}: label ids must be 0 .. {len(labels) - 1} without gaps, got {sorted(labels)}")
+    for label_id, name in labels.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{source}: label {label_id} needs a non-empty name, got {name!r}")
+    return labels
+
+
+def read_labels(path: str | Path) -> dict[int, str]:
+    """Read and validate a ``labels.json`` file (see :func:`parse_labels`).
+
+    Raises:
+        InputError: missing file, invalid JSON, or an invalid label map.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"labels file not found: {file}")
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: not valid JSON ({exc})") from None
+    return parse_labels(data, source=str(file))
 
 
 def load_label_map(path: str | Path | None, default: Mapping[int, str]) -> dict[int, str]:

@@ -5,7 +5,7 @@ Per step: ``batch_size`` X-rays (intensity-augmented: MONAI
 back to [0, 1]; no spatial augmentation, which would change the angles),
 loss = 0.9 CE(segmentation logits, mask) + 0.1 MSE(values, scaled targets)
 (SEEDS). Targets are min-max scaled over the training X-rays
-(:class:`~spine_rt.train.value_scaling.MinMaxScaling`, stored in the
+(:class:`~spine_rt.anatomy.xray_values.MinMaxScaling`, stored in the
 checkpoint as ``value_scaling``).
 
 Validation: Dice per class of the argmax segmentation, plus the mean
@@ -23,18 +23,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from spine_rt.anatomy.label_maps import label_map_to_json
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES, MinMaxScaling
 from spine_rt.dependencies import require
 from spine_rt.errors import InputError
 from spine_rt.measure.overlap import dice_per_label
 from spine_rt.train.checkpoints import build_from_config, network_config
-from spine_rt.train.label_map import label_map_to_json
-from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
-from spine_rt.train.seeding import seed_torch
-from spine_rt.train.training_loop import TrainingResult, run_training
-from spine_rt.train.training_options import TrainingOptions
+from spine_rt.train.loop import (
+    TrainingDevice, TrainingOptions, TrainingResult, resolve_training_device, run_training, seed_torch)
 from spine_rt.train.validation import ValidationDice, summarize_dice
-from spine_rt.train.value_scaling import MinMaxScaling
-from spine_rt.train.xray_data import VALUE_NAMES, XrayTrainingData
+from spine_rt.train.xray_data import XrayTrainingData
 
 SEGMENTATION_WEIGHT = 0.9
 REGRESSION_WEIGHT = 0.1
@@ -75,7 +73,7 @@ class MBNetRecipe:
 
 
 class MBNetTask:
-    """The MBNet recipe as a :class:`~spine_rt.train.training_loop.TrainingTask`."""
+    """The MBNet recipe as a :class:`~spine_rt.train.loop.TrainingTask`."""
 
     recipe = "mbnet"
 
@@ -93,7 +91,7 @@ class MBNetTask:
         else:
             self.config = network_config("mbnet", settings.preset,
                                          {"num_classes": data.num_classes, "image_size": data.image_size})
-            self.scaling = MinMaxScaling.fit(np.stack([x.values for x in data.training]), VALUE_NAMES)
+            self.scaling = MinMaxScaling.fit(np.stack([x.values for x in data.training]), INSPECTION_VALUE_NAMES)
         seed_torch(seed)
         self.model = build_from_config(self.config).to(device.device)
         self.rng = np.random.default_rng(seed)

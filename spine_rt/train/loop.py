@@ -1,4 +1,4 @@
-"""The loop every recipe shares: epochs of optimiser steps, validation, checkpoints, resume.
+"""The loop every recipe shares and what configures it: options, device and mixed precision, seeds.
 
 A recipe supplies a :class:`TrainingTask` (the network, how to draw a batch
 and compute its loss, how to validate, what to store); :func:`run_training`
@@ -8,17 +8,43 @@ does the rest the same way for all of them:
   require gradients; gradient-norm clipping (12); on CUDA with mixed
   precision the forward pass runs under autocast and the loss is scaled
   (gradients unscaled before clipping);
-* every epoch reseeds the task (:func:`spine_rt.train.seeding.epoch_seed`),
+* every epoch reseeds the task (:func:`spine_rt.train.loop.epoch_seed`),
   runs ``iterations`` steps with a tqdm bar, validates, and writes
   ``last.pt`` (and ``best.pt`` when the mean validation Dice improved),
   ``training_log.json`` and ``labels.json`` into the output folder;
 * ``resume`` restores weights, optimiser, scaler, epoch and history and
   continues with the next epoch; ``initial_weights`` (without ``resume``)
   starts a new run from another run's weights (pretraining, then fine-tuning).
+
+**Options.** The options every recipe shares: schedule, optimiser, seed, device, resume.
+
+Defaults follow SEEDS.md: Adam with learning rate 1e-3 and gradient-norm
+clipping at 12. An epoch is ``iterations`` optimiser steps followed by a
+validation pass and a checkpoint.
+
+**Device and mixed precision.** Where training runs: the device, and mixed precision (autocast +
+gradient scaling) on CUDA.
+
+On CUDA, mixed precision is on by default: the forward pass runs under
+``torch.autocast`` in float16 and the loss is scaled by a
+``torch.amp.GradScaler`` (the gradients are unscaled before clipping). On
+the CPU training runs in float32 (mixed precision there is refused: the
+recipes are tested and tuned in float32).
+
+**Seeds.** Seeds of a training run: one derived seed per epoch, so a resumed run repeats a straight
+one.
+
+Every epoch starts from ``epoch_seed(seed, epoch)``: the numpy generator of
+the samplers, torch's generator (dropout, initial weights come from
+``seed`` itself) and the MONAI transforms are reseeded from it. A run
+resumed after epoch ``k`` therefore draws exactly the batches of epoch
+``k + 1`` of an uninterrupted run. On the CPU a seeded run is repeatable
+bit for bit; on CUDA, kernels chosen by cuDNN may differ slightly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -30,18 +56,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-from spine_rt.errors import InputError
+from spine_rt.errors import EnvironmentProblem, InputError
 from spine_rt.models.checkpoint import load_checkpoint
 from spine_rt.train.checkpoints import (
-    BEST_CHECKPOINT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST_CHECKPOINT, save_training_checkpoint,
-)
-from spine_rt.train.mixed_precision import TrainingDevice
-from spine_rt.train.seeding import epoch_seed, seed_torch
-from spine_rt.train.training_options import TrainingOptions
+    BEST_CHECKPOINT, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST_CHECKPOINT, save_training_checkpoint)
 from spine_rt.train.validation import ValidationDice
+
 
 logger = logging.getLogger(__name__)
 
@@ -271,3 +295,129 @@ def run_training(
     if resume_checkpoint is not None and epochs_run == 0:
         logger.warning("the resumed run had already reached epoch %d of %d; nothing to do", start_epoch, options.epochs)
     return TrainingResult(folder, folder / LAST_CHECKPOINT, folder / BEST_CHECKPOINT, history, validation, epochs_run)
+
+
+# -- options -----------------------------------------------------------------------------------------
+
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_GRAD_CLIP_NORM = 12.0
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How long and how a recipe trains.
+
+    Attributes:
+        epochs: total epochs (a resumed run continues up to this number).
+        iterations: optimiser steps per epoch.
+        learning_rate: Adam's learning rate.
+        grad_clip_norm: the gradients' total 2-norm is clipped to this.
+        seed: seeds the weights, the samplers, dropout and the augmentations.
+        device: None (CUDA when visible, else CPU), ``"cpu"``, ``"cuda[:N]"``.
+        mixed_precision: None (on for CUDA), True (CUDA only), False.
+        progress: show tqdm progress bars (on stderr).
+        resume: a ``last.pt`` to continue from (weights, optimiser, epoch, history).
+        initial_weights: a checkpoint of the same recipe and network whose weights start this
+            run (weights only: a new optimiser, epoch 1), e.g. pretraining on phantoms then
+            fine-tuning on real scans; ignored with ``resume``.
+
+    Raises:
+        InputError: a non-positive count, rate or norm.
+    """
+
+    epochs: int = 1
+    iterations: int = 100
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    grad_clip_norm: float = DEFAULT_GRAD_CLIP_NORM
+    seed: int = 0
+    device: str | None = None
+    mixed_precision: bool | None = None
+    progress: bool = True
+    resume: Path | None = None
+    initial_weights: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("learning_rate", "grad_clip_norm"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise InputError(f"{name} must be a positive number, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.resume is not None:
+            object.__setattr__(self, "resume", Path(self.resume))
+        if self.initial_weights is not None:
+            object.__setattr__(self, "initial_weights", Path(self.initial_weights))
+
+    def describe(self) -> dict:
+        return {
+            "epochs": self.epochs, "iterations": self.iterations, "learning_rate": self.learning_rate,
+            "grad_clip_norm": self.grad_clip_norm, "seed": self.seed, "optimizer": "Adam",
+            **({"initial_weights": str(self.initial_weights)} if self.initial_weights is not None else {}),
+        }
+
+
+# -- device and mixed precision ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainingDevice:
+    """The device the networks train on and whether mixed precision is used."""
+
+    device: torch.device
+    mixed_precision: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context of a forward pass (float16 autocast on CUDA with mixed precision, else nothing)."""
+        if not self.mixed_precision:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A gradient scaler, enabled only with mixed precision."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.mixed_precision)
+
+    def describe(self) -> dict:
+        return {"device": str(self.device), "mixed_precision": self.mixed_precision}
+
+
+def resolve_training_device(device: str | None = None, mixed_precision: bool | None = None) -> TrainingDevice:
+    """``device``: None (CUDA when visible, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``;
+    ``mixed_precision``: None (on for CUDA), True or False.
+
+    Raises:
+        InputError: an unknown device name, or mixed precision asked on the CPU.
+        EnvironmentProblem: CUDA asked but not available.
+    """
+    if device is None:
+        chosen = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            chosen = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise InputError(f"unknown device {device!r}; valid devices: cpu, cuda, cuda:N") from None
+        if chosen.type not in ("cpu", "cuda"):
+            raise InputError(f"unknown device {device!r}; valid devices: cpu, cuda, cuda:N")
+        if chosen.type == "cuda":
+            if not torch.cuda.is_available():
+                raise EnvironmentProblem(f"device {device!r} asked, but torch sees no CUDA GPU")
+            if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+                raise EnvironmentProblem(f"device {device!r} asked, but torch sees {torch.cuda.device_count()} GPU(s)")
+    if mixed_precision and chosen.type != "cuda":
+        raise InputError("mixed precision training needs a CUDA device (training on the CPU runs in float32)")
+    use_mixed = chosen.type == "cuda" if mixed_precision is None else bool(mixed_precision)
+    return TrainingDevice(chosen, use_mixed)
+
+
+# -- seeds -------------------------------------------------------------------------------------------
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 32-bit seed for ``epoch`` of a run seeded with ``seed`` (independent streams per epoch)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+
+
+def seed_torch(seed: int) -> None:
+    """Seed torch's CPU and CUDA generators."""
+    torch.manual_seed(int(seed))

@@ -1,11 +1,16 @@
-"""Min-max scaling of MBNet's 18 regression targets (SEEDS: targets min-max scaled).
+"""MBNet's 18 lumbar inspection values: their order and their min-max scaling.
 
-Fitted on the training X-rays: ``scaled = (value - minimum) / (maximum - minimum)``
-per value, so the training targets lie in [0, 1] like the network's sigmoid
+:data:`INSPECTION_VALUE_NAMES` is the order of MBNet's regression outputs
+(SEEDS.md), of training targets and of reports; the values themselves are
+defined in :mod:`spine_rt.anatomy.lumbar_parameters` (degrees; LDI in %).
+
+:class:`MinMaxScaling` (SEEDS: targets min-max scaled) is fitted on the
+training X-rays: ``scaled = (value - minimum) / (maximum - minimum)`` per
+value, so the training targets lie in [0, 1] like the network's sigmoid
 output; a value constant over the training set gets a range of 1. The
-scaling belongs to the trained model: it is stored in the checkpoint
-(``value_scaling``) and :meth:`MinMaxScaling.unscale` turns predictions back
-into degrees (LDI: %).
+scaling belongs to the trained model: it is stored in the checkpoint and
+the package manifest (``value_scaling``) and :meth:`MinMaxScaling.unscale`
+turns predictions back into degrees (LDI: %).
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from spine_rt.errors import InputError
+
+#: The 18 regressed values, in MBNet's output order: angles in degrees except LDI (%).
+INSPECTION_VALUE_NAMES: tuple[str, ...] = (
+    "PI", "LL", "PI-LL", "L4S1", "LDI", "RLL", "SS", "PT",
+    "L1", "L2", "L3", "L4", "L5", "L1L2", "L2L3", "L3L4", "L4L5", "L5S1",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

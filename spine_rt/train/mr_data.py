@@ -1,11 +1,11 @@
-"""The MR training data of a recipe: prepared training, validation and unlabelled scans.
+"""The MR training data of a recipe: scans from a folder or phantoms, split into training and validation.
 
 Sources (one of the first two):
 
 * a folder of ``NAME_image.nii.gz`` / ``NAME_label.nii.gz`` pairs
-  (:mod:`spine_rt.train.scan_pairs`), with its ``labels.json`` when the
+  (:mod:`spine_rt.train.mr_data`), with its ``labels.json`` when the
   folder holds one;
-* ``phantoms=N`` synthetic scans (:mod:`spine_rt.train.phantom_scans`);
+* ``phantoms=N`` synthetic scans (:mod:`spine_rt.train.mr_data`);
 * optionally an unlabelled folder (cross pseudo supervision) and a
   validation folder.
 
@@ -13,6 +13,22 @@ Without a validation folder the last ``ceil(validation_fraction * n)``
 scans in name order are held out for validation (at least one scan stays for
 training; with a single scan, or fraction 0, validation runs on the
 training scans and :attr:`MrTrainingData.validation_is_training` says so).
+
+**Scans in a folder.** Finding training scans in a folder: ``NAME_image.nii.gz`` with
+``NAME_label.nii.gz``.
+
+A labelled folder holds pairs ``NAME_image.nii[.gz]`` / ``NAME_label.nii[.gz]``
+(the layout of ``../shared/data/mr3d``); an unlabelled folder (for cross
+pseudo supervision) holds images only: ``NAME_image.nii[.gz]`` or any other
+NIfTI whose name does not end in ``_label``.
+
+**Phantom scans.** Synthetic training scans: spine MR phantoms drawn directly on the training grid.
+
+Each phantom (:func:`spine_rt.phantoms.spine_mr`) is generated at the model
+spacing, so the preprocessing only reorients it (phantom axes ``(X, Y, Z)`` =
+(L->R, S->I, A->P), codes ``R, I, P``; model axes ``I, P, R``). Its labels
+are MRSpineSeg ids; with another label set they are mapped by structure name
+(:func:`spine_rt.anatomy.label_maps.lookup_by_name`).
 """
 
 from __future__ import annotations
@@ -23,14 +39,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, load_label_map, lookup_by_name
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
 from spine_rt.errors import InputError
 from spine_rt.io import Image, read_image
+from spine_rt.phantoms import spine_mr
 from spine_rt.pipelines.preprocessing import MrPreprocessing
-from spine_rt.train.label_map import label_map_from_checkpoint, load_label_map, lookup_by_name
-from spine_rt.train.phantom_scans import PHANTOM_LABELS, phantom_scans
-from spine_rt.train.scan_pairs import find_labelled_scans, find_unlabelled_scans
-from spine_rt.train.training_spacing import training_preprocessing
-from spine_rt.train.training_volume import TrainingVolume, prepare_training_volume
+from spine_rt.train.volumes import TrainingVolume, prepare_training_volume, training_preprocessing
+
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +125,7 @@ def load_mr_training_data(
         labels: ``labels.json``; default ``DATA/labels.json`` when present,
             else the 20 MRSpineSeg labels.
         label_map: ``{id: name}`` given directly (stage two: its stage one's labels); excludes ``labels``.
-        spacing: ``"model"``, ``"native"`` or ``(X, Y, Z)`` mm (:mod:`spine_rt.train.training_spacing`).
+        spacing: ``"model"``, ``"native"`` or ``(X, Y, Z)`` mm (:mod:`spine_rt.train.volumes`).
         preprocessing: the complete preprocessing given directly (stage two: its stage
             one's); excludes ``spacing`` and ``resolution_factor``.
         resolution_factor: stage two voxels per stage one voxel in-plane.
@@ -179,3 +195,125 @@ def load_mr_training_data(
         validation_is_training=validation_is_training,
         source=source,
     )
+
+
+# -- scans in a folder -------------------------------------------------------------------------------
+
+IMAGE_SUFFIX = "_image"
+LABEL_SUFFIX = "_label"
+NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+
+
+@dataclass(frozen=True)
+class ScanPair:
+    """One training scan: its name, image file and label file (None for unlabelled scans)."""
+
+    name: str
+    image: Path
+    label: Path | None
+
+
+def _stem(path: Path) -> str | None:
+    for extension in NIFTI_EXTENSIONS:
+        if path.name.endswith(extension):
+            return path.name[: -len(extension)]
+    return None
+
+
+def _nifti_files(folder: str | Path, what: str) -> list[tuple[str, Path]]:
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise InputError(f"{what} folder not found: {directory}")
+    found = []
+    for path in sorted(directory.iterdir()):
+        stem = _stem(path)
+        if stem is not None and path.is_file():
+            found.append((stem, path))
+    return found
+
+
+def find_labelled_scans(folder: str | Path) -> list[ScanPair]:
+    """Every ``NAME_image`` / ``NAME_label`` NIfTI pair of ``folder``, sorted by name.
+
+    Raises:
+        InputError: the folder is missing or holds no pair, an image has no
+            label file or a label file no image (the message names the file).
+    """
+    images: dict[str, Path] = {}
+    labels: dict[str, Path] = {}
+    for stem, path in _nifti_files(folder, "training data"):
+        if stem.endswith(IMAGE_SUFFIX):
+            images[stem[: -len(IMAGE_SUFFIX)]] = path
+        elif stem.endswith(LABEL_SUFFIX):
+            labels[stem[: -len(LABEL_SUFFIX)]] = path
+    for name, image in images.items():
+        if name not in labels:
+            raise InputError(f"{image} has no label file {name}{LABEL_SUFFIX}.nii.gz beside it")
+    for name, label in labels.items():
+        if name not in images:
+            raise InputError(f"{label} has no image file {name}{IMAGE_SUFFIX}.nii.gz beside it")
+    if not images:
+        raise InputError(f"{folder}: no NAME{IMAGE_SUFFIX}.nii.gz / NAME{LABEL_SUFFIX}.nii.gz pairs found")
+    return [ScanPair(name, images[name], labels[name]) for name in sorted(images)]
+
+
+def find_unlabelled_scans(folder: str | Path) -> list[ScanPair]:
+    """Every NIfTI image of ``folder`` not named ``*_label``, sorted by name.
+
+    Raises:
+        InputError: the folder is missing or holds no image.
+    """
+    scans = []
+    for stem, path in _nifti_files(folder, "unlabelled data"):
+        if stem.endswith(LABEL_SUFFIX):
+            continue
+        name = stem[: -len(IMAGE_SUFFIX)] if stem.endswith(IMAGE_SUFFIX) else stem
+        scans.append(ScanPair(name, path, None))
+    if not scans:
+        raise InputError(f"{folder}: no NIfTI images found")
+    return scans
+
+
+# -- phantom scans -----------------------------------------------------------------------------------
+
+#: the largest phantom spacing spine_mr draws (mm): between slices, in-plane
+_MAX_SLICE_MM = 20.0
+_MAX_IN_PLANE_MM = 8.0
+
+
+@dataclass(frozen=True, eq=False)
+class PhantomScan:
+    """One phantom as an image and a label map on the same grid (MRSpineSeg ids)."""
+
+    name: str
+    image: Image
+    labels: Image
+
+
+def phantom_scans(count: int, seed: int, spacing_mm: Sequence[float]) -> list[PhantomScan]:
+    """``count`` phantoms drawn with seeds ``seed, seed + 1, ...`` at ``spacing_mm``.
+
+    Args:
+        count: how many (>= 1).
+        seed: the first phantom's seed.
+        spacing_mm: voxel size along the model axes ``(X, Y, Z)`` = (S->I, A->P, slices).
+
+    Raises:
+        InputError: count < 1, or a spacing spine_mr cannot draw (more than 20 mm
+            between slices or 8 mm in-plane).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InputError(f"the number of phantoms must be a positive integer, got {count!r}")
+    along_si, along_ap, between_slices = (float(s) for s in spacing_mm)
+    if between_slices > _MAX_SLICE_MM or max(along_si, along_ap) > _MAX_IN_PLANE_MM:
+        raise InputError(f"phantoms cannot be drawn at {tuple(spacing_mm)} mm (at most {_MAX_IN_PLANE_MM} mm "
+                         f"in-plane and {_MAX_SLICE_MM} mm between slices)")
+    scans = []
+    for index in range(count):
+        phantom = spine_mr(seed + index, spacing=(between_slices, along_si, along_ap))
+        name = f"phantom_{seed + index:04d}"
+        scans.append(PhantomScan(name, Image(phantom.image, phantom.affine), Image(phantom.labels, phantom.affine)))
+    return scans
+
+
+PHANTOM_LABELS: dict[int, str] = dict(MR_SPINE_LABELS)

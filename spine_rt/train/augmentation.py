@@ -1,4 +1,6 @@
-"""Random augmentation of stage-one samples (MONAI dictionary transforms).
+"""Random augmentation of training samples: stage-one slices, stage-two patches, CutMix masks.
+
+**Stage-one slices.** Random augmentation of stage-one samples (MONAI dictionary transforms).
 
 For a sample ``image (3, X, Y)`` (slices ``z-1, z, z+1``) and its labels ``(X, Y)``:
 
@@ -27,15 +29,45 @@ the anatomy rather than from where they sit in the crop:
 * contrast: gamma 0.7-1.5 (p = 0.3, ``RandAdjustContrastd`` keeping the
   mean and standard deviation) and a smooth multiplicative bias field
   (p = 0.3, ``RandBiasFieldd``, coefficients up to 0.3; background stays 0).
+
+**Stage-two patches.** Random augmentation of stage-two patches, applied alike to all inputs of a
+patch.
+
+A stage-two patch has inputs at two resolutions (the MR + stage-one
+probabilities ``(1 + C, X, Y, Z)`` at full resolution, the stage-one features
+``(F, X/4, Y/4, Z)``), so MONAI's dictionary transforms (one spatial size
+for all keys) do not fit the spatial part; it is done here with flips that
+commute with the 4x coarser feature grid:
+
+* anterior-posterior flip (axis ``Y``), p = 0.5;
+* left-right mirror (reversed slice order, axis ``Z``), p = 0.5;
+* MR channel only: intensity scaling by up to 10 % (p = 0.5) and Gaussian
+  noise of standard deviation 0.05 (p = 0.2), MONAI's ``RandScaleIntensity``
+  and ``RandGaussianNoise`` rules, drawn from the recipe's generator.
+
+**CutMix masks.** CutMix box masks for cross pseudo supervision (SEEDS: 3 boxes covering 25-50 % of
+the area).
+
+A mask is drawn per unlabelled pair: a target share ``a ~ U(0.25, 0.5)`` of
+the picture is split into 3 boxes of ``a/3`` of the area each, with a
+random aspect ratio, placed at random without overlapping, so the union
+covers ``a`` up to the rounding of box sides to whole pixels. Draws whose
+rounded union falls outside the range are redrawn. Where the mask is true
+the mixed image takes the second image, elsewhere the first.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from spine_rt.dependencies import require
+from spine_rt.errors import InputError
+
+
+# -- stage-one slices --------------------------------------------------------------------------------
 
 ROTATION_DEGREES = 10.0
 SCALE_RANGE = 0.1
@@ -122,3 +154,83 @@ class SliceAugmentation:
             labels[:top] = 0
             labels[rows - bottom:] = 0
         return image, labels
+
+
+# -- stage-two patches -------------------------------------------------------------------------------
+
+# the intensity rules are the stage-one ones above (INTENSITY_SCALE, NOISE_STD)
+
+
+def augment_patch(
+    image: np.ndarray, features: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Augment one patch: ``image (1 + C, X, Y, Z)``, ``features (F, X/4, Y/4, Z)``, ``labels (X, Y, Z)``.
+
+    Returns new arrays (the inputs are not modified).
+    """
+    if rng.random() < 0.5:
+        image, features, labels = image[:, :, ::-1], features[:, :, ::-1], labels[:, ::-1]
+    if rng.random() < 0.5:
+        image, features, labels = image[..., ::-1], features[..., ::-1], labels[..., ::-1]
+    image = np.array(image, dtype=np.float32)
+    if rng.random() < 0.5:
+        image[0] *= 1.0 + rng.uniform(-INTENSITY_SCALE, INTENSITY_SCALE)
+    if rng.random() < 0.2:
+        image[0] += rng.normal(0.0, NOISE_STD, size=image[0].shape).astype(np.float32)
+    return image, np.ascontiguousarray(features), np.ascontiguousarray(labels)
+
+
+# -- CutMix masks ------------------------------------------------------------------------------------
+
+CUTMIX_BOXES = 3
+CUTMIX_AREA = (0.25, 0.5)
+#: box sides are drawn with height/width ratios in this range (then clipped to the picture)
+ASPECT_RATIO_RANGE = (0.5, 2.0)
+_MAX_DRAWS = 1000
+
+
+def cutmix_box_mask(
+    shape: Sequence[int],
+    rng: np.random.Generator,
+    boxes: int = CUTMIX_BOXES,
+    area: Sequence[float] = CUTMIX_AREA,
+) -> np.ndarray:
+    """One ``(X, Y)`` bool mask of ``boxes`` disjoint boxes whose union covers a share in ``area``.
+
+    Args:
+        shape: the picture size ``(X, Y)`` in pixels.
+        rng: the random generator (seeded by the recipe).
+        boxes: number of boxes.
+        area: ``(low, high)`` share of the picture the union covers.
+
+    Raises:
+        InputError: a picture too small to hold such boxes (after many draws).
+    """
+    size_x, size_y = (int(n) for n in shape)
+    low, high = (float(v) for v in area)
+    total = size_x * size_y
+    for _ in range(_MAX_DRAWS):
+        share = rng.uniform(low, high)
+        mask = np.zeros((size_x, size_y), bool)
+        placed = 0
+        for _box in range(boxes):
+            box_area = share * total / boxes
+            ratio = math.exp(rng.uniform(math.log(ASPECT_RATIO_RANGE[0]), math.log(ASPECT_RATIO_RANGE[1])))
+            side_x = min(size_x, max(1, round(math.sqrt(box_area * ratio))))
+            side_y = min(size_y, max(1, round(box_area / side_x)))
+            for _attempt in range(20):
+                x = int(rng.integers(0, size_x - side_x + 1))
+                y = int(rng.integers(0, size_y - side_y + 1))
+                if not mask[x:x + side_x, y:y + side_y].any():
+                    mask[x:x + side_x, y:y + side_y] = True
+                    placed += 1
+                    break
+        covered = mask.sum() / total
+        if placed == boxes and low <= covered <= high:
+            return mask
+    raise InputError(f"cannot place {boxes} CutMix boxes covering {low:.0%}-{high:.0%} of a {size_x} x {size_y} picture")
+
+
+def cutmix_masks(count: int, shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """``(count, X, Y)`` bool masks, one per unlabelled pair."""
+    return np.stack([cutmix_box_mask(shape, rng) for _ in range(count)])

@@ -10,8 +10,8 @@ takes its MR, the probabilities sampled to full resolution and the features
 at 1/4 resolution from those maps (the pipeline's own sampling).
 
 Per step: ``batch_size`` patches drawn class-balanced
-(:mod:`spine_rt.train.patch_sampler`), flipped and intensity-augmented
-(:mod:`spine_rt.train.patch_augmentation`), loss = Dice + CE. The grid,
+(:mod:`spine_rt.train.sampling`), flipped and intensity-augmented
+(:mod:`spine_rt.train.augmentation`), loss = Dice + CE. The grid,
 labels and preprocessing are the stage one's (stored in its checkpoint).
 
 Validation: stage two over each validation scan in windows of the patch
@@ -31,27 +31,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, label_map_to_json
 from spine_rt.errors import InputError
 from spine_rt.measure.overlap import dice_per_label
 from spine_rt.pipelines.schedules.sampling import downsample_in_plane
 from spine_rt.pipelines.preprocessing import MrPreprocessing
 from spine_rt.pipelines.schedules.maps import StageOneMaps
+from spine_rt.train.augmentation import augment_patch
 from spine_rt.train.checkpoints import (
-    build_from_config, file_sha256, network_config, network_from_checkpoint, read_training_checkpoint,
-)
-from spine_rt.train.datasets import MrTrainingData
-from spine_rt.train.label_map import label_map_from_checkpoint, label_map_to_json
-from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
-from spine_rt.train.patch_augmentation import augment_patch
-from spine_rt.train.patch_sampler import ClassBalancedPatchSampler
-from spine_rt.train.seeding import seed_torch
-from spine_rt.train.segmentation_loss import DiceCrossEntropyLoss
-from spine_rt.train.stage_one_inference import FEATURE_STRIDE, run_stage_one_on_volume
-from spine_rt.train.training_loop import TrainingResult, run_training
-from spine_rt.train.training_options import TrainingOptions
-from spine_rt.train.training_spacing import preprocessing_record
-from spine_rt.train.training_volume import TrainingVolume
+    build_from_config, file_sha256, network_config, network_from_checkpoint, read_training_checkpoint)
+from spine_rt.train.loop import (
+    TrainingDevice, TrainingOptions, TrainingResult, resolve_training_device, run_training, seed_torch)
+from spine_rt.train.losses import DiceCrossEntropyLoss
+from spine_rt.train.mr_data import MrTrainingData
+from spine_rt.train.sampling import ClassBalancedPatchSampler
+from spine_rt.train.stage_one import FEATURE_STRIDE, run_stage_one_on_volume
 from spine_rt.train.validation import ValidationDice, summarize_dice
+from spine_rt.train.volumes import TrainingVolume, preprocessing_record
+
 
 DEFAULT_PATCH_SIZE = (192, 192, 12)
 
@@ -147,7 +144,7 @@ class StageTwoRecipe:
 
 
 class StageTwoTask:
-    """The stage-two recipe as a :class:`~spine_rt.train.training_loop.TrainingTask`."""
+    """The stage-two recipe as a :class:`~spine_rt.train.loop.TrainingTask`."""
 
     recipe = "stage2"
 

@@ -8,11 +8,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from spine_rt.anatomy.label_maps import check_label_ids, load_label_map, lookup_by_name
+from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
 from spine_rt.errors import InputError
-from spine_rt.phantoms import MRSPINESEG_LABELS
-from spine_rt.train.datasets import load_mr_training_data, validation_count
-from spine_rt.train.label_map import check_label_ids, load_label_map, lookup_by_name
-from spine_rt.train.scan_pairs import find_labelled_scans, find_unlabelled_scans
+from spine_rt.train.mr_data import find_labelled_scans, find_unlabelled_scans, load_mr_training_data, validation_count
 
 VERTEBRAE = {"0": "background", "1": "L1", "2": "L2", "3": "L3", "4": "L4", "5": "L5"}
 
@@ -35,8 +34,8 @@ def _one_line(error: pytest.ExceptionInfo) -> str:
 def test_labels_json_sets_the_classes(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(VERTEBRAE))
-    assert load_label_map(path, MRSPINESEG_LABELS) == {int(k): v for k, v in VERTEBRAE.items()}
-    assert load_label_map(None, MRSPINESEG_LABELS) == MRSPINESEG_LABELS
+    assert load_label_map(path, MR_SPINE_LABELS) == {int(k): v for k, v in VERTEBRAE.items()}
+    assert load_label_map(None, MR_SPINE_LABELS) == MR_SPINE_LABELS
 
 
 @pytest.mark.parametrize("content", ['{"0": "background", "2": "L2"}', '{"zero": "background"}', "[1, 2", '["background"]'])
@@ -44,7 +43,7 @@ def test_bad_labels_json_is_one_line(tmp_path, content):
     path = tmp_path / "labels.json"
     path.write_text(content)
     with pytest.raises(InputError) as error:
-        load_label_map(path, MRSPINESEG_LABELS)
+        load_label_map(path, MR_SPINE_LABELS)
     _one_line(error)
 
 
@@ -104,7 +103,7 @@ def test_source_must_be_one_of_data_or_phantoms(tmp_path):
 
 
 def test_phantoms_with_a_users_label_set_map_by_name(tmp_path):
-    table = lookup_by_name(MRSPINESEG_LABELS, {int(k): v for k, v in VERTEBRAE.items()})
+    table = lookup_by_name(MR_SPINE_LABELS, {int(k): v for k, v in VERTEBRAE.items()})
     assert table[6] == 1 and table[2] == 5 and table[1] == 0 and table[12] == 0
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(VERTEBRAE))

@@ -1,8 +1,8 @@
 """Lumbar and pelvic parameters of a lateral X-ray, from endplates and the hip axis.
 
-Inputs are points in image coordinates ``(column, row)`` (pixels, or mm in
-the sagittal frame of :mod:`spine_shape`): the row grows downwards
-(superior -> inferior). The patient may face either way; which side is
+Inputs are :class:`~spine_rt.anatomy.endplates.Endplate` and points in image
+coordinates ``(column, row)`` (pixels, or mm in the sagittal frame
+``(ap, si)``): the row grows downwards (superior -> inferior). The patient may face either way; which side is
 anterior is read from each endplate's own anterior/posterior ends. All
 angles are in degrees.
 
@@ -41,25 +41,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spine_rt.phantoms.spine_shape import Endplate, Point
-
-#: The order of MBNet's 18 regressed values (SEEDS.md).
-MBNET_PARAMETER_ORDER: tuple[str, ...] = (
-    "PI", "LL", "PI-LL", "L4S1", "LDI", "RLL", "SS", "PT",
-    "L1", "L2", "L3", "L4", "L5", "L1L2", "L2L3", "L3L4", "L4L5", "L5S1",
-)  # fmt: skip
-
-
-def endplate_tilt_deg(endplate: Endplate) -> float:
-    """Angle of the endplate to the horizontal (degrees); positive when the
-    anterior end is lower (has the larger row)."""
-    anterior, posterior = endplate.anterior, endplate.posterior
-    return math.degrees(math.atan2(anterior[1] - posterior[1], abs(posterior[0] - anterior[0])))
-
-
-def angle_between_endplates_deg(upper: Endplate, lower: Endplate) -> float:
-    """``tilt(lower) - tilt(upper)`` in degrees: lordosis positive."""
-    return endplate_tilt_deg(lower) - endplate_tilt_deg(upper)
+from spine_rt.anatomy.endplates import Endplate, Point, angle_between_endplates_deg, endplate_tilt_deg
+from spine_rt.anatomy.xray_values import INSPECTION_VALUE_NAMES
 
 
 def pelvic_tilt_deg(s1: Endplate, hip_axis: Point) -> float:
@@ -115,12 +98,12 @@ class LumbarParameters:
     l5s1: float
 
     def as_dict(self) -> dict[str, float]:
-        """``{name: value}`` in :data:`MBNET_PARAMETER_ORDER` (``"PI"``, ``"LL"``, ...)."""
+        """``{name: value}`` in :data:`INSPECTION_VALUE_NAMES` (``"PI"``, ``"LL"``, ...)."""
         values = (
             self.pi, self.ll, self.pi_minus_ll, self.l4s1, self.ldi, self.rll, self.ss, self.pt,
             self.l1, self.l2, self.l3, self.l4, self.l5, self.l1l2, self.l2l3, self.l3l4, self.l4l5, self.l5s1,
         )  # fmt: skip
-        return dict(zip(MBNET_PARAMETER_ORDER, values))
+        return dict(zip(INSPECTION_VALUE_NAMES, values))
 
 
 def lumbar_parameters(

@@ -1,16 +1,28 @@
-"""``spine-rt train stage1``: the two stage-one branches, cross pseudo supervision with CutMix.
+"""``spine-rt train stage1``: the stage-one recipe, and stage one run over whole scans.
 
 Per step (SEEDS.md): ``batch_size`` labelled 3-slice crops and as many
 unlabelled pairs (CutMix, 3 boxes over 25-50 % of the crop), loss =
 DiceCE of each branch on the labelled crops + CE of each branch against the
-other's pseudo-labels on the mixed crops (:mod:`spine_rt.train.cps_loss`).
+other's pseudo-labels on the mixed crops (:mod:`spine_rt.train.losses`).
 The unlabelled pool is the unlabelled scans plus the labelled training
 scans (their labels unused there). Samples are drawn on stage one's grid
 (the full-resolution scan coarsened in-plane by ``f``), augmented with
-:class:`~spine_rt.train.slice_augmentation.SliceAugmentation`.
+:class:`~spine_rt.train.augmentation.SliceAugmentation`.
 
 Validation: both branches' mean softmax over every slice of each validation
 scan (whole slices), argmax, Dice per class on stage one's grid.
+
+**Stage one over whole scans.** Stage one over whole sagittal slices of a training scan (validation,
+and stage two's frozen input).
+
+Each slice ``z`` of a scan on stage one's grid becomes a 3-channel picture
+``(z-1, z, z+1)``, padded with background at the far edges to multiples of
+16 (the output stride), run in batches of slices, and the outputs are
+cropped back. The result is the pipeline's :class:`StageOneMaps`:
+probabilities ``(C, X, Y, Z)`` (mean softmax of both branches) and features
+``(2F, X/4, Y/4, Z)``, on stage one's grid. The pipeline tiles larger slices
+with windows instead; for the scan sizes of training the difference is
+confined to the border.
 """
 
 from __future__ import annotations
@@ -23,23 +35,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from spine_rt.anatomy.label_maps import label_map_from_checkpoint, label_map_to_json
 from spine_rt.errors import InputError
 from spine_rt.measure.overlap import dice_per_label
+from spine_rt.pipelines.schedules.maps import StageOneMaps
+from spine_rt.train.augmentation import SliceAugmentation, cutmix_masks
 from spine_rt.train.checkpoints import build_from_config, network_config
-from spine_rt.train.cps_loss import CpsBatch, CrossPseudoSupervisionLoss
-from spine_rt.train.cutmix import cutmix_masks
-from spine_rt.train.datasets import MrTrainingData
-from spine_rt.train.label_map import label_map_from_checkpoint, label_map_to_json
-from spine_rt.train.mixed_precision import TrainingDevice, resolve_training_device
-from spine_rt.train.seeding import seed_torch
-from spine_rt.train.slice_augmentation import SliceAugmentation
-from spine_rt.train.slice_sampler import DEFAULT_FOREGROUND_SHARE, SliceSampler
-from spine_rt.train.stage_one_inference import run_stage_one_on_volume
-from spine_rt.train.training_loop import TrainingResult, run_training
-from spine_rt.train.training_options import TrainingOptions
-from spine_rt.train.training_spacing import preprocessing_record
+from spine_rt.train.loop import (
+    TrainingDevice, TrainingOptions, TrainingResult, resolve_training_device, run_training, seed_torch)
+from spine_rt.train.losses import CpsBatch, CrossPseudoSupervisionLoss
+from spine_rt.train.mr_data import MrTrainingData
+from spine_rt.train.sampling import DEFAULT_FOREGROUND_SHARE, SliceSampler, slice_triplet
 from spine_rt.train.validation import ValidationDice, summarize_dice
+from spine_rt.train.volumes import preprocessing_record
+
 
 def cps_rampup(iteration: int, rampup_iterations: int) -> float:
     """The share of the CPS weight at ``iteration``: ``exp(-5 (1 - t)^2)``, ``t = iteration / rampup``, 1 after it."""
@@ -69,7 +80,7 @@ class StageOneRecipe:
         foreground_share: chance a labelled crop is centred on a labelled voxel.
         augment: random flips, affine and intensity changes.
         spine_augmentation: also shift along the spine, cut the field of view and change the
-            contrast (:class:`~spine_rt.train.slice_augmentation.SliceAugmentation` ``spine=True``).
+            contrast (:class:`~spine_rt.train.augmentation.SliceAugmentation` ``spine=True``).
         validation_batch_size: slices per forward pass in validation.
     """
 
@@ -108,7 +119,7 @@ class StageOneRecipe:
 
 
 class StageOneTask:
-    """The stage-one recipe as a :class:`~spine_rt.train.training_loop.TrainingTask`."""
+    """The stage-one recipe as a :class:`~spine_rt.train.loop.TrainingTask`."""
 
     recipe = "stage1"
 
@@ -193,3 +204,61 @@ class StageOneTask:
             "settings": {**asdict(self.settings), "crop_size": list(self.settings.crop_size)},
             "data": self.data.describe(),
         }
+
+
+# -- stage one over whole scans ----------------------------------------------------------------------
+
+STAGE_ONE_STRIDE = 16
+FEATURE_STRIDE = 4
+
+
+def _padded(volume: np.ndarray) -> np.ndarray:
+    size_x, size_y, _ = volume.shape
+    target_x = math.ceil(size_x / STAGE_ONE_STRIDE) * STAGE_ONE_STRIDE
+    target_y = math.ceil(size_y / STAGE_ONE_STRIDE) * STAGE_ONE_STRIDE
+    return np.pad(volume, [(0, target_x - size_x), (0, target_y - size_y), (0, 0)])
+
+
+@torch.no_grad()
+def run_stage_one_on_volume(
+    pair: nn.Module,
+    volume: np.ndarray,
+    device: TrainingDevice,
+    resolution_factor: int,
+    batch_size: int = 8,
+    keep_features: bool = True,
+    dtype: np.dtype = np.float32,
+) -> StageOneMaps:
+    """Stage one's maps over ``volume`` ``(X, Y, Z)`` (stage one's grid; ``X, Y`` multiples of 4).
+
+    Args:
+        pair: a ``stage1_pair`` network (put in eval mode here; the caller restores train mode).
+        volume: the normalised scan at stage one's resolution.
+        device: where to run (autocast with mixed precision).
+        resolution_factor: ``f`` (recorded in the maps: probabilities at stride ``f``, features ``4 f``).
+        batch_size: slices per forward pass.
+        keep_features: False returns an empty feature map (validation needs only probabilities).
+        dtype: dtype of the returned maps (float16 halves the memory of cached maps).
+    """
+    pair.eval()
+    size_x, size_y, size_z = volume.shape
+    padded = _padded(volume)
+    probabilities = np.zeros((0,), dtype)
+    features = np.zeros((0,), dtype)
+    first = True
+    for start in range(0, size_z, batch_size):
+        slices = range(start, min(start + batch_size, size_z))
+        batch = torch.from_numpy(np.stack([slice_triplet(padded, z) for z in slices])).to(device.device)
+        with device.autocast():
+            batch_probabilities, batch_features = pair(batch)
+        batch_probabilities = batch_probabilities.float()[:, :, :size_x, :size_y].cpu().numpy()
+        if first:
+            probabilities = np.zeros((batch_probabilities.shape[1], size_x, size_y, size_z), dtype)
+            channels = batch_features.shape[1] if keep_features else 0
+            features = np.zeros((channels, size_x // FEATURE_STRIDE, size_y // FEATURE_STRIDE, size_z), dtype)
+            first = False
+        probabilities[..., slices.start:slices.stop] = np.moveaxis(batch_probabilities, 0, -1)
+        if keep_features:
+            cropped = batch_features.float()[:, :, :size_x // FEATURE_STRIDE, :size_y // FEATURE_STRIDE]
+            features[..., slices.start:slices.stop] = np.moveaxis(cropped.cpu().numpy(), 0, -1)
+    return StageOneMaps(probabilities, features, resolution_factor, resolution_factor * FEATURE_STRIDE)
