@@ -264,6 +264,30 @@ def test_load_pipeline_checks_the_pipelining_value(tiny_package):
         assert pipe.schedule.device == "cpu"
 
 
+def test_bounded_memory_on_torch_tensors_gives_the_same_labels(networks, monkeypatch):
+    """Only labels asked for: on torch tensors too the merger keeps only the rows still being written."""
+    from spine_rt.patching import RowMerger
+
+    first, second = stages(networks["stage1"][:1], networks["stage2"][:1])
+    host = host_schedule(first, second)
+    volume = spine_like(seed=6)
+    capacity: dict[bool, int] = {}
+    allocate = RowMerger._allocate
+
+    def recorded(self, rows):
+        capacity[self._bounded] = max(capacity.get(self._bounded, 0), rows)
+        return allocate(self, rows)
+
+    monkeypatch.setattr(RowMerger, "_allocate", recorded)
+    device = on_device(host, "cpu", two_streams=False)
+    full = device.predict(volume, keep_probabilities=True)
+    bounded = device.predict(volume, keep_probabilities=False)
+    assert bounded.probabilities is None
+    np.testing.assert_array_equal(bounded.label_map(), full.label_map())
+    np.testing.assert_array_equal(bounded.label_map(), host.predict(volume, keep_probabilities=False).label_map())
+    assert capacity[False] == volume.shape[0] and capacity[True] < volume.shape[0] // 2
+
+
 #: what would make the host wait for a CUDA device inside the slab loop (each reads a device value on the host)
 HIDDEN_SYNCS = (("Tensor", "item"), ("Tensor", "cpu"), ("Tensor", "numpy"), ("Tensor", "tolist"),
                 ("Tensor", "nonzero"), ("Tensor", "__bool__"), ("Tensor", "__int__"), ("Tensor", "__float__"),
