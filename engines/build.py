@@ -1,9 +1,8 @@
 """Building the engines of a package: the plan (``--dry-run``) and the build that stores it.
 
-The build plan: which engines ``spine-rt build-engine`` would build, from which graphs, with which keys.
-
-Pure Python (no TensorRT needed), so ``--dry-run`` works on any machine and
-the planning is tested everywhere::
+**The build plan**: which engines ``spine-rt build-engine`` would build, from
+which graphs, with which keys. Pure Python (no TensorRT needed), so
+``--dry-run`` works on any machine and the planning is tested everywhere::
 
     package = ModelPackage.open("pkg/")
     plan = plan_build(package, BuildOptions(max_batch=8), probe_machine("cuda:0"))
@@ -13,11 +12,13 @@ Each :class:`StageBuild` is one engine: a stage and fold, the graph at the
 requested precision (sha256 from the manifest), the optimization profile
 from the manifest's input shapes and the batch range, the key parts and, when
 this machine knows them all, the key and whether a valid engine with that key
-is already stored.
+is already stored. A stored engine built on another GPU model of the same
+compute capability has the same key and is kept; its ``reason`` says so and
+that ``--rebuild`` tunes it for this GPU (the words of the
+:class:`~spine_rt.engines.store.GpuModelWarning` given when it is loaded).
 
-``build_engines``: plan, compile and store the engines of a model package.
-
-::
+**The build** (:func:`build_engines`): plan, compile and store the engines of
+a model package::
 
     results = build_engines("pkg/", BuildOptions(max_batch=8, timing_cache=Path("trt.cache")))
     for result in results:
@@ -41,7 +42,7 @@ from typing import Any
 
 from spine_rt.engines.key import EngineKeyParts
 from spine_rt.engines.options import BuildOptions, stage_shape_ranges
-from spine_rt.engines.store import ENGINES_FOLDER, EngineStore
+from spine_rt.engines.store import ENGINES_FOLDER, EngineStore, gpu_model_difference
 from spine_rt.engines.tensorrt_build import (
     EngineBuildSettings,
     TimingCacheFile,
@@ -227,7 +228,9 @@ def _action(parts: EngineKeyParts, store: EngineStore, rebuild: bool, machine: M
         return ACTION_BUILD, why_not
     if rebuild:
         return ACTION_REBUILD, "--rebuild"
-    return ACTION_UP_TO_DATE, None
+    # same key, so it runs here; built on another GPU model of this compute capability, it is kept, with why
+    # a rebuild may be faster (the same words as the warning when it is loaded)
+    return ACTION_UP_TO_DATE, gpu_model_difference(stored.record.build.get("gpu_name"), machine.gpu_name)
 
 
 LOG = logging.getLogger(__name__)
@@ -303,6 +306,8 @@ def build_engines(
     for build in plan.stages:
         key = build.key_parts.key()
         if build.action == ACTION_UP_TO_DATE:
+            if progress is not None and build.reason is not None:
+                progress(f"{build.stage} fold {build.fold}: kept; {build.reason}")
             stored = store.read(key, verify_plan=False)
             results.append(
                 EngineBuildResult(build.stage, build.fold, key, ACTION_UP_TO_DATE, stored.folder, stored.record.plan_bytes)

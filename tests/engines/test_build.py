@@ -66,6 +66,23 @@ def test_actions_follow_the_store(tiny_package):
     assert build.action == ACTION_BUILD  # another key: the H200 engine is not reused for an A100
 
 
+def test_an_engine_of_another_gpu_model_is_kept_and_the_plan_says_why_to_rebuild(tiny_package):
+    """Same compute capability, so the same key: an H100's engine is up to date on an H200, with a reason."""
+    package = ModelPackage.open(tiny_package)
+    options = BuildOptions(stages=["stage2"])
+    (build,) = plan_build(package, options, H200_WITH_TRT_10_16).stages
+    EngineStore(tiny_package).write(stage="stage2", fold=0, graph=build.graph, key_parts=build.key_parts, plan=b"p",
+                                    build={"gpu_name": "NVIDIA H100 80GB HBM3"})
+    plan = plan_build(package, options, H200_WITH_TRT_10_16)
+    (build,) = plan.stages
+    assert build.action == ACTION_UP_TO_DATE
+    assert "built on NVIDIA H100 80GB HBM3, this GPU is NVIDIA H200" in build.reason and "--rebuild" in build.reason
+    assert plan.to_dict()["engines"][0]["reason"] == build.reason
+    same_model = MachineFacts("cuda:0", "10.16.1.11", "9.0", "NVIDIA H100 80GB HBM3")
+    (build,) = plan_build(package, options, same_model).stages
+    assert (build.action, build.reason) == (ACTION_UP_TO_DATE, None)
+
+
 def test_other_batch_range_is_another_engine(tiny_package):
     package = ModelPackage.open(tiny_package)
     small = plan_build(package, BuildOptions(max_batch=2), H200_WITH_TRT_10_16).stages[0]
