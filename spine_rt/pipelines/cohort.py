@@ -33,6 +33,7 @@ from spine_rt.io import Image
 from spine_rt.pipelines.cohort_outputs import MR_SUFFIX, Case, previous_report, publish_case, summary_row, write_summary
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
+from spine_rt.pipelines.xray_result import XrayResult
 
 #: scans read and preprocessed ahead of the one in the networks
 DEFAULT_PREFETCH = 2
@@ -53,7 +54,7 @@ class CohortItem:
 
     index: int
     name: str
-    result: Result | None
+    result: Result | XrayResult | None
     error: InputError | None = None
     output: Path | None = None
 
@@ -194,7 +195,10 @@ def run_cohort(
             with load() as pipeline:
                 if on_loaded is not None:
                     on_loaded()
-                for case, result, error in _segmented(pipeline, task, todo):
+                inputs = [case.input for case in todo]
+                items = _one_at_a_time(pipeline, inputs) if task == "xray" else segment_cohort(pipeline, inputs)
+                for case, item in zip(todo, items):
+                    result, error = item.result, item.error
                     if error is None:
                         try:
                             publish_case(result, case, task, labels, model, overwrite)
@@ -217,16 +221,13 @@ def run_cohort(
     return CohortRun(out_dir, cases, len(todo), tuple(failed), summary)
 
 
-def _segmented(pipeline: Any, task: str, todo: list[Case]) -> Iterator[tuple[Case, Any, Exception | None]]:
-    """``(case, result, None)`` or ``(case, None, the InputError)`` per case, in order."""
-    if task != "xray":
-        for case, item in zip(todo, segment_cohort(pipeline, [case.input for case in todo])):
-            yield case, item.result, item.error
-        return
-    for case in todo:
+def _one_at_a_time(pipeline: Any, pictures: list[Path]) -> Iterator[CohortItem]:
+    """X-rays: each picture read in the pipeline's call (its report times the reading); a bad one is an item
+    carrying its :class:`InputError`."""
+    for index, picture in enumerate(pictures):
         try:
-            result = pipeline(case.input)
+            result = pipeline(picture)
         except InputError as error:
-            yield case, None, error
+            yield CohortItem(index, scan_name(picture, index), None, error)
             continue
-        yield case, result, None
+        yield CohortItem(index, scan_name(picture, index), result, None)
