@@ -161,7 +161,7 @@ def run_cohort(
     overwrite: bool = False,
     on_loaded: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
-    progress: bool = False,
+    progress: str | None = None,
 ) -> CohortRun:
     """Segment and publish every case not done yet, then write ``out_dir/summary.csv``.
 
@@ -173,7 +173,7 @@ def run_cohort(
         overwrite: redo finished cases and replace their outputs.
         on_loaded: called once the pipeline is loaded (e.g. to say which model runs).
         say: gets one line per case warning or failure (``"<case>: <message>"``).
-        progress: a tqdm bar on stderr (shown when stderr is a terminal).
+        progress: the label of a tqdm bar on stderr (shown when stderr is a terminal); ``None``: no bar.
 
     A case failing with an :class:`InputError` or an ``OSError`` while publishing
     is recorded as failed; any other exception stops the cohort, the summary
@@ -188,7 +188,7 @@ def run_cohort(
                                                               task=task)
                                        for case in cases if case not in todo}
     failed: list[str] = []
-    bar = tqdm(total=len(todo), unit="case", desc="spine-rt infer", disable=None if progress else True,
+    bar = tqdm(total=len(todo), unit="case", desc=progress, disable=None if progress is not None else True,
                file=sys.stderr)
     try:
         if todo:
