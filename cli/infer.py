@@ -233,7 +233,8 @@ def _run_cohort(args: argparse.Namespace, package, source: Path, task: str, mode
     out_dir, cases = cohort_cases(source, task, args.output, args.report, args.qc)
     done = run_cohort(lambda: _load(args, package), out_dir, cases, task, labels=package.manifest.labels,
                       model=model, overwrite=args.overwrite, on_loaded=lambda: _announce(model),
-                      say=lambda line: tqdm.write(f"spine-rt infer: {line}", file=sys.stderr), progress=True)
+                      say=lambda line: tqdm.write(f"spine-rt infer: {line}", file=sys.stderr),
+                      progress="spine-rt infer")
     print(f"{done.ran - len(done.failed)} case(s) segmented, {done.skipped} skipped as done"
           f"{' (--overwrite redoes them)' if done.skipped else ''}, {len(done.failed)} failed; outputs in {out_dir}; "
           f"summary {done.summary}")

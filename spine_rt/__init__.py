@@ -34,10 +34,11 @@ def load_pipeline(package: Any = None, **options: Any) -> SpineMrPipeline:
     demo model, which knows synthetic phantoms only; ``"demo-xray"`` the
     bundled X-ray demo model (a tiny MBNet, phantoms only too).
 
-    ``spine_rt.load_pipeline(package, backend="auto", device=None,
-    batch_size=None, schedule="fast", roi=True, roi_margin_mm=None,
-    tta=False, precision=None, ...)``; the pipeline modules (and with the
-    runners, onnxruntime or torch) are imported only when this is called.
+    ``spine_rt.load_pipeline(package, backend=None, device=None, schedule=None, ...)``:
+    an option left out or ``None`` takes its default (backend ``auto``, schedule
+    ``fast``, ...), filled in once by :class:`~spine_rt.pipelines.options.PipelineOptions`.
+    The pipeline modules (and with the runners, onnxruntime or torch) are
+    imported only when this is called.
     """
     from spine_rt.pipelines.load import load_pipeline as _load_pipeline
 

@@ -33,6 +33,7 @@ from spine_rt.io import Image
 from spine_rt.pipelines.cohort_outputs import MR_SUFFIX, Case, previous_report, publish_case, summary_row, write_summary
 from spine_rt.pipelines.result import Result
 from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
+from spine_rt.pipelines.xray_result import XrayResult
 
 #: scans read and preprocessed ahead of the one in the networks
 DEFAULT_PREFETCH = 2
@@ -53,7 +54,7 @@ class CohortItem:
 
     index: int
     name: str
-    result: Result | None
+    result: Result | XrayResult | None
     error: InputError | None = None
     output: Path | None = None
 
@@ -160,7 +161,7 @@ def run_cohort(
     overwrite: bool = False,
     on_loaded: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
-    progress: bool = False,
+    progress: str | None = None,
 ) -> CohortRun:
     """Segment and publish every case not done yet, then write ``out_dir/summary.csv``.
 
@@ -172,7 +173,7 @@ def run_cohort(
         overwrite: redo finished cases and replace their outputs.
         on_loaded: called once the pipeline is loaded (e.g. to say which model runs).
         say: gets one line per case warning or failure (``"<case>: <message>"``).
-        progress: a tqdm bar on stderr (shown when stderr is a terminal).
+        progress: the label of a tqdm bar on stderr (shown when stderr is a terminal); ``None``: no bar.
 
     A case failing with an :class:`InputError` or an ``OSError`` while publishing
     is recorded as failed; any other exception stops the cohort, the summary
@@ -187,14 +188,17 @@ def run_cohort(
                                                               task=task)
                                        for case in cases if case not in todo}
     failed: list[str] = []
-    bar = tqdm(total=len(todo), unit="case", desc="spine-rt infer", disable=None if progress else True,
+    bar = tqdm(total=len(todo), unit="case", desc=progress, disable=None if progress is not None else True,
                file=sys.stderr)
     try:
         if todo:
             with load() as pipeline:
                 if on_loaded is not None:
                     on_loaded()
-                for case, result, error in _segmented(pipeline, task, todo):
+                inputs = [case.input for case in todo]
+                items = _one_at_a_time(pipeline, inputs) if task == "xray" else segment_cohort(pipeline, inputs)
+                for case, item in zip(todo, items):
+                    result, error = item.result, item.error
                     if error is None:
                         try:
                             publish_case(result, case, task, labels, model, overwrite)
@@ -217,16 +221,13 @@ def run_cohort(
     return CohortRun(out_dir, cases, len(todo), tuple(failed), summary)
 
 
-def _segmented(pipeline: Any, task: str, todo: list[Case]) -> Iterator[tuple[Case, Any, Exception | None]]:
-    """``(case, result, None)`` or ``(case, None, the InputError)`` per case, in order."""
-    if task != "xray":
-        for case, item in zip(todo, segment_cohort(pipeline, [case.input for case in todo])):
-            yield case, item.result, item.error
-        return
-    for case in todo:
+def _one_at_a_time(pipeline: Any, pictures: list[Path]) -> Iterator[CohortItem]:
+    """X-rays: each picture read in the pipeline's call (its report times the reading); a bad one is an item
+    carrying its :class:`InputError`."""
+    for index, picture in enumerate(pictures):
         try:
-            result = pipeline(case.input)
+            result = pipeline(picture)
         except InputError as error:
-            yield case, None, error
+            yield CohortItem(index, scan_name(picture, index), None, error)
             continue
-        yield case, result, None
+        yield CohortItem(index, scan_name(picture, index), result, None)

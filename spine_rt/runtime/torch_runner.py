@@ -46,9 +46,6 @@ from spine_rt.runtime.feed_validation import is_torch_tensor
 from spine_rt.runtime.runner import Runner
 from spine_rt.runtime.tensor_spec import TensorSpec
 
-#: torch computes in the graph precisions (fp32, fp16)
-PRECISIONS = GRAPH_PRECISIONS
-
 #: forward passes on a side stream before a CUDA graph is captured (lazy init, cuDNN autotuning).
 CUDA_GRAPH_WARMUP_RUNS = 3
 #: ``torch.cuda.graph(capture_error_mode=...)``: only this thread's unsafe CUDA calls break a capture,
@@ -106,8 +103,8 @@ class TorchRunner(Runner):
         torch = require("torch", "TorchRunner")
         if not isinstance(module, torch.nn.Module):
             raise InputError(f"TorchRunner needs a torch.nn.Module, got {type(module).__name__}")
-        if precision not in PRECISIONS:
-            raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
+        if precision not in GRAPH_PRECISIONS:  # torch computes in the graph precisions
+            raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(GRAPH_PRECISIONS)}")
         specs = tuple(input_specs)
         if not specs or not all(isinstance(spec, TensorSpec) for spec in specs):
             raise InputError("input_specs must be a non-empty sequence of TensorSpec")

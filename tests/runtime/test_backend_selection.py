@@ -292,9 +292,8 @@ def test_a_failure_of_a_backend_without_fallback_propagates():
 def test_backend_names_and_precisions_are_defined_once():
     from spine_rt.model_package import PRECISIONS as graph_precisions
     from spine_rt.pipelines import runner_factory
-    from spine_rt.runtime import torch_runner
 
     assert backends.BACKEND_NAMES == ("auto", *backends.IN_PROCESS_BACKENDS)
     assert backends.PIPELINE_BACKENDS == (*backends.BACKEND_NAMES, "triton")
-    assert graph_precisions is torch_runner.PRECISIONS is backends.GRAPH_PRECISIONS
+    assert graph_precisions is backends.GRAPH_PRECISIONS
     assert runner_factory.PRECISIONS is backends.PRECISIONS and runner_factory.BF16_BACKENDS is backends.BF16_BACKENDS
