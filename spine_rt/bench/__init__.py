@@ -19,7 +19,7 @@ Modules: :mod:`~spine_rt.bench.plan` (scan, package, presets, configurations),
 :mod:`~spine_rt.bench.configuration_measurement` (the measuring loop),
 :mod:`~spine_rt.bench.report` (summaries, progress, the report),
 :mod:`~spine_rt.bench.pipeline_benchmark` (``run_bench``), :mod:`~spine_rt.bench.stage_engines`
-(per-patch engine comparison), :mod:`~spine_rt.bench.module_pipeline` (pipelines from torch modules).
+(per-patch engine comparison).
 
 Reported per configuration: latency per stage and end to end (median,
 p95), stage-two patches run, patches/s, voxels/s, the share of time outside
@@ -56,8 +56,6 @@ _EXPORTS: dict[str, str] = {
     "MonaiBaseline": "spine_rt.bench.segmenters",
     "reference_baseline": "spine_rt.bench.segmenters",
     "PipelineSegmenter": "spine_rt.bench.segmenters",
-    "module_pipeline": "spine_rt.bench.module_pipeline",
-    "module_stage_runners": "spine_rt.bench.module_pipeline",
     "Segmentation": "spine_rt.bench.segmenters",
     "peak_host_memory_bytes": "spine_rt.bench.instruments",
     "reset_peak_host_memory": "spine_rt.bench.instruments",
@@ -74,7 +72,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         measure_interleaved,
     )
     from spine_rt.bench.instruments import peak_host_memory_bytes, reset_peak_host_memory, stopwatch_for
-    from spine_rt.bench.module_pipeline import module_pipeline, module_stage_runners
     from spine_rt.bench.pipeline_benchmark import BASELINES, BenchOptions, run_bench
     from spine_rt.bench.plan import BenchInput, parse_shape, phantom_input, shaped_input
     from spine_rt.bench.report import BenchReport, LatencySummary
