@@ -114,7 +114,7 @@ def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads:
     import tracemalloc
 
     from spine_rt.bench.plan import shaped_input
-    from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
+    from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing, PreparedVolume
 
     pipeline = warmed_pipeline(package, backend, threads)
     scan = shaped_input(shape)

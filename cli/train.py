@@ -172,7 +172,7 @@ def _mr_data(args: argparse.Namespace, **extra: Any):
 
 
 def _train_stage_one(args: argparse.Namespace, options, resume, out: str):
-    from spine_rt.pipelines.preprocessing import MrPreprocessing
+    from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
     from spine_rt.train.stage_one import StageOneRecipe
 
     if resume is not None:

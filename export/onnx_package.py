@@ -191,8 +191,8 @@ def resolve_preprocessing(family: ModelFamily, sizes: Mapping[str, tuple[int, ..
         else:
             entry[key] = value
     if family.task == "xray":
-        from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing
-        from spine_rt.pipelines.xray_regressed_values import value_scaling_from_manifest
+        from spine_rt.pipelines.xray.preprocessing import XrayPreprocessing
+        from spine_rt.pipelines.xray.values import value_scaling_from_manifest
 
         reader = XrayPreprocessing.from_manifest(entry)
         if reader.image_size != tuple(sizes["xray"]):
@@ -200,7 +200,7 @@ def resolve_preprocessing(family: ModelFamily, sizes: Mapping[str, tuple[int, ..
                              f"input size {list(sizes['xray'])}")
         value_scaling_from_manifest(entry)
     else:
-        from spine_rt.pipelines.preprocessing import MrPreprocessing
+        from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 
         _ = MrPreprocessing.from_manifest(entry).resolution_factor
     return entry

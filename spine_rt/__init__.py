@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from spine_rt.errors import EnvironmentProblem, InputError, SpineRTError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
+    from spine_rt.pipelines.spine_mr.pipeline import SpineMrPipeline
 
 __version__ = "0.1.0"
 

@@ -61,7 +61,7 @@ def test_the_bundled_xray_package_opens_verified_with_a_parity_checked_fp32_grap
 def test_load_pipeline_demo_xray_segments_an_unseen_phantom_above_its_floor(phantom):
     from spine_rt.demo import dice_per_structure
     from spine_rt.io import XrayImage
-    from spine_rt.pipelines.xray_pipeline import XrayPipeline
+    from spine_rt.pipelines.xray.pipeline import XrayPipeline
 
     _bundled_xray_package_or_skip()
     spacing = (phantom.pixel_spacing_mm, phantom.pixel_spacing_mm)

@@ -163,7 +163,7 @@ def test_scanner_sees_every_kind_of_import():
 def test_scanner_finds_the_tree():
     modules = source_modules()
     for expected in ("spine_rt", "spine_rt.cli.main", "spine_rt.export", "spine_rt.engines",
-                     "spine_rt.pipelines.xray_pipeline", "spine_rt.measure", "spine_rt.train", ANATOMY):
+                     "spine_rt.pipelines.xray.pipeline", "spine_rt.measure", "spine_rt.train", ANATOMY):
         assert expected in modules, expected
     # the off-path command imports its package (inside the command): the scanner must see it
     assert any(_in(item.name, "spine_rt.train") and not item.top_level

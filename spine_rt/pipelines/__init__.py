@@ -3,7 +3,7 @@
 * :func:`load_pipeline` (also ``spine_rt.load_pipeline``) - a model package
   -> a :class:`SpineMrPipeline` (task ``spine_mr``) or an :class:`XrayPipeline`
   (task ``xray``: labels, lumbar/pelvic angles, :class:`XrayResult`; see
-  ``xray_pipeline``); :func:`pipeline_from_modules` - torch networks
+  ``xray.pipeline``); :func:`pipeline_from_modules` - torch networks
   -> a pipeline.
 * :class:`PipelineOptions` - every option of a pipeline, defaults filled in once (``load_pipeline`` makes it).
 * :class:`SpineMrPipeline` - ``pipe(scan) -> Result`` (labels in the scan's geometry).
@@ -12,6 +12,21 @@
   skipping finished ones, failures recorded, ``summary.csv``;
   :func:`segment_cohort` - many scans, reading ahead while the networks run;
   :func:`scans_in_folder` - the scans of a folder.
+
+Layout:
+
+* ``spine_mr/`` - the spine MR task: ``preprocessing`` (resampling to the
+  model grid, crop, padding, normalisation), ``pipeline`` (:class:`SpineMrPipeline`),
+  ``result``, ``scan_input``.
+* ``xray/`` - the X-ray task: ``preprocessing``, ``pipeline`` (:class:`XrayPipeline`),
+  ``values`` (regressed lumbar values), ``result``.
+* ``schedules/`` - how the MR networks are run over a volume: ``fast`` (the
+  one slab loop, host or device) and its parts, ``reference`` (the authors'
+  schedule, the baseline).
+* here: ``load`` (one loader for both tasks), ``options`` (one frozen
+  options object), ``runner_factory`` / ``stage_runners`` (one stage-runner
+  factory), ``cohort`` / ``cohort_outputs`` (one cohort loop for both
+  tasks), ``plausibility`` and ``bf16_gate`` (checks), ``default_model``.
 
 Choices (each documented in its module):
 
@@ -46,7 +61,7 @@ Choices (each documented in its module):
   streams for torch/TensorRT runners on CUDA, numpy arrays otherwise.
 * **Reference schedule** (``schedules.reference``): the authors' schedule of
   SEEDS.md, for baselines.
-* **Threads** (``spine_mr_pipeline``): one pipeline may be shared; an
+* **Threads** (``spine_mr.pipeline``): one pipeline may be shared; an
   internal lock lets one call at a time use the networks, while reading,
   preprocessing and the inverse of other calls proceed (``prepare`` /
   ``segment`` split a call; ``segment_cohort`` reads ahead with them).
@@ -60,13 +75,13 @@ from __future__ import annotations
 from spine_rt.pipelines.cohort import CohortItem, CohortRun, run_cohort, segment_cohort
 from spine_rt.pipelines.cohort_outputs import scans_in_folder
 from spine_rt.pipelines.load import load_pipeline, pipeline_from_modules
-from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
-from spine_rt.pipelines.result import Result
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing, PreparedVolume
+from spine_rt.pipelines.spine_mr.result import Result
 from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
-from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
+from spine_rt.pipelines.spine_mr.pipeline import SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
-from spine_rt.pipelines.xray_pipeline import XrayPipeline
-from spine_rt.pipelines.xray_result import XrayResult
+from spine_rt.pipelines.xray.pipeline import XrayPipeline
+from spine_rt.pipelines.xray.result import XrayResult
 
 __all__ = [
     "CohortItem",

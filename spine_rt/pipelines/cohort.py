@@ -31,9 +31,9 @@ from typing import Any
 from spine_rt.errors import InputError
 from spine_rt.io import Image
 from spine_rt.pipelines.cohort_outputs import MR_SUFFIX, Case, previous_report, publish_case, summary_row, write_summary
-from spine_rt.pipelines.result import Result
-from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
-from spine_rt.pipelines.xray_result import XrayResult
+from spine_rt.pipelines.spine_mr.result import Result
+from spine_rt.pipelines.spine_mr.pipeline import SpineMrPipeline
+from spine_rt.pipelines.xray.result import XrayResult
 
 #: scans read and preprocessed ahead of the one in the networks
 DEFAULT_PREFETCH = 2

@@ -19,7 +19,7 @@ from typing import Any
 from spine_rt.errors import InputError
 from spine_rt.model_package import ModelPackage
 from spine_rt.pipelines.options import MR_ONLY, PipelineOptions
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 from spine_rt.pipelines.runner_factory import (
     DEFAULT_STAGE_ONE_PATCH,
     create_stage_runners,
@@ -27,9 +27,9 @@ from spine_rt.pipelines.runner_factory import (
     module_stage_runners,
     resolve_precision,
 )
-from spine_rt.pipelines.spine_mr_pipeline import SpineMrPipeline
+from spine_rt.pipelines.spine_mr.pipeline import SpineMrPipeline
 from spine_rt.pipelines.stage_runners import StageRunners
-from spine_rt.pipelines.xray_pipeline import XrayPipeline
+from spine_rt.pipelines.xray.pipeline import XrayPipeline
 
 #: the stages of each task's packages, in running order
 TASK_STAGES: dict[str, tuple[str, ...]] = {"spine_mr": ("stage1", "stage2"), "xray": ("xray",)}
@@ -63,7 +63,7 @@ def load_pipeline(
     """Open a model package and make a pipeline of it (construct once, call many times).
 
     A spine MR package (manifest task ``spine_mr``) gives a :class:`SpineMrPipeline`;
-    an X-ray package (task ``xray``) an :class:`~spine_rt.pipelines.xray_pipeline.XrayPipeline`
+    an X-ray package (task ``xray``) an :class:`~spine_rt.pipelines.xray.pipeline.XrayPipeline`
     (backend, device, precision, tta, folds and verify apply; the MR options must stay ``None``).
     Every option is ``None`` for its default; the defaults are filled in once,
     by :class:`~spine_rt.pipelines.options.PipelineOptions`.
@@ -98,7 +98,7 @@ def load_pipeline(
         host_threads: host schedule: build stage two's inputs and blend its
             outputs on worker threads beside the backend (same result; one
             more batch in memory); default: on when more than one CPU core is
-            usable (:mod:`spine_rt.pipelines.host_threads`).
+            usable (:mod:`spine_rt.pipelines.schedules.host_threads`).
         servers: backend ``"triton"``: ``"HOST:PORT[,HOST:PORT...]"`` (gRPC), a list of
             them, or a :class:`~spine_rt.runtime.triton_servers.TritonServerPool` (HTTP,
             timeouts); the network calls go there, the rest of the pipeline runs here.
@@ -145,8 +145,8 @@ def load_pipeline(
 def _xray_pipeline(package: ModelPackage, options: PipelineOptions) -> XrayPipeline:
     """The X-ray pipeline of an open ``xray`` package: the front end from the manifest first
     (a malformed value scaling fails before any runner is made), then the runners."""
-    from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing
-    from spine_rt.pipelines.xray_regressed_values import value_scaling_from_manifest
+    from spine_rt.pipelines.xray.preprocessing import XrayPreprocessing
+    from spine_rt.pipelines.xray.values import value_scaling_from_manifest
 
     manifest = package.manifest
     preprocessing = XrayPreprocessing.from_manifest(manifest.preprocessing)

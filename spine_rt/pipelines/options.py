@@ -2,8 +2,8 @@
 
 :func:`spine_rt.load_pipeline` makes one from what its caller gave (the CLI
 passes ``None`` for every option the user did not give) and hands it to
-:class:`~spine_rt.pipelines.spine_mr_pipeline.SpineMrPipeline` or
-:class:`~spine_rt.pipelines.xray_pipeline.XrayPipeline`; nothing else fills
+:class:`~spine_rt.pipelines.spine_mr.pipeline.SpineMrPipeline` or
+:class:`~spine_rt.pipelines.xray.pipeline.XrayPipeline`; nothing else fills
 in a default. ``None`` for a field means "the default": construction
 replaces it (schedule-dependent batch sizes included) and checks every
 value, so an invalid option fails before any runner is made::
@@ -27,7 +27,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS
 from spine_rt.patching.grid import DEFAULT_OVERLAP
-from spine_rt.pipelines.host_threads import choose_host_threads
+from spine_rt.pipelines.schedules.host_threads import choose_host_threads
 from spine_rt.pipelines.schedules.lanes import check_pipelining
 from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
 from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM

@@ -44,7 +44,7 @@ from spine_rt.anatomy.label_tables import MR_SPINE_LABELS
 from spine_rt.errors import InputError
 from spine_rt.io import Image, read_image
 from spine_rt.phantoms import spine_mr
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 from spine_rt.train.volumes import TrainingVolume, prepare_training_volume, training_preprocessing
 
 

@@ -35,7 +35,7 @@ from spine_rt.anatomy.label_maps import label_map_from_checkpoint, label_map_to_
 from spine_rt.errors import InputError
 from spine_rt.measure.overlap import dice_per_label
 from spine_rt.pipelines.schedules.sampling import downsample_in_plane
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.train.augmentation import augment_patch
 from spine_rt.train.checkpoints import (

@@ -1,7 +1,7 @@
 """One MR training scan on the training grid: which grid, the scan and its labels prepared as the pipeline does.
 
 :func:`prepare_training_volume` runs the pipeline's own preprocessing
-(:meth:`spine_rt.pipelines.preprocessing.MrPreprocessing.prepare`: reorient to
+(:meth:`spine_rt.pipelines.spine_mr.preprocessing.MrPreprocessing.prepare`: reorient to
 the model axes, resample linearly to the model spacing, crop in-plane to the
 non-zero extent, clip to the 0.5/99.5 percentiles and z-score over the
 non-zero voxels, pad with background) and sends the label map through the
@@ -44,7 +44,7 @@ from spine_rt.anatomy.label_maps import check_label_ids
 from spine_rt.errors import InputError
 from spine_rt.io import GridTransform, Image, MR_MODEL_AXES
 from spine_rt.pipelines.schedules.sampling import downsample_in_plane
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,6 +49,6 @@ def test_volumes_of_a_3d_map_and_areas_of_a_2d_map():
 
 
 def test_the_mr_pipeline_name_still_works():
-    from spine_rt.pipelines.structure_report import structures_found as old_name
+    from spine_rt.measure.structure_sizes import structures_found as old_name
 
     assert old_name is structures_found

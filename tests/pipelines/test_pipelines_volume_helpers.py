@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from spine_rt.errors import InputError
-from spine_rt.pipelines.body_crop import CropBox
+from spine_rt.pipelines.spine_mr.body_crop import CropBox
 from spine_rt.pipelines.schedules.sampling import downsample_in_plane, sample_in_plane
-from spine_rt.pipelines.intensity_normalization import normalize_intensity
-from spine_rt.pipelines.volume_padding import VolumePadding
+from spine_rt.pipelines.spine_mr.intensity_normalization import normalize_intensity
+from spine_rt.pipelines.spine_mr.volume_padding import VolumePadding
 
 
 def test_crop_box_is_the_nonzero_extent_and_uncrop_restores_the_volume():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spine_rt.errors import InputError
-from spine_rt.pipelines.preprocessing import MrPreprocessing
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
 from spine_rt.pipelines.schedules.maps import StageOneMaps
 
 

@@ -23,10 +23,10 @@ from spine_rt.errors import InputError
 from spine_rt.io import XrayImage
 from spine_rt.phantoms import lumbar_xray
 from spine_rt.pipelines import PipelineOptions, StageRunners
-from spine_rt.pipelines.xray_pipeline import XrayPipeline
-from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize, to_8bit
-from spine_rt.pipelines.xray_regressed_values import RAW_NOTE, value_scaling_from_manifest
-from spine_rt.pipelines.xray_result import XrayResult
+from spine_rt.pipelines.xray.pipeline import XrayPipeline
+from spine_rt.pipelines.xray.preprocessing import XrayPreprocessing, nearest_resize, to_8bit
+from spine_rt.pipelines.xray.values import RAW_NOTE, value_scaling_from_manifest
+from spine_rt.pipelines.xray.result import XrayResult
 
 CLASSES = 5
 NETWORK_SIZE = (512, 512)

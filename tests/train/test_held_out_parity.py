@@ -83,7 +83,7 @@ def test_the_package_scores_what_the_trained_modules_score_in_the_training_geome
     from spine_rt.evaluation import evaluate_case, evaluate_folder
     from spine_rt.io import read_image
     from spine_rt.pipelines import pipeline_from_modules
-    from spine_rt.pipelines.preprocessing import MrPreprocessing
+    from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing
     from spine_rt.train.checkpoints import network_from_checkpoint, read_training_checkpoint
 
     stage_one, stage_two, held_out = trained

@@ -47,7 +47,7 @@ from spine_rt.pipelines.schedules.roi import windows_in_roi
 from spine_rt.pipelines.schedules.slabs import SlabPlan, roi_margin_rows
 from spine_rt.pipelines.schedules.stage_one import STAGE_ONE_FEATURE_STRIDE, StageOne
 from spine_rt.pipelines.schedules.stage_two import FUSION_SLAB_ROWS, LABEL_ROWS_PER_STEP, Fusion, StageTwo
-from spine_rt.pipelines.batch_memory import fit_batch, window_bytes
+from spine_rt.pipelines.schedules.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 
 

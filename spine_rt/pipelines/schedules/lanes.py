@@ -21,7 +21,7 @@ caching allocator does not hand its memory out again before the reading
 lane is done with it.
 
 ``pipelining`` (an option of :func:`~spine_rt.pipelines.load.load_pipeline` and
-:class:`~spine_rt.pipelines.spine_mr_pipeline.SpineMrPipeline`) picks where the
+:class:`~spine_rt.pipelines.spine_mr.pipeline.SpineMrPipeline`) picks where the
 one fast schedule (:mod:`~spine_rt.pipelines.schedules.fast`) keeps its arrays:
 
 * ``"auto"`` (default): ``"two-stream"`` when both stages run runners that

@@ -48,7 +48,7 @@ from spine_rt.pipelines.schedules.sampling import downsample_in_plane
 from spine_rt.pipelines.schedules.stage_one import run_stage_one
 from spine_rt.pipelines.schedules.stage_two import run_stage_two
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
-from spine_rt.pipelines.volume_padding import VolumePadding
+from spine_rt.pipelines.spine_mr.volume_padding import VolumePadding
 
 #: SEEDS.md, the authors' schedule
 PAPER_OUTER_WINDOW = (1024, 512, 12)  # (S->I, A->P, slices)
@@ -92,7 +92,7 @@ class ReferenceSchedule:
         resolution_factor: ``f``, full-resolution voxels per stage-one voxel in-plane.
         windows: outer/inner windows and batch size.
         host_threads: stage two's host work on worker threads (see
-            :mod:`~spine_rt.pipelines.host_threads`).
+            :mod:`~spine_rt.pipelines.schedules.host_threads`).
         stage_one_upsampling: ``"linear"`` or ``"authors"`` (step 4).
     """
 

@@ -40,7 +40,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid, RowMerger, importance_map, windows_touching
 from spine_rt.patching.array_backend import backend_for
-from spine_rt.pipelines.batch_memory import fit_batch, window_bytes
+from spine_rt.pipelines.schedules.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.schedules.maps import StageOneMaps
 from spine_rt.pipelines.schedules.stage_one import FoldCalls
 from spine_rt.pipelines.stage_runners import StageRunners

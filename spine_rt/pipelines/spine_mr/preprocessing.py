@@ -27,10 +27,10 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.io import MR_MODEL_AXES, GridTransform, Image, parse_axis_codes
 from spine_rt.io.image import AxisCodes
-from spine_rt.pipelines.body_crop import CropBox
+from spine_rt.pipelines.spine_mr.body_crop import CropBox
 from spine_rt.pipelines.schedules.maps import STAGE_ONE_UPSAMPLINGS
-from spine_rt.pipelines.intensity_normalization import IntensityStatistics, normalize_intensity
-from spine_rt.pipelines.volume_padding import VolumePadding
+from spine_rt.pipelines.spine_mr.intensity_normalization import IntensityStatistics, normalize_intensity
+from spine_rt.pipelines.spine_mr.volume_padding import VolumePadding
 
 #: SEEDS.md: stage two's spacing (mm) along the model axes (X, Y, Z)
 STAGE_TWO_SPACING_MM: tuple[float, float, float] = (0.3448, 0.3448, 4.4)

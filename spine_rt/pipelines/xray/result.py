@@ -18,7 +18,7 @@ LABEL_SUFFIX = ".png"
 
 @dataclass(frozen=True, eq=False)
 class XrayResult:
-    """What :class:`~spine_rt.pipelines.xray_pipeline.XrayPipeline` returns.
+    """What :class:`~spine_rt.pipelines.xray.pipeline.XrayPipeline` returns.
 
     Attributes:
         labels: ``(H, W)`` uint8 label map with exactly the input's size

@@ -6,7 +6,7 @@ Construct once (runners loaded, options checked), call many times::
     result = pipe("scan.nii.gz")           # or pipe(image) / pipe(array, affine=...)
     result.labels, result.affine, result.report; result.save("seg.nii.gz")
 
-A call: read -> preprocess (:mod:`~spine_rt.pipelines.preprocessing`) ->
+A call: read -> preprocess (:mod:`~spine_rt.pipelines.spine_mr.preprocessing`) ->
 schedule (``"fast"``: :mod:`~spine_rt.pipelines.schedules.fast` on numpy
 arrays, or on the runners' device with one or two CUDA streams, see
 :mod:`~spine_rt.pipelines.schedules.lanes`; or ``"reference"``:
@@ -40,14 +40,14 @@ from spine_rt.io import Image
 from spine_rt.pipelines.schedules.fast import FastSchedule
 from spine_rt.pipelines.schedules.lanes import choose_pipelining
 from spine_rt.pipelines.schedules.prediction import MIRROR_AXES, GridPrediction, predict_with_mirroring
-from spine_rt.pipelines.pipeline_input import as_image
+from spine_rt.pipelines.spine_mr.scan_input import as_image
 from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
 from spine_rt.pipelines.plausibility import check_mr_geometry
-from spine_rt.pipelines.preprocessing import MrPreprocessing, PreparedVolume
+from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.schedules.reference import ReferenceSchedule, ReferenceWindows
-from spine_rt.pipelines.result import Result
+from spine_rt.pipelines.spine_mr.result import Result
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
-from spine_rt.pipelines.structure_report import structures_found
+from spine_rt.measure.structure_sizes import structures_found
 from spine_rt.measure.spine_reading import SpineReading, read_spine
 
 __all__ = ["SCHEDULES", "PreparedScan", "SpineMrPipeline"]
@@ -145,7 +145,7 @@ class SpineMrPipeline:
             return_probabilities: also return ``(C, I, J, K)`` probabilities.
 
         Returns:
-            :class:`~spine_rt.pipelines.result.Result` with labels on the input's grid.
+            :class:`~spine_rt.pipelines.spine_mr.result.Result` with labels on the input's grid.
 
         Raises:
             InputError: a bad scan (missing file, not 3D, NaN voxels, no affine,

@@ -7,13 +7,13 @@ Construct once, call many times::
     result.labels, result.report; result.save("lateral_seg.png")
 
 A call: read (:func:`spine_rt.io.read_xray_image`) -> 8-bit grey -> RGB at
-the network's size, /255 (:mod:`~spine_rt.pipelines.xray_preprocessing`)
+the network's size, /255 (:mod:`~spine_rt.pipelines.xray.preprocessing`)
 -> the package's ``xray`` stage (every fold, softmax averaged; with TTA
 also the left-right mirrored picture) -> argmax -> nearest-neighbour
 resize to the input's size -> measurements on that label map
 (:func:`spine_rt.measure.measure_lumbar_parameters`, in mm when the pixel
 spacing is known) -> report, with MBNet's regressed values when the
-network has them (:mod:`~spine_rt.pipelines.xray_regressed_values`).
+network has them (:mod:`~spine_rt.pipelines.xray.values`).
 
 Thread safety: the network part of a call holds an internal lock; reading,
 preprocessing and measuring of other calls overlap it.
@@ -36,9 +36,9 @@ from spine_rt.measure import measure_lumbar_parameters, structures_found
 from spine_rt.pipelines.options import PipelineOptions
 from spine_rt.pipelines.plausibility import check_xray_geometry
 from spine_rt.pipelines.stage_runners import StageRunners
-from spine_rt.pipelines.xray_preprocessing import XrayPreprocessing, nearest_resize
-from spine_rt.pipelines.xray_regressed_values import regressed_values_report
-from spine_rt.pipelines.xray_result import XrayResult
+from spine_rt.pipelines.xray.preprocessing import XrayPreprocessing, nearest_resize
+from spine_rt.pipelines.xray.values import regressed_values_report
+from spine_rt.pipelines.xray.result import XrayResult
 
 #: graph output holding MBNet's 18 values
 VALUES_OUTPUT = "inspection_values"
