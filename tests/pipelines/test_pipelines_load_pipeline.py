@@ -164,7 +164,7 @@ def test_host_threads_on_or_off_give_the_same_labels_and_are_reported(tiny_packa
 
 
 def test_host_threads_default_follows_the_usable_cores(monkeypatch):
-    from spine_rt.pipelines import host_threads
+    from spine_rt.pipelines.schedules import host_threads
 
     monkeypatch.setattr(host_threads, "usable_cores", lambda: 1)
     assert host_threads.choose_host_threads(None) is False

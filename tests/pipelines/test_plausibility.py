@@ -8,7 +8,7 @@ import pytest
 
 from spine_rt.errors import InputError
 from spine_rt.io import read_image
-from spine_rt.pipelines import batch_memory
+from spine_rt.pipelines.schedules import batch_memory
 from spine_rt.pipelines.schedules.batch_memory import fit_batch
 from spine_rt.pipelines.plausibility import check_mr_geometry, check_xray_geometry
 

@@ -21,7 +21,7 @@ import pytest
 from reliability_helpers import assert_clean_failure, fill_up, tree_digest
 
 from spine_rt.cli import main
-from spine_rt.pipelines import batch_memory
+from spine_rt.pipelines.schedules import batch_memory
 
 
 @dataclass
