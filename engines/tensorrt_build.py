@@ -173,6 +173,12 @@ def network_creation_flags(trt: Any) -> int:
     return 1 << int(strongly_typed)
 
 
+def create_network(trt: Any, builder: Any) -> Any:
+    """The empty network :func:`build_serialized_engine` parses a graph into: strongly typed
+    (``builder.create_network`` with :func:`network_creation_flags`)."""
+    return builder.create_network(network_creation_flags(trt))
+
+
 def build_serialized_engine(
     onnx_path: str | Path,
     profile: Sequence[ShapeRange],
@@ -208,7 +214,7 @@ def build_serialized_engine(
             f"TensorRT {trt.__version__} cannot start a builder on this GPU "
             f"({format_errors(logger.take_errors()) if logger.errors else exc})"
         ) from None
-    network = builder.create_network(network_creation_flags(trt))
+    network = create_network(trt, builder)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         messages = [str(parser.get_error(index)) for index in range(parser.num_errors)]

@@ -128,7 +128,7 @@ def test_timing_cache_is_written_and_reused(tensorrt_stack, tmp_path):
 
 
 def test_the_builder_makes_strongly_typed_networks(tensorrt_stack):
-    """The network made with the project's flags is strongly typed (asked of TensorRT, not recomputed here).
+    """The network the build parses graphs into is strongly typed (asked of TensorRT, not recomputed here).
 
     TensorRT 10: only with the STRONGLY_TYPED creation flag, which the network reports through
     ``get_flag``. TensorRT 11: every network is strongly typed and the flag is ignored; the
@@ -136,11 +136,11 @@ def test_the_builder_makes_strongly_typed_networks(tensorrt_stack):
     """
     import tensorrt
 
-    from spine_rt.engines.tensorrt_build import network_creation_flags
+    from spine_rt.engines.tensorrt_build import create_network
     from spine_rt.runtime.tensorrt_logger import make_tensorrt_logger
 
     builder = tensorrt.Builder(make_tensorrt_logger(tensorrt))
-    network = builder.create_network(network_creation_flags(tensorrt))
+    network = create_network(tensorrt, builder)  # what build_serialized_engine calls
     assert network is not None
     strongly_typed = network.get_flag(tensorrt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     if int(tensorrt.__version__.split(".")[0]) < 11:
