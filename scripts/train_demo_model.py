@@ -56,8 +56,8 @@ KEPT_NAMES = ("__init__.py", "__pycache__")
 EVALUATION_SEEDS = "1000-1009"
 #: ``--extra-field-mm`` of the committed package's continuation run: training phantoms get up to this much more
 #: superior-inferior field of view (mm, split at random above T9 and below S1; ``spine_mr(extra_field_mm=)``).
-#: With the standard placement nearly every phantom shows 35-48 mm above T9, and the model named the levels
-#: from the top of the image (unseen seeds 2008, 2019, which show 51 and 60 mm: T9 -> T10)
+#: With the standard placement the image shows 35-54 mm above T9's label (40 seeds sampled), and the previous
+#: model named the levels from the top of the image (unseen seed 2019 shows 60 mm, 2008 49 mm: T9 -> T10)
 EXTRA_FIELD_MM = 50.0
 
 
