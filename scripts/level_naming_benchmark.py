@@ -1,7 +1,7 @@
 """Level naming of the bundled demo model on unseen phantoms, with and without relabelling.
 
 For each phantom seed (default 2000-2019: none is a training phantom, seeds
-0-63, nor the demo's default 1000, nor the 1000-1009 the training script
+0-79, nor the demo's default 1000, nor the 1000-1009 the training script
 scores) the bundled package segments the phantom on its own grid with
 relabelling off (``relabel_levels=False``: the network's names, the count's
 disagreements only reported); relabelling is then applied to those same
@@ -24,6 +24,7 @@ and without relabelling, and the flags.
     nice -n 10 python scripts/level_naming_benchmark.py                   # the table, about 10 min on 2 shared cores
     nice -n 10 python scripts/level_naming_benchmark.py --seeds 2000-2004 --json out.json
     nice -n 10 python scripts/level_naming_benchmark.py --seeds none --real-scan ../shared/data/mr3d/vb3_01
+    nice -n 10 python scripts/level_naming_benchmark.py --model /tmp/demo_pkg      # another package
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def score(labels: np.ndarray, truth: np.ndarray, names: dict[int, str], naming: 
             "renamed": len(naming.get("renamed", [])), "flags": [f["kind"] for f in naming["flags"]]}
 
 
-def run_phantoms(seeds: list[int]) -> list[dict[str, Any]]:
+def run_phantoms(seeds: list[int], model: Path | None = None) -> list[dict[str, Any]]:
     from spine_rt.demo import phantom_spacing_of_package
     from spine_rt.io import Image
     from spine_rt.measure.spine_reading import read_spine
@@ -89,7 +90,7 @@ def run_phantoms(seeds: list[int]) -> list[dict[str, Any]]:
     from spine_rt.pipelines.default_model import default_package_path
     from spine_rt.pipelines.load import load_pipeline
 
-    package = ModelPackage.open(default_package_path())
+    package = ModelPackage.open(default_package_path() if model is None else model)
     names = {int(k): v for k, v in package.manifest.labels.items()}
     spacing = phantom_spacing_of_package(package.manifest.preprocessing)
     rows = []
@@ -135,7 +136,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_real_scan(stem: Path) -> dict[str, Any]:
+def run_real_scan(stem: Path, model: Path | None = None) -> dict[str, Any]:
     """A real MR with body labels 1..5 = L1..L5: the name each true level gets, with and without relabelling."""
     import nibabel as nib
 
@@ -147,7 +148,7 @@ def run_real_scan(stem: Path) -> dict[str, Any]:
 
     image = read_image(f"{stem}_image.nii.gz")
     truth = np.asarray(nib.load(f"{stem}_label.nii.gz").dataobj).astype(np.int64)
-    package = ModelPackage.open(default_package_path())
+    package = ModelPackage.open(default_package_path() if model is None else model)
     names = {int(k): v for k, v in package.manifest.labels.items()}
     with load_pipeline(package, backend="onnxruntime", device="cpu", relabel_levels=False) as pipeline:
         result = pipeline(image)
@@ -170,18 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default=DEFAULT_SEEDS, help=f"phantom seeds ({DEFAULT_SEEDS}; 'none' for none)")
     parser.add_argument("--real-scan", type=Path, default=None,
                         help="a real scan stem: STEM_image.nii.gz with STEM_label.nii.gz (1..5 = L1..L5 bodies)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a spine MR package to score instead of the bundled demo model (e.g. a retrained one)")
     parser.add_argument("--json", type=Path, default=None, help="also write everything as JSON here")
     args = parser.parse_args(argv)
     started = time.process_time()
     out: dict[str, Any] = {}
     seeds = seed_list(args.seeds)
     if seeds:
-        rows = run_phantoms(seeds)
+        rows = run_phantoms(seeds, args.model)
         out["phantoms"] = rows
         out["summary"] = {setting: summarise(rows, setting) for setting in ("without", "with")}
         print(markdown(rows))
     if args.real_scan is not None:
-        out["real_scan"] = run_real_scan(args.real_scan)
+        out["real_scan"] = run_real_scan(args.real_scan, args.model)
         print(json.dumps(out["real_scan"], indent=2))
     out["cpu_seconds"] = time.process_time() - started
     if args.json is not None:

@@ -167,9 +167,16 @@ def _check_options(
 
 
 def _place(
-    rng: np.random.Generator, spine: SpineShape, grid: tuple[int, int, int] | None, spacing: tuple[float, float, float]
+    rng: np.random.Generator, spine: SpineShape, grid: tuple[int, int, int] | None, spacing: tuple[float, float, float],
+    extra_field_mm: float | None = None,
 ) -> tuple[SpineShape, SliceStack]:
-    """Turn the spine near-vertical, choose the field of view and put the spine in it."""
+    """Turn the spine near-vertical, choose the field of view and put the spine in it.
+
+    ``extra_field_mm`` (only with ``grid=None``): the superior-inferior field of
+    view grows by a uniform 0..``extra_field_mm`` mm, which the placement below
+    splits at random between above T9 and below S1. None keeps the standard
+    placement (and its random draws) unchanged.
+    """
     top = spine.vertebra("T9").upper.midpoint
     bottom = spine.s1_endplate.midpoint
     direction = math.degrees(math.atan2(bottom[1] - top[1], bottom[0] - top[0]))
@@ -189,6 +196,8 @@ def _place(
     random_ap = rng.uniform(*FIELD_OF_VIEW_AP_MM)
     if grid is None:
         fov_si = max(random_si, need_si + extra_si)
+        if extra_field_mm is not None:
+            fov_si += rng.uniform(0.0, extra_field_mm)
         fov_ap = max(random_ap, need_ap + 60.0)
         grid = (n_slices, round(fov_si / spacing[1]) + 1, round(fov_ap / spacing[2]) + 1)
     fov_si = (grid[1] - 1) * spacing[1]
@@ -213,6 +222,7 @@ def spine_mr(
     spacing: tuple[float, float, float] | None = None,
     noise: float | None = None,
     bias: float | None = None,
+    extra_field_mm: float | None = None,
 ) -> SpinePhantom:
     """A synthetic sagittal T2 spine MR with all 19 MRSpineSeg structures labelled.
 
@@ -238,6 +248,12 @@ def spine_mr(
     bias:
         Strength of the smooth multiplicative bias field (random 0.15-0.35
         by default; 0 for none).
+    extra_field_mm:
+        More variety of field of view, for training (``shape=None`` only): the
+        superior-inferior field of view grows by a random 0..``extra_field_mm``
+        mm (at most 200), split at random above T9 and below S1, so that more
+        or less of the spine and tissue shows beyond the labelled levels. None
+        (the default) draws exactly the phantoms drawn without this option.
 
     Returns
     -------
@@ -249,10 +265,17 @@ def spine_mr(
     ------
     InputError
         A negative or non-integer seed, a malformed or too small ``shape``,
-        a non-positive ``spacing``, ``noise``/``bias`` outside [0, 1].
+        a non-positive ``spacing``, ``noise``/``bias`` outside [0, 1],
+        ``extra_field_mm`` outside [0, 200] or given with a ``shape``.
     """
     seed = _check_seed(seed)
     grid, spacing_mm, noise_level, bias_strength = _check_options(shape, spacing, noise, bias)
+    if extra_field_mm is not None:
+        if (isinstance(extra_field_mm, bool) or not isinstance(extra_field_mm, numbers.Real)
+                or not 0.0 <= extra_field_mm <= 200.0):
+            raise InputError(f"extra_field_mm must be a number of mm in [0, 200] or None, got {extra_field_mm!r}")
+        if grid is not None:
+            raise InputError("extra_field_mm varies the random field of view: give it without a shape")
     anatomy_rng, placement_rng, appearance_rng, noise_rng = (
         np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(4)
     )
@@ -265,7 +288,8 @@ def spine_mr(
     )
     aorta_side = anatomy_rng.uniform(-16.0, -8.0)
     aorta_diameter = anatomy_rng.uniform(16.0, 24.0)
-    spine, stack = _place(placement_rng, spine, grid, spacing_mm)
+    spine, stack = _place(placement_rng, spine, grid, spacing_mm,
+                          None if extra_field_mm is None else float(extra_field_mm))
     solids = spine_solids(spine) + aorta_solids(spine, aorta_side, aorta_diameter)
 
     contrast = sample_mr_contrast(

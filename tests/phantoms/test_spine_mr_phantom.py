@@ -112,6 +112,28 @@ def test_noise_and_bias_do_not_change_the_anatomy():
     assert not np.array_equal(noisy.image, clean.image)
 
 
+def test_extra_field_of_view_adds_tissue_above_and_below_the_same_spine():
+    standard = spine_mr(6, **SMALL)
+    assert np.array_equal(spine_mr(6, extra_field_mm=None, **SMALL).labels, standard.labels)
+    step = SMALL["spacing"][1]
+    grown = []
+    for seed in range(6, 10):
+        before, after = spine_mr(seed, **SMALL), spine_mr(seed, extra_field_mm=60.0, **SMALL)
+        extra_mm = (after.shape[1] - before.shape[1]) * step
+        assert -step <= extra_mm <= 60.0 + step
+        assert after.shape[2] == before.shape[2]
+        assert set(np.unique(after.labels)) == set(range(20))
+        # the same anatomy (the sacrum aside, which the field of view cuts): voxel counts agree up to
+        # partial volume on a shifted grid
+        for label in (3, 6, 10, 15):
+            count = np.sum(before.labels == label)
+            assert abs(np.sum(after.labels == label) - count) <= 0.15 * count
+        top = np.argmax(after.labels.any(axis=(0, 2))) * step
+        grown.append((extra_mm, top))
+    assert max(extra for extra, _ in grown) > 10.0
+    assert max(top for _, top in grown) > min(top for _, top in grown) + 5.0
+
+
 def test_intensities_follow_the_t2_contrast_model():
     """Noise-free: discs (bright nuclei) are brighter than vertebrae on average,
     and every structure is far brighter than the air outside the body."""
@@ -151,6 +173,10 @@ def test_labels_lie_inside_their_structures_with_partial_volume():
         {"noise": -0.1},
         {"bias": 2.0},
         {"shape": (12, 100, 100)},  # 34 x 34 mm at the default spacing: no room for T9..S1
+        {"extra_field_mm": -1.0},
+        {"extra_field_mm": 500.0},
+        {"extra_field_mm": True},
+        {"extra_field_mm": 20.0, "shape": (8, 200, 110), "spacing": (4.4, 1.9, 1.9)},
     ],
 )
 def test_bad_options_raise_input_error(options):
