@@ -90,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "and stage two on two CUDA streams; else the host schedule), two-stream, sequential or off")
     parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
                         help="spine MR: rewrite level names that disagree with the count of levels from the sacrum "
-                        "(default: on; disagreements are reported either way)")
+                        "(default: off, see docs/measurements.md; disagreements are reported and flagged either way)")
     parser.add_argument("--tta", action="store_true",
                         help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
     parser.add_argument("--report", metavar="FILE.json", default=None,

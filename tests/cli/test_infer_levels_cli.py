@@ -35,7 +35,9 @@ def test_a_cohort_reports_measurements_and_level_naming(tmp_path, capsys):
 
     single = tmp_path / "one"
     single.mkdir()
-    assert main.main(["infer", str(scans / "a.nii.gz"), "-o", str(single), "--backend", "onnxruntime"]) == 0
+    assert main.main(["infer", str(scans / "a.nii.gz"), "-o", str(single), "--backend", "onnxruntime",
+                      "--relabel-levels", "--report", str(single / "report.json")]) == 0
     printed = capsys.readouterr().out
+    assert json.loads((single / "report.json").read_text())["relabel_levels"] is True  # the recount on request
     assert "level naming:" in printed and "vertebral body heights (mm, anterior/middle/posterior)" in printed
 

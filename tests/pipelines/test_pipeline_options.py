@@ -19,7 +19,7 @@ from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
 def test_none_means_the_default_and_is_filled_in_on_construction():
     options = PipelineOptions(host_threads=False)
     assert options == PipelineOptions(backend="auto", schedule="fast", roi=True, tta=False, pipelining="auto",
-                                      host_threads=False, relabel_levels=True, verify=True, roi_margin_mm=20.0,
+                                      host_threads=False, relabel_levels=False, verify=True, roi_margin_mm=20.0,
                                       overlap=0.5, batch_size=DEFAULT_STAGE_TWO_BATCH_SIZE,
                                       stage_one_batch_size=DEFAULT_STAGE_ONE_BATCH_SIZE)
     assert options.device is None and options.precision is None and options.folds is None
