@@ -94,60 +94,88 @@ def child(package: str, shape: tuple[int, int, int], backend: str, threads: int 
             "seconds": result.report["seconds"]["total"]}
 
 
-#: pipeline steps whose numpy memory ``--steps`` traces: (module, function)
+#: pipeline steps whose numpy memory ``--steps`` traces: (module, function) or (module, class, method)
 TRACED_STEPS = (
+    ("spine_rt.pipelines.spine_mr.preprocessing", "MrPreprocessing", "prepare"),
+    ("spine_rt.pipelines.schedules.fast", "FastSchedule", "predict"),
     ("spine_rt.pipelines.schedules.stage_one", "downsample_in_plane"),
+    ("spine_rt.pipelines.schedules.stage_one", "StageOne", "_stitch"),
+    ("spine_rt.pipelines.schedules.stage_one", "StageOne", "average_folds"),
     ("spine_rt.pipelines.schedules.fast", "windows_in_roi"),
     ("spine_rt.pipelines.schedules.roi", "windows_touching"),
+    ("spine_rt.pipelines.schedules.stage_two", "StageTwo", "_build"),
+    ("spine_rt.pipelines.schedules.stage_two", "StageTwo", "_blend"),
+    ("spine_rt.pipelines.schedules.stage_two", "Fusion", "__call__"),
     ("spine_rt.pipelines.schedules.fast", "full_resolution_rows"),
+    ("spine_rt.pipelines.spine_mr.preprocessing", "PreparedVolume", "labels_to_input"),
 )
 
 
 def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> list[tuple]:
-    """Numpy memory (``tracemalloc``) at entry, peak inside and at exit of each pipeline step, bytes per voxel.
+    """Numpy memory (``tracemalloc``) of each pipeline step, bytes per voxel: ``(step, calls, at first entry,
+    highest peak inside, at last exit)``, in order of first entry.
 
+    A step called once per slab or batch is one row. Nested steps are handled
+    (every reset of the peak first credits it to every step still open).
     Memory that the backends allocate themselves (onnxruntime's arena) is not
     traced; the scan itself is drawn before tracing starts.
     """
     import functools
     import importlib
+    import threading
     import tracemalloc
 
     from spine_rt.bench.plan import shaped_input
-    from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing, PreparedVolume
 
     pipeline = warmed_pipeline(package, backend, threads)
     scan = shaped_input(shape)
-    rows: list[tuple] = []
+    stats: dict[str, list] = {}  # name -> [calls, first entry, peak, last exit]
+    open_peaks: list[list[int]] = []
+    lock = threading.Lock()
+
+    def credit() -> int:
+        peak = tracemalloc.get_traced_memory()[1]
+        for frame in open_peaks:
+            frame[0] = max(frame[0], peak)
+        tracemalloc.reset_peak()
+        return peak
 
     def traced(name: str, function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            before = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
+            with lock:
+                credit()
+                frame = [tracemalloc.get_traced_memory()[0]]
+                row = stats.setdefault(name, [0, frame[0], 0, 0])
+                open_peaks.append(frame)
             try:
                 return function(*args, **kwargs)
             finally:
-                after, peak = tracemalloc.get_traced_memory()
-                rows.append((name, before / scan.voxels, peak / scan.voxels, after / scan.voxels))
+                with lock:
+                    credit()
+                    del open_peaks[next(i for i, f in enumerate(open_peaks) if f is frame)]
+                    row[0] += 1
+                    row[2] = max(row[2], frame[0])
+                    row[3] = tracemalloc.get_traced_memory()[0]
         return wrapper
 
     originals = []
-    for module_name, name in TRACED_STEPS:
-        module = importlib.import_module(module_name)
-        originals.append((module, name, getattr(module, name)))
-        setattr(module, name, traced(f"{module_name.rsplit('.', 1)[1]}.{name}", getattr(module, name)))
-    for cls, name in ((MrPreprocessing, "prepare"), (PreparedVolume, "labels_to_input")):
-        originals.append((cls, name, getattr(cls, name)))
-        setattr(cls, name, traced(f"{cls.__name__}.{name}", getattr(cls, name)))
+    for module_name, *path in TRACED_STEPS:
+        owner = importlib.import_module(module_name)
+        if len(path) == 2:
+            owner = getattr(owner, path[0])
+        name = path[-1]
+        originals.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, traced(".".join([module_name.rsplit(".", 1)[1], *path]), getattr(owner, name)))
     tracemalloc.start()
     try:
         pipeline(scan.image, scan.affine)
     finally:
         tracemalloc.stop()
-        for owner, name, original in originals:
+        for owner, name, original in reversed(originals):
             setattr(owner, name, original)
-    return rows
+    return [(name, calls, entry / scan.voxels, peak / scan.voxels, exit_ / scan.voxels)
+            for name, (calls, entry, peak, exit_) in stats.items()]
 
 
 def linear_fit(rows: list[dict]) -> dict:
@@ -214,9 +242,9 @@ def main() -> None:
         if args.steps:
             shape = tuple(int(v) for v in args.steps.split(","))
             print(f"{'x'.join(map(str, shape))}: numpy memory per input voxel (bytes; the scan itself excluded)")
-            print(f"{'step':40s} {'at entry':>9s} {'peak in step':>13s} {'at exit':>8s}")
-            for name, before, peak, after in step_peaks(package, shape, args.backend, args.threads):
-                print(f"{name:40s} {before:9.1f} {peak:13.1f} {after:8.1f}")
+            print(f"{'step':44s} {'calls':>6s} {'at entry':>9s} {'peak in step':>13s} {'at exit':>8s}")
+            for name, calls, before, peak, after in step_peaks(package, shape, args.backend, args.threads):
+                print(f"{name:44s} {calls:6d} {before:9.1f} {peak:13.1f} {after:8.1f}")
             return
         rows = []
         print(f"{'shape':>14}  {'voxels':>11}  {'baseline MiB':>12}  {'peak MiB':>9}  {'call MiB':>9}  "

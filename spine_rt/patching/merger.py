@@ -95,12 +95,16 @@ class RowMerger:
         self._base = self.done
 
     def _reserve(self, stop: int) -> None:
-        """Make buffer rows ``[0, stop)`` exist (bounded buffers grow, keeping their rows)."""
+        """Make buffer rows ``[0, stop)`` exist (bounded buffers grow, keeping their rows).
+
+        A bounded buffer grows to exactly ``stop`` rows (not doubling: the rows a batch of windows reaches are
+        few and recur, and every row costs ``C + 1`` floats across the volume's other axes; issue 12)."""
         capacity = self._weights.shape[0]
         if stop <= capacity:
             return
         numerator, weights = self._numerator, self._weights
-        self._allocate(min(max(stop, 2 * capacity), self.shape[0] - self._base))
+        grown = stop if self._bounded else max(stop, 2 * capacity)
+        self._allocate(min(grown, self.shape[0] - self._base))
         self._numerator[:, :capacity] = numerator
         self._weights[:capacity] = weights
 

@@ -119,3 +119,37 @@ def test_slab_equals_full(axes, overlap, seed, skip_some):
     assert slab.accumulator_shape[2] == min(patch[0], shape[0])
     if run is None:
         np.testing.assert_allclose(full_result, volume, rtol=2e-6, atol=2e-6)
+
+
+
+def test_bounded_row_merger_grows_to_the_rows_a_batch_reaches_and_equals_the_full_one():
+    """RowMerger (bounded): the buffer grows to exactly the rows a batch writes (no doubling); same rows as full."""
+    from spine_rt.patching import RowMerger
+
+    backend = NumpyBackend()
+    rng = np.random.default_rng(3)
+    importance = rng.random((4, 3)).astype(np.float32) + 0.1
+    shape = (20, 5)
+    batches = [[(0, 0), (2, 1)], [(5, 0), (8, 2)], [(15, 1), (16, 0)]]
+    windows = [[rng.random((2, 4, 3)).astype(np.float32) for _ in batch] for batch in batches]
+    results = {}
+    for bounded in (True, False):
+        merger = RowMerger(backend, shape, 2, importance, bounded)
+        blocks, rows_held = {}, 0
+
+        def keep(rows, values, covered, blocks=blocks):
+            blocks[rows.start] = (values.copy(), covered.copy())
+
+        for index, batch in enumerate(batches):
+            for start, prediction in zip(batch, windows[index]):
+                merger.aggregate(start, prediction)
+                rows_held = max(rows_held, merger.nbytes // (4 * 3 * shape[1]))
+            merger.finalize(batches[index + 1][0][0] if index + 1 < len(batches) else shape[0], 2, keep)
+        results[bounded] = (blocks, rows_held)
+    (bounded_blocks, bounded_rows), (full_blocks, full_rows) = results[True], results[False]
+    assert full_rows == shape[0]
+    assert bounded_rows == 7  # rows 5..12 of the second batch (doubling would have made 12)
+    assert bounded_blocks.keys() == full_blocks.keys()
+    for first, (values, covered) in bounded_blocks.items():
+        np.testing.assert_array_equal(values, full_blocks[first][0])
+        np.testing.assert_array_equal(covered, full_blocks[first][1])
