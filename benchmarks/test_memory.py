@@ -43,10 +43,13 @@ WARMUP_SHAPE = (12, 192, 192)
 _MIB = 1024.0 * 1024.0
 
 
-def measure_in_child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
+def measure_in_child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None,
+                     maps_dtype: str | None = None) -> dict:
     """Run this file with ``--child`` for one size; returns its JSON line."""
     command = [sys.executable, __file__, "--child", "--package", package, "--shape", ",".join(map(str, shape)),
                "--backend", backend]
+    if maps_dtype:
+        command += ["--maps-dtype", maps_dtype]
     if threads:
         command += ["--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -55,7 +58,7 @@ def measure_in_child(package: str, shape: tuple[int, int, int], backend: str, th
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def warmed_pipeline(package: str, backend: str, threads: int | None):
+def warmed_pipeline(package: str, backend: str, threads: int | None, maps_dtype: str | None = None):
     """The pipeline on ``package`` (CPU, ``threads`` for torch and onnxruntime) after one small warm-up call."""
     if threads:
         import torch
@@ -64,7 +67,7 @@ def warmed_pipeline(package: str, backend: str, threads: int | None):
     import spine_rt
     from spine_rt.bench.plan import shaped_input
 
-    pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu")
+    pipeline = spine_rt.load_pipeline(package, backend=backend, device="cpu", maps_dtype=maps_dtype)
     for runner in (*pipeline.stage_one.runners, *pipeline.stage_two.runners):
         if threads and getattr(runner, "backend", "") == "onnxruntime":
             runner.threads = threads
@@ -73,12 +76,13 @@ def warmed_pipeline(package: str, backend: str, threads: int | None):
     return pipeline
 
 
-def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> dict:
+def child(package: str, shape: tuple[int, int, int], backend: str, threads: int | None,
+          maps_dtype: str | None = None) -> dict:
     """One size in this (fresh) process: see the module docstring."""
     from spine_rt.bench.instruments import current_host_memory_bytes, peak_host_memory_bytes, reset_peak_host_memory
     from spine_rt.bench.plan import shaped_input
 
-    pipeline = warmed_pipeline(package, backend, threads)
+    pipeline = warmed_pipeline(package, backend, threads, maps_dtype)
     scan = shaped_input(shape)
     if not reset_peak_host_memory():
         raise RuntimeError("cannot reset the RSS high-water mark here (/proc/self/clear_refs)")
@@ -88,7 +92,7 @@ def child(package: str, shape: tuple[int, int, int], backend: str, threads: int 
     extra = peak - baseline
     return {"shape": list(shape), "voxels": scan.voxels, "backend": backend, "threads": threads,
             "baseline_bytes": baseline, "peak_bytes": peak, "call_bytes": extra,
-            "bytes_per_voxel": extra / scan.voxels,
+            "bytes_per_voxel": extra / scan.voxels, "maps_dtype": pipeline.schedule.maps_dtype,
             "network_volume_shape": result.report["preprocessing"]["network_volume_shape"],
             "stage_two_patches": result.report["stage_two_patches"],
             "seconds": result.report["seconds"]["total"]}
@@ -111,7 +115,8 @@ TRACED_STEPS = (
 )
 
 
-def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads: int | None) -> list[tuple]:
+def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads: int | None,
+               maps_dtype: str | None = None) -> list[tuple]:
     """Numpy memory (``tracemalloc``) of each pipeline step, bytes per voxel: ``(step, calls, at first entry,
     highest peak inside, at last exit)``, in order of first entry.
 
@@ -127,7 +132,7 @@ def step_peaks(package: str, shape: tuple[int, int, int], backend: str, threads:
 
     from spine_rt.bench.plan import shaped_input
 
-    pipeline = warmed_pipeline(package, backend, threads)
+    pipeline = warmed_pipeline(package, backend, threads, maps_dtype)
     scan = shaped_input(shape)
     stats: dict[str, list] = {}  # name -> [calls, first entry, peak, last exit]
     open_peaks: list[list[int]] = []
@@ -228,13 +233,15 @@ def main() -> None:
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the rows and the fit as JSON")
     parser.add_argument("--steps", default=None, metavar="SLICES,SI,AP",
                         help="instead: traced numpy memory per pipeline step for one size (bytes per voxel)")
+    parser.add_argument("--maps-dtype", default=None, choices=("float32", "float16"),
+                        help="dtype of stage one's maps (default: the pipeline's, float16)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--package", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         shape = tuple(int(v) for v in args.shape.split(","))
-        print(json.dumps(child(args.package, shape, args.backend, args.threads)))
+        print(json.dumps(child(args.package, shape, args.backend, args.threads, args.maps_dtype)))
         return
     sizes = SIZES + ([LARGEST] if args.largest else [])
     with tempfile.TemporaryDirectory(prefix="spine-rt-memory-bench-") as folder:
@@ -243,14 +250,15 @@ def main() -> None:
             shape = tuple(int(v) for v in args.steps.split(","))
             print(f"{'x'.join(map(str, shape))}: numpy memory per input voxel (bytes; the scan itself excluded)")
             print(f"{'step':44s} {'calls':>6s} {'at entry':>9s} {'peak in step':>13s} {'at exit':>8s}")
-            for name, calls, before, peak, after in step_peaks(package, shape, args.backend, args.threads):
+            for name, calls, before, peak, after in step_peaks(package, shape, args.backend, args.threads,
+                                                                         args.maps_dtype):
                 print(f"{name:44s} {calls:6d} {before:9.1f} {peak:13.1f} {after:8.1f}")
             return
         rows = []
         print(f"{'shape':>14}  {'voxels':>11}  {'baseline MiB':>12}  {'peak MiB':>9}  {'call MiB':>9}  "
               f"{'B/voxel':>8}  {'s':>6}", flush=True)
         for shape in sizes:
-            row = measure_in_child(package, shape, args.backend, args.threads)
+            row = measure_in_child(package, shape, args.backend, args.threads, args.maps_dtype)
             rows.append(row)
             print(f"{'x'.join(map(str, shape)):>14}  {row['voxels']:>11,}  {row['baseline_bytes'] / _MIB:>12.0f}  "
                   f"{row['peak_bytes'] / _MIB:>9.0f}  {row['call_bytes'] / _MIB:>9.0f}  "

@@ -59,6 +59,7 @@ def load_pipeline(
     servers: Any = None,
     model_name_prefix: str | None = None,
     relabel_levels: bool | None = None,
+    maps_dtype: str | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -104,8 +105,13 @@ def load_pipeline(
             timeouts); the network calls go there, the rest of the pipeline runs here.
         model_name_prefix: backend ``"triton"``: the prefix the repository was written with.
         relabel_levels: spine MR: rewrite level names that disagree with the
-            count of levels from the sacrum; default on (it won on the phantom
-            measurement, ``docs/measurements.md``); off, the disagreements are still reported.
+            count of levels from the sacrum; default off (with the retrained demo model it no
+            longer wins on unseen phantoms, ``docs/measurements.md``); the disagreements are
+            reported either way.
+        maps_dtype: spine MR, fast schedule: ``"float16"`` (default) or ``"float32"``: the dtype
+            stage one's probability and feature maps are held in between the stages (float16
+            halves the largest buffers of a call; its label changes are measured in
+            ``benchmarks/RESULTS.md``, "float16 stage-one maps").
 
     Raises:
         InputError: not a package, a package of another task, a bad option.
@@ -114,7 +120,7 @@ def load_pipeline(
     given = {"backend": backend, "device": device, "precision": precision, "folds": folds, "verify": verify,
              "tta": tta, "schedule": schedule, "roi": roi, "roi_margin_mm": roi_margin_mm, "overlap": overlap,
              "batch_size": batch_size, "stage_one_batch_size": stage_one_batch_size, "pipelining": pipelining,
-             "host_threads": host_threads, "relabel_levels": relabel_levels}
+             "host_threads": host_threads, "relabel_levels": relabel_levels, "maps_dtype": maps_dtype}
     options = PipelineOptions(**given)
     from spine_rt.pipelines.default_model import resolve_package
 

@@ -31,6 +31,7 @@ from spine_rt.pipelines.schedules.host_threads import choose_host_threads
 from spine_rt.pipelines.schedules.lanes import check_pipelining
 from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
 from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM
+from spine_rt.pipelines.schedules.stage_one import DEFAULT_MAPS_DTYPE, MAPS_DTYPES
 
 SCHEDULES: tuple[str, ...] = ("fast", "reference")
 #: default windows per call of the fast schedule
@@ -38,7 +39,7 @@ DEFAULT_STAGE_ONE_BATCH_SIZE = 8
 DEFAULT_STAGE_TWO_BATCH_SIZE = 4
 #: the options that only a spine MR pipeline has
 MR_ONLY = ("schedule", "roi", "roi_margin_mm", "overlap", "batch_size", "stage_one_batch_size", "pipelining",
-           "host_threads", "relabel_levels")
+           "host_threads", "relabel_levels", "maps_dtype")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class PipelineOptions:
             (:mod:`~spine_rt.pipelines.schedules.lanes`).
         host_threads: host schedules: stage two's input building and blending on
             worker threads; default on when more than one CPU core is usable.
-        relabel_levels: rewrite level names that disagree with the count from the sacrum (default on).
+        relabel_levels: rewrite level names that disagree with the count from the sacrum (default off).
+        maps_dtype: fast schedule: ``"float16"`` (default) or ``"float32"``, the dtype stage one's maps
+            are held in (:data:`~spine_rt.pipelines.schedules.stage_one.MAPS_DTYPES`).
 
     Raises:
         InputError: an invalid value (one line naming the valid ones).
@@ -87,6 +90,7 @@ class PipelineOptions:
     pipelining: str | None = None
     host_threads: bool | None = None
     relabel_levels: bool | None = None
+    maps_dtype: str | None = None
 
     def __post_init__(self) -> None:
         schedule = "fast" if self.schedule is None else self.schedule
@@ -102,6 +106,9 @@ class PipelineOptions:
         overlap = DEFAULT_OVERLAP if self.overlap is None else _number(self.overlap, "overlap")
         if not 0 <= overlap < 1:
             raise InputError(f"overlap must lie in [0, 1), got {self.overlap!r}")
+        maps_dtype = DEFAULT_MAPS_DTYPE if self.maps_dtype is None else self.maps_dtype
+        if maps_dtype not in MAPS_DTYPES:
+            raise InputError(f"unknown maps_dtype {maps_dtype!r}; valid: {', '.join(MAPS_DTYPES)}")
         resolved = {
             "backend": "auto" if self.backend is None else self.backend,
             "folds": None if self.folds is None else tuple(int(f) for f in self.folds),
@@ -118,6 +125,7 @@ class PipelineOptions:
             "pipelining": check_pipelining("auto" if self.pipelining is None else self.pipelining),
             "host_threads": choose_host_threads(self.host_threads),
             "relabel_levels": DEFAULT_RELABEL_LEVELS if self.relabel_levels is None else bool(self.relabel_levels),
+            "maps_dtype": maps_dtype,
         }
         for name, value in resolved.items():
             object.__setattr__(self, name, value)

@@ -52,6 +52,7 @@ def test_options_are_frozen_and_replace_checks_again():
     ({"stage_one_batch_size": True}, "stage_one_batch_size must be a positive integer"),
     ({"pipelining": "on"}, "unknown pipelining 'on'"),
     ({"host_threads": "yes"}, "host_threads must be True, False or None"),
+    ({"maps_dtype": "bfloat16"}, "unknown maps_dtype 'bfloat16'; valid: float32, float16"),
 ])
 def test_an_invalid_option_is_one_input_error(given, message):
     with pytest.raises(InputError, match=message):
@@ -71,3 +72,22 @@ def test_load_pipeline_hands_the_resolved_options_to_the_pipeline(tiny_package):
     assert (options.backend, options.device, options.precision) == ("onnxruntime", "cpu", "fp32")
     assert options.batch_size == 2 and options.stage_one_batch_size == DEFAULT_STAGE_ONE_BATCH_SIZE
     assert options.host_threads is False and options.schedule == "fast"
+
+
+@pytest.mark.torch
+def test_float16_stage_one_maps_change_almost_no_label(tiny_package):
+    """The default float16 maps against float32 on the same scan: the report says which ran, and the labels
+    agree (benchmarks/RESULTS.md measures it on phantoms and real scans: at most 1e-4 of the voxels differ)."""
+    import numpy as np
+
+    from spine_rt.phantoms import spine_mr
+
+    phantom = spine_mr(0, spacing=(4.4, 2.0, 2.0))
+    labels = {}
+    for dtype in ("float32", None):
+        with spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu", host_threads=False,
+                                    maps_dtype=dtype) as pipe:
+            result = pipe(phantom.image, phantom.affine)
+        labels[dtype] = result.labels
+        assert result.report["maps_dtype"] == (dtype or "float16")
+    assert np.mean(labels["float32"] != labels[None]) <= 1e-3

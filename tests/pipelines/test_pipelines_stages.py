@@ -243,3 +243,31 @@ def test_roi_foreground_is_argmax_not_background_with_ties_to_background():
     roi = stage_one_roi(probabilities, (1.0, 1.0, 1.0), 0.0, 1)
     np.testing.assert_array_equal(roi, probabilities.argmax(axis=0) != 0)
     assert not roi[:2].any() and not roi[3].any() and roi.any()
+
+
+def test_float16_maps_hold_stage_one_in_half_the_bytes_within_float16_rounding():
+    """Tiled slices (overlapping windows, Gaussian blending) and two folds: the maps and the fold mean are
+    float16, half the float32 bytes, and equal to the float32 ones within float16's rounding."""
+    from spine_rt.pipelines.schedules.stage_one import StageOne
+
+    rng = np.random.default_rng(3)
+    volume = rng.random((96, 160, 5)).astype(np.float32) * 2
+    grid = PatchGrid.plan((96, 160), (64, 128), overlap=0.25, alignment=4)
+    runs = {}
+    for dtype in ("float32", "float16"):
+        one = StageOne(stage_one_runners([ThresholdStageOne(0.5), ThresholdStageOne(1.5)], patch=(64, 128)),
+                       volume, 1, grid, 4, maps_dtype=dtype)
+        one.run(range(one.batches()))
+        one.average_folds(slice(0, 96))
+        runs[dtype] = one
+    half, full = runs["float16"], runs["float32"]
+    for (p16, f16), (p32, f32) in zip(half.outputs(), full.outputs()):
+        assert p16.dtype == f16.dtype == np.float16 and p32.dtype == np.float32
+        assert p16.nbytes * 2 == p32.nbytes
+        np.testing.assert_allclose(p16.astype(np.float32), p32, atol=1e-3)
+        np.testing.assert_allclose(f16.astype(np.float32), f32, rtol=2e-3, atol=1e-3)
+    assert half.fold_mean.dtype == np.float16
+    np.testing.assert_allclose(half.fold_mean.astype(np.float32), full.fold_mean, atol=1e-3)
+    np.testing.assert_array_equal(half.foreground(slice(0, 96)), full.foreground(slice(0, 96)))
+    with pytest.raises(InputError, match="unknown stage-one maps dtype 'float64'"):
+        StageOne(stage_one_runners([ThresholdStageOne()], patch=(64, 128)), volume, 1, grid, 4, maps_dtype="float64")

@@ -45,7 +45,7 @@ from spine_rt.pipelines.schedules.maps import full_resolution_rows
 from spine_rt.pipelines.schedules.prediction import GridPrediction
 from spine_rt.pipelines.schedules.roi import windows_in_roi
 from spine_rt.pipelines.schedules.slabs import SlabPlan, roi_margin_rows
-from spine_rt.pipelines.schedules.stage_one import STAGE_ONE_FEATURE_STRIDE, StageOne
+from spine_rt.pipelines.schedules.stage_one import DEFAULT_MAPS_DTYPE, STAGE_ONE_FEATURE_STRIDE, StageOne
 from spine_rt.pipelines.schedules.stage_two import FUSION_SLAB_ROWS, LABEL_ROWS_PER_STEP, Fusion, StageTwo
 from spine_rt.pipelines.schedules.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
@@ -67,6 +67,8 @@ class FastSchedule:
         device: ``None``: numpy arrays on the host; else torch tensors on this device (the runners').
         lanes: 2: stage one one slab ahead of stage two (two CUDA streams on a CUDA device).
         sliced: cut the work into slabs along ``X`` (``False``: one slab).
+        maps_dtype: ``"float32"`` or ``"float16"``: the dtype stage one's maps are held in
+            (:data:`~spine_rt.pipelines.schedules.stage_one.MAPS_DTYPES`).
     """
 
     stage_one: StageRunners
@@ -82,6 +84,7 @@ class FastSchedule:
     device: str | None = None
     lanes: int = 1
     sliced: bool = True
+    maps_dtype: str = DEFAULT_MAPS_DTYPE
     #: the lanes' CUDA streams, made on the first prediction and reused (see ``StreamLanes``)
     streams: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -129,7 +132,8 @@ class FastSchedule:
         arrays = _Arrays(volume, plan, self.device, self.lanes, self.streams)
         log = trace if trace is not None else []
         seconds = {"stage_one": 0.0, "roi": 0.0, "stage_two": 0.0}
-        one = StageOne(self.stage_one, arrays.volume, plan.factor, plan.stage_one_grid, plan.stage_one_batch_size)
+        one = StageOne(self.stage_one, arrays.volume, plan.factor, plan.stage_one_grid, plan.stage_one_batch_size,
+                       self.maps_dtype)
         fusion = Fusion(arrays.backend, plan.shape, lambda rows: full_resolution_rows(
             arrays.backend.slices_last(one.fold_mean), plan.factor, rows, plan.shape[1]))
         stage_two: list[StageTwo] = []  # made once stage one's first outputs say the classes

@@ -40,6 +40,10 @@ from spine_rt.pipelines.stage_runners import StageRunners
 STAGE_ONE_FEATURE_STRIDE = 4
 #: overlap of stage-one windows when a slice is larger than one patch
 STAGE_ONE_OVERLAP = 0.25
+#: dtypes the stage-one maps can be held in: float16 halves the largest volume-sized buffers of a call
+#: (benchmarks/RESULTS.md, "float16 stage-one maps"); stage two reads them back as float32
+MAPS_DTYPES: tuple[str, ...] = ("float32", "float16")
+DEFAULT_MAPS_DTYPE = "float16"
 
 
 @dataclass
@@ -80,15 +84,21 @@ class StageOne:
         factor: ``f``: stage one sees ``f x f`` block means.
         grid: stage one's windows on the slice ``(X/f, Y/f)``.
         batch_size: items per call.
+        maps_dtype: ``"float32"`` or ``"float16"``: the dtype the stitched maps (and the fold mean) are
+            held in; the runners' outputs are blended in it (see :data:`MAPS_DTYPES`).
     """
 
-    def __init__(self, stage: StageRunners, volume: Any, factor: int, grid: PatchGrid, batch_size: int) -> None:
+    def __init__(self, stage: StageRunners, volume: Any, factor: int, grid: PatchGrid, batch_size: int,
+                 maps_dtype: str = "float32") -> None:
         half = grid.image_shape
         if half[0] % STAGE_ONE_FEATURE_STRIDE or half[1] % STAGE_ONE_FEATURE_STRIDE:
             raise InputError(f"stage one needs in-plane sizes that are multiples of {STAGE_ONE_FEATURE_STRIDE}, "
                              f"got {tuple(half)}")
         self.stage, self.volume, self.factor, self.grid = stage, volume, factor, grid
         self.batch_size = int(batch_size)
+        if maps_dtype not in MAPS_DTYPES:
+            raise InputError(f"unknown stage-one maps dtype {maps_dtype!r}; valid: {', '.join(MAPS_DTYPES)}")
+        self.maps_dtype = maps_dtype
         self.backend: ArrayBackend = backend_for(volume)
         self.slices = int(volume.shape[2])
         self.items = len(grid) * self.slices
@@ -209,8 +219,8 @@ class StageOne:
             channels = int(values.shape[1])
             stitchers.append(Stitcher(self.backend, grid, np.arange(len(grid)),
                                       importance_profiles(grid.patch_size, "gaussian"), self.slices, channels,
-                                      self.backend.dtype("float32"),
-                                      self.backend.from_host(np.zeros(channels, np.float32))))
+                                      self.backend.dtype(self.maps_dtype),
+                                      self.backend.from_host(np.zeros(channels, self.maps_dtype))))
         return stitchers[0], stitchers[1]
 
 

@@ -124,6 +124,7 @@ class SpineMrPipeline:
                 host_threads=self.host_threads,
                 device=None if mode == "off" else stage_two.device,
                 lanes=2 if mode == "two-stream" else 1,
+                maps_dtype=options.maps_dtype,
             )
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
@@ -258,6 +259,7 @@ class SpineMrPipeline:
                 "roi": schedule.roi,
                 "roi_margin_mm": schedule.roi_margin_mm,
                 "overlap": schedule.overlap,
+                "maps_dtype": schedule.maps_dtype,
                 "batch_size": {"stage1": schedule.stage_one_batch_size, "stage2": schedule.stage_two_batch_size},
             })
         else:
