@@ -56,6 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="backend (default auto, as spine-rt infer)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: best available)")
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
+    parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
+                        help="the level recount (default: what the package records, else off; as spine-rt infer)")
     parser.set_defaults(run=run)
 
 
@@ -81,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.min_dice is not None and not (math.isfinite(args.min_dice) and 0.0 <= args.min_dice <= 1.0):
         raise InputError(f"--min-dice must be between 0 and 1, got {args.min_dice}")
     _check_outputs(args)
-    options = {} if args.predictions else {"backend": args.backend, "device": args.device, "tta": args.tta or None}
+    options = {} if args.predictions else {"backend": args.backend, "device": args.device, "tta": args.tta or None,
+                                                  "relabel_levels": args.relabel_levels}
     report = evaluate_folder(args.package, args.images, args.labels, labels_map=args.labels_map,
                              predictions=args.predictions,
                              progress=lambda line: print(line, file=sys.stderr, flush=True), **options)

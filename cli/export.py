@@ -50,6 +50,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="export untrained, seeded weights instead of checkpoints (tests, benchmarks)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of --random-init and the parity inputs (default 0)")
+    parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
+                        help="sshsnet: record in the package that the level recount runs by default (or not) "
+                        "when the package is used; spine-rt infer/evaluate --no-relabel-levels still override it "
+                        "(default: record nothing, the pipeline's default, off, applies)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing package at --out (atomically)")
     parser.set_defaults(run=run)
 
@@ -120,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         random_init=args.random_init,
         seed=args.seed,
         overwrite=args.overwrite,
+        relabel_levels=args.relabel_levels,
     )
     print("\n".join(_summary(package)))
     return 0

@@ -91,6 +91,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
                         help="spine MR: rewrite level names that disagree with the count of levels from the sacrum "
                         "(default: off, see docs/measurements.md; disagreements are reported and flagged either way)")
+    parser.add_argument("--maps-dtype", default=None, choices=("float16", "float32"),
+                        help="spine MR fast schedule: the dtype stage one's maps are held in between the stages "
+                        "(default float16: half the memory; float32: exact, see benchmarks/RESULTS.md)")
     parser.add_argument("--tta", action="store_true",
                         help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
     parser.add_argument("--report", metavar="FILE.json", default=None,
@@ -149,7 +152,8 @@ def _load(args: argparse.Namespace, package):
     if package.manifest.task == "xray":
         given = [flag for flag, value in (("--schedule", args.schedule), ("--no-roi", args.no_roi),
                                           ("--batch", args.batch), ("--pipelining", args.pipelining),
-                                          ("--relabel-levels", args.relabel_levels is not None)) if value]
+                                          ("--relabel-levels", args.relabel_levels is not None),
+                                          ("--maps-dtype", args.maps_dtype)) if value]
         if given:
             raise InputError(f"{', '.join(given)}: spine MR options; {package.root} is an X-ray model")
         if args.backend == "triton":
@@ -162,7 +166,7 @@ def _load(args: argparse.Namespace, package):
     return load_pipeline(package, backend=args.backend, device=args.device, schedule=args.schedule,
                          roi=False if args.no_roi else None, batch_size=args.batch, tta=args.tta or None,
                          pipelining=args.pipelining, relabel_levels=args.relabel_levels,
-                         precision=args.precision, **triton)
+                         maps_dtype=args.maps_dtype, precision=args.precision, **triton)
 
 
 def _describe(result: Any, task: str) -> list[str]:

@@ -95,6 +95,7 @@ def export_package(
     random_init: bool = False,
     seed: int | None = None,
     overwrite: bool = False,
+    relabel_levels: bool | None = None,
 ) -> ModelPackage:
     """Export ``model`` (``sshsnet``, ``mbnet``, ``bilunet``) to a verified package at ``out``.
 
@@ -117,6 +118,10 @@ def export_package(
         random_init: export untrained, seeded weights instead of checkpoints.
         seed: seed of the random weights and of the parity inputs (default 0).
         overwrite: replace an existing package at ``out`` (atomically).
+        relabel_levels: spine MR: record the level recount as the package's inference default
+            (``manifest.postprocessing``; ``None``: record nothing, the pipeline's default applies).
+            ``scripts/train_real.sh`` sets it: on the cross-validation over the ten real scans it
+            removed every level shift (docs/training.md).
 
     Returns:
         The written package.
@@ -127,6 +132,8 @@ def export_package(
         ParityError: a graph differs from torch beyond tolerance (nothing written).
     """
     family = model_family(model)
+    if relabel_levels is not None and family.task != "spine_mr":
+        raise InputError(f"the level recount (relabel_levels) applies to spine MR models, not {family.name}")
     chosen_precisions = resolve_precisions(precisions)
     seed = DEFAULT_SEED if seed is None else int(seed)
     if random_init and checkpoints:
@@ -195,6 +202,7 @@ def export_package(
             preprocessing=_preprocessing(family, sizes, everything, _source_formats(networks)),
             stages=stages,
             provenance=record,
+            postprocessing={} if relabel_levels is None else {"relabel_levels": bool(relabel_levels)},
         )
         return writer.commit(manifest)
 

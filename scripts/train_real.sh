@@ -12,8 +12,9 @@
 #   2. stage one on DATA (CPS + CutMix, native spacing, --spine-augmentation: shift along the spine,
 #      field-of-view cuts, gamma and bias field), started from the pretrained weights (--init);
 #   3. stage two on DATA with that stage one frozen;
-#   4. `spine-rt export sshsnet` of both best.pt with no other option: the package runs the grid, window
-#      sizes, labels and normalisation the networks were trained and validated with;
+#   4. `spine-rt export sshsnet` of both best.pt: the package runs the grid, window sizes, labels and
+#      normalisation the networks were trained and validated with, and records the level recount as its
+#      default (--relabel-levels: on the 5-fold cross-validation it removed every level shift);
 #   5. with --held-out DIR: `spine-rt evaluate OUT/package DIR DIR` (the product path) -> OUT/held_out.json/.csv.
 #
 # The last quarter of DATA's scans in name order is the validation split that picks best.pt.
@@ -89,9 +90,9 @@ echo "== stage two on $DATA"
 spine-rt train stage2 --data "$DATA" --validation-fraction 0.25 --stage-one "$OUT/stage1/best.pt" \
   --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" "${COMMON[@]}" --out "$OUT/stage2"
 
-echo "== export (no extra option: the package takes what training used)"
+echo "== export (the package takes what training used; the level recount on by default)"
 spine-rt export sshsnet --checkpoint stage1="$OUT/stage1/best.pt" --checkpoint stage2="$OUT/stage2/best.pt" \
-  --out "$OUT/package" $OVERWRITE
+  --relabel-levels --out "$OUT/package" $OVERWRITE
 
 if [[ -n $HELD_OUT ]]; then
   echo "== held-out evaluation through the package"

@@ -89,7 +89,8 @@ def evaluate_folder(
         with load_pipeline(opened, **pipeline_options) as pipeline:
             settings = pipeline.settings()
             source["pipeline"] = {key: settings.get(key) for key in ("backend", "backend_reason", "device",
-                                                                     "precision", "schedule", "stages", "tta")}
+                                                                     "precision", "schedule", "stages", "tta",
+                                                                     "relabel_levels")}
             for case in cases:
                 image, truth = _read_truth(case, mapping)
                 result = pipeline(image)

@@ -115,6 +115,10 @@ class Manifest:
         stages: stage name -> :class:`Stage`, in execution order.
         files: relative path -> sha256 of every file in the package.
         provenance: versions of spine-rt, torch, onnx; creation date.
+        postprocessing: inference defaults the model was validated with, applied unless the caller
+            chooses otherwise (like nnU-Net's postprocessing decided on cross-validation and stored with
+            the trained model); keys: ``relabel_levels`` (bool: the level recount,
+            :func:`spine_rt.measure.level_relabel.relabel_levels`). Absent from the JSON when empty.
     """
 
     task: str
@@ -125,11 +129,17 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    postprocessing: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_postprocessing(self.postprocessing)
 
     def to_json(self) -> str:
         """Serialise (labels keys as strings, tuples as lists)."""
         data = asdict(self)
         data["labels"] = {str(k): v for k, v in self.labels.items()}
+        if not self.postprocessing:
+            del data["postprocessing"]
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     @classmethod
@@ -145,6 +155,19 @@ class Manifest:
             if isinstance(exc, InputError):
                 raise InputError(f"{source}: {exc}") from None
             raise InputError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from None
+
+
+#: postprocessing keys a manifest may carry, with their type
+POSTPROCESSING_KEYS: dict[str, type] = {"relabel_levels": bool}
+
+
+def check_postprocessing(postprocessing: dict[str, Any]) -> None:
+    """Raise :class:`InputError` for an unknown key or a value of the wrong type."""
+    for key, value in postprocessing.items():
+        if key not in POSTPROCESSING_KEYS:
+            raise InputError(f"unknown postprocessing setting {key!r} (valid: {', '.join(POSTPROCESSING_KEYS)})")
+        if not isinstance(value, POSTPROCESSING_KEYS[key]):
+            raise InputError(f"postprocessing {key} must be a {POSTPROCESSING_KEYS[key].__name__}, got {value!r}")
 
 
 def _tensor(data: dict[str, Any]) -> TensorEntry:
@@ -188,4 +211,5 @@ def _manifest_from_dict(data: dict[str, Any]) -> Manifest:
         files=dict(data.get("files", {})),
         provenance=dict(data.get("provenance", {})),
         format_version=version,
+        postprocessing=dict(data.get("postprocessing", {})),
     )

@@ -105,9 +105,10 @@ def load_pipeline(
             timeouts); the network calls go there, the rest of the pipeline runs here.
         model_name_prefix: backend ``"triton"``: the prefix the repository was written with.
         relabel_levels: spine MR: rewrite level names that disagree with the
-            count of levels from the sacrum; default off (with the retrained demo model it no
-            longer wins on unseen phantoms, ``docs/measurements.md``); the disagreements are
-            reported either way.
+            count of levels from the sacrum; default: what the package records
+            (``manifest.postprocessing``, e.g. packages of ``scripts/train_real.sh``), else off
+            (with the retrained demo model it no longer wins on unseen phantoms,
+            ``docs/measurements.md``); the disagreements are reported either way.
         maps_dtype: spine MR, fast schedule: ``"float16"`` (default) or ``"float32"``: the dtype
             stage one's probability and feature maps are held in between the stages (float16
             halves the largest buffers of a call; its label changes are measured in
@@ -129,6 +130,8 @@ def load_pipeline(
     manifest = opened.manifest
     if manifest.task not in TASK_STAGES:
         raise InputError(f"{opened.root}: a {manifest.task} package; load_pipeline serves spine_mr and xray packages")
+    if relabel_levels is None and "relabel_levels" in manifest.postprocessing:  # the package's validated default
+        options = options.replace(relabel_levels=manifest.postprocessing["relabel_levels"])
     stage_names = TASK_STAGES[manifest.task]
     for name in stage_names:
         opened.stage(name)

@@ -41,3 +41,21 @@ def test_a_cohort_reports_measurements_and_level_naming(tmp_path, capsys):
     assert json.loads((single / "report.json").read_text())["relabel_levels"] is True  # the recount on request
     assert "level naming:" in printed and "vertebral body heights (mm, anterior/middle/posterior)" in printed
 
+
+
+def test_maps_dtype_reaches_the_report_and_a_bad_one_exits_2(tmp_path, capsys):
+    package = ModelPackage.open(default_package_path())
+    phantom = spine_mr(2001, spacing=phantom_spacing_of_package(package.manifest.preprocessing))
+    scan = tmp_path / "a.nii.gz"
+    nib.save(nib.Nifti1Image(phantom.image, phantom.affine), scan)
+    for given, expected in ((["--maps-dtype", "float32"], "float32"), ([], "float16")):
+        report = tmp_path / f"report_{expected}.json"
+        assert main.main(["infer", str(scan), "-o", str(tmp_path / f"{expected}.nii.gz"), "--backend", "onnxruntime",
+                          "--device", "cpu", *given, "--report", str(report)]) == 0
+        assert json.loads(report.read_text())["maps_dtype"] == expected
+    try:
+        code = main.main(["infer", str(scan), "-o", str(tmp_path / "bad.nii.gz"), "--maps-dtype", "float64"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2 and "invalid choice: 'float64'" in capsys.readouterr().err
+    assert not (tmp_path / "bad.nii.gz").exists()

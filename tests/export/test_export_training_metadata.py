@@ -53,3 +53,19 @@ def test_folds_trained_on_different_grids_are_refused(tmp_path):
         export_package("sshsnet", out=tmp_path / "pkg", checkpoints={"stage1": stage1, "stage2": stage2},
                        precisions="fp32", patch_sizes={"stage1": (64, 64), "stage2": (32, 32, 4)})
     assert not (tmp_path / "pkg").exists()
+
+
+def test_cli_export_records_the_level_recount_for_spine_mr_only(tmp_path, capsys):
+    """``spine-rt export sshsnet --relabel-levels`` writes ``postprocessing.relabel_levels`` (what
+    scripts/train_real.sh does); a one-stage X-ray model refuses it before any work."""
+    from spine_rt.cli import main
+    from spine_rt.model_package import ModelPackage
+
+    stage1 = _training_checkpoint(tmp_path / "s1.pt", "stage1_pair", PREPROCESSING)
+    stage2 = _training_checkpoint(tmp_path / "s2.pt", "stage2", PREPROCESSING)
+    assert main.main(["export", "sshsnet", "--checkpoint", f"stage1={stage1}", "--checkpoint", f"stage2={stage2}",
+                      "--precision", "fp32", "--relabel-levels", "--out", str(tmp_path / "pkg")]) == 0
+    assert ModelPackage.open(tmp_path / "pkg").manifest.postprocessing == {"relabel_levels": True}
+    assert main.main(["export", "mbnet", "--random-init", "--relabel-levels", "--out", str(tmp_path / "x")]) == 2
+    assert "applies to spine MR models, not mbnet" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

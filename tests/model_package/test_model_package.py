@@ -87,3 +87,26 @@ def test_paths_cannot_escape_the_package(package):
     opened = ModelPackage.open(package)
     with pytest.raises(InputError, match="outside the package"):
         opened.path("../elsewhere.onnx")
+
+
+def test_postprocessing_round_trips_and_is_absent_when_empty():
+    import dataclasses
+
+    manifest = _manifest({"a": "0" * 64})
+    assert "postprocessing" not in json.loads(manifest.to_json())  # packages without it read as before
+    assert Manifest.from_json(manifest.to_json()).postprocessing == {}
+    recount = dataclasses.replace(manifest, postprocessing={"relabel_levels": True})
+    assert json.loads(recount.to_json())["postprocessing"] == {"relabel_levels": True}
+    assert Manifest.from_json(recount.to_json()) == recount
+
+
+@pytest.mark.parametrize(("postprocessing", "message"), [
+    ({"largest_component": True}, "unknown postprocessing setting 'largest_component' \\(valid: relabel_levels\\)"),
+    ({"relabel_levels": "yes"}, "postprocessing relabel_levels must be a bool, got 'yes'"),
+])
+def test_a_bad_postprocessing_setting_is_one_line(package, postprocessing, message):
+    data = json.loads((package / "manifest.json").read_text())
+    data["postprocessing"] = postprocessing
+    (package / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=message):
+        ModelPackage.open(package)

@@ -91,3 +91,22 @@ def test_float16_stage_one_maps_change_almost_no_label(tiny_package):
         labels[dtype] = result.labels
         assert result.report["maps_dtype"] == (dtype or "float16")
     assert np.mean(labels["float32"] != labels[None]) <= 1e-3
+
+
+@pytest.mark.torch
+def test_a_package_recorded_level_recount_is_the_default_and_an_explicit_option_wins(tiny_package, tmp_path):
+    """``manifest.postprocessing.relabel_levels`` (written by ``spine-rt export --relabel-levels``, as
+    scripts/train_real.sh does) is the pipeline's default; ``relabel_levels=False`` still turns it off."""
+    import json
+    import shutil
+
+    copy = tmp_path / "package"
+    shutil.copytree(tiny_package.root, copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    data["postprocessing"] = {"relabel_levels": True}
+    (copy / "manifest.json").write_text(json.dumps(data))
+    for given, expected in ((None, True), (False, False)):
+        with spine_rt.load_pipeline(copy, backend="onnxruntime", device="cpu", relabel_levels=given) as pipe:
+            assert pipe.relabel_levels is expected and pipe.options.relabel_levels is expected
+    with spine_rt.load_pipeline(tiny_package.root, backend="onnxruntime", device="cpu") as pipe:
+        assert pipe.relabel_levels is False  # nothing recorded: the pipeline's default
