@@ -233,8 +233,8 @@ def main() -> None:
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the rows and the fit as JSON")
     parser.add_argument("--steps", default=None, metavar="SLICES,SI,AP",
                         help="instead: traced numpy memory per pipeline step for one size (bytes per voxel)")
-    parser.add_argument("--maps-dtype", default=None, choices=("float32", "float16"),
-                        help="dtype of stage one's maps (default: the pipeline's, float16)")
+    parser.add_argument("--maps-dtype", default=None, choices=("auto", "float32", "float16"),
+                        help="dtype of stage one's maps (default: the pipeline's, auto = float32 on this fp32 path)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--package", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--shape", default=None, help=argparse.SUPPRESS)

@@ -91,9 +91,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--relabel-levels", action=argparse.BooleanOptionalAction, default=None,
                         help="spine MR: rewrite level names that disagree with the count of levels from the sacrum "
                         "(default: off, see docs/measurements.md; disagreements are reported and flagged either way)")
-    parser.add_argument("--maps-dtype", default=None, choices=("float16", "float32"),
-                        help="spine MR fast schedule: the dtype stage one's maps are held in between the stages "
-                        "(default float16: half the memory; float32: exact, see benchmarks/RESULTS.md)")
+    parser.add_argument("--maps-dtype", default=None, choices=("auto", "float16", "float32"),
+                        help="spine MR fast schedule: the dtype stage one's maps are held in between the stages: "
+                        "float16 (half the memory, ~4e-6 of the labels change) or float32 (exact); default auto: "
+                        "float16 when the networks run in fp16/bf16, else float32 (benchmarks/RESULTS.md)")
     parser.add_argument("--tta", action="store_true",
                         help="mirroring test-time augmentation (MR: anterior-posterior; X-ray: left-right)")
     parser.add_argument("--report", metavar="FILE.json", default=None,

@@ -109,10 +109,11 @@ def load_pipeline(
             (``manifest.postprocessing``, e.g. packages of ``scripts/train_real.sh``), else off
             (with the retrained demo model it no longer wins on unseen phantoms,
             ``docs/measurements.md``); the disagreements are reported either way.
-        maps_dtype: spine MR, fast schedule: ``"float16"`` (default) or ``"float32"``: the dtype
-            stage one's probability and feature maps are held in between the stages (float16
-            halves the largest buffers of a call; its label changes are measured in
-            ``benchmarks/RESULTS.md``, "float16 stage-one maps").
+        maps_dtype: spine MR, fast schedule: ``"float16"`` or ``"float32"``, the dtype stage one's
+            probability and feature maps are held in between the stages (float16 halves the
+            largest buffers of a call and changes about 4e-6 of the labels, measured in
+            ``benchmarks/RESULTS.md``, "float16 stage-one maps"); ``"auto"`` (default): float16
+            when the networks run in fp16/bf16, float32 (exact) in fp32; the report says which ran.
 
     Raises:
         InputError: not a package, a package of another task, a bad option.

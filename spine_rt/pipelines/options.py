@@ -31,7 +31,7 @@ from spine_rt.pipelines.schedules.host_threads import choose_host_threads
 from spine_rt.pipelines.schedules.lanes import check_pipelining
 from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
 from spine_rt.pipelines.schedules.roi import DEFAULT_ROI_MARGIN_MM
-from spine_rt.pipelines.schedules.stage_one import DEFAULT_MAPS_DTYPE, MAPS_DTYPES
+from spine_rt.pipelines.schedules.stage_one import AUTO_MAPS_DTYPE, MAPS_DTYPES
 
 SCHEDULES: tuple[str, ...] = ("fast", "reference")
 #: default windows per call of the fast schedule
@@ -68,8 +68,9 @@ class PipelineOptions:
         host_threads: host schedules: stage two's input building and blending on
             worker threads; default on when more than one CPU core is usable.
         relabel_levels: rewrite level names that disagree with the count from the sacrum (default off).
-        maps_dtype: fast schedule: ``"float16"`` (default) or ``"float32"``, the dtype stage one's maps
-            are held in (:data:`~spine_rt.pipelines.schedules.stage_one.MAPS_DTYPES`).
+        maps_dtype: fast schedule: the dtype stage one's maps are held in, ``"float16"`` or
+            ``"float32"``; ``"auto"`` (default): float16 when the networks run in fp16/bf16, float32
+            (exact) in fp32 (:func:`~spine_rt.pipelines.schedules.stage_one.choose_maps_dtype`).
 
     Raises:
         InputError: an invalid value (one line naming the valid ones).
@@ -106,9 +107,9 @@ class PipelineOptions:
         overlap = DEFAULT_OVERLAP if self.overlap is None else _number(self.overlap, "overlap")
         if not 0 <= overlap < 1:
             raise InputError(f"overlap must lie in [0, 1), got {self.overlap!r}")
-        maps_dtype = DEFAULT_MAPS_DTYPE if self.maps_dtype is None else self.maps_dtype
-        if maps_dtype not in MAPS_DTYPES:
-            raise InputError(f"unknown maps_dtype {maps_dtype!r}; valid: {', '.join(MAPS_DTYPES)}")
+        maps_dtype = AUTO_MAPS_DTYPE if self.maps_dtype is None else self.maps_dtype
+        if maps_dtype != AUTO_MAPS_DTYPE and maps_dtype not in MAPS_DTYPES:
+            raise InputError(f"unknown maps_dtype {maps_dtype!r}; valid: {AUTO_MAPS_DTYPE}, {', '.join(MAPS_DTYPES)}")
         resolved = {
             "backend": "auto" if self.backend is None else self.backend,
             "folds": None if self.folds is None else tuple(int(f) for f in self.folds),

@@ -157,6 +157,20 @@ def test_device_schedule_on_cpu_equals_the_host_schedule(networks, roi):
         assert_same_prediction(device.predict(volume), expected, f"sliced={sliced}")
 
 
+def test_float16_maps_on_torch_tensors_equal_the_host_and_stay_close_to_float32(networks):
+    """Stage one's maps held in float16 (``maps_dtype``): the torch-tensor loop gives the host's labels, and both
+    stay within float16's rounding of the float32 maps."""
+    first, second = stages(networks["stage1"][:1], networks["stage2"][:1])
+    exact = host_schedule(first, second)
+    half = dataclasses.replace(exact, maps_dtype="float16")
+    volume = normalised(model_grid_volume((160, 128, 12), seed=2))
+    expected = half.predict(volume)
+    assert_same_prediction(on_device(half, "cpu", two_streams=False).predict(volume), expected, "torch float16")
+    reference = exact.predict(volume)
+    assert float((expected.label_map() == reference.label_map()).mean()) >= 0.999
+    np.testing.assert_allclose(expected.probabilities, reference.probabilities, atol=2e-3, rtol=0)
+
+
 def test_two_folds_on_cpu_equal_the_host_schedule(networks):
     first, second = stages(networks["stage1"], networks["stage2"])
     host = host_schedule(first, second)

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_real.sh"
+CROSS_VALIDATION = SCRIPT.with_name("cross_validate_real.sh")
 LABELS = {"0": "background", "1": "L1", "2": "L2", "3": "L3", "4": "L4", "5": "L5"}
 
 
-def _run(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+def _run(*args: str, timeout: int = 1800, script: Path = SCRIPT) -> subprocess.CompletedProcess:
     environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=environment,
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=environment,
                           timeout=timeout)
 
 
@@ -59,6 +60,7 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
     assert manifest["stages"]["stage1"]["patch_size"] == [112, 112]
     assert manifest["stages"]["stage2"]["patch_size"] == [64, 64, 12]
     assert manifest["labels"] == LABELS
+    assert manifest["postprocessing"] == {"relabel_levels": True}  # the recount the cross-validation chose
     assert manifest["preprocessing"]["spacing_mm"]["stage2"] == [1.0, 1.0, 1.0]
     fine_tuned = json.loads((out / "stage1" / "training_log.json").read_text())
     assert fine_tuned["training"]["initial_weights"].endswith("pretrain_stage1/best.pt")
@@ -68,3 +70,37 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
     assert (out / "held_out.csv").read_text().startswith("case,structure,dice")
     result = _run(str(data), str(out), "--epochs1", "1")
     assert result.returncode == 2 and "exists" in result.stderr  # no silent overwrite of the package
+
+
+def test_cross_validation_bad_arguments_exit_2(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    assert _run(script=CROSS_VALIDATION).returncode == 2
+    result = _run(str(data), str(tmp_path / "out"), script=CROSS_VALIDATION)
+    assert result.returncode == 2 and "labels.json not found" in result.stderr
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    result = _run(str(data), str(tmp_path / "out"), "--folds", "1", script=CROSS_VALIDATION)
+    assert result.returncode == 2 and "--folds must be an integer >= 2" in result.stderr
+    result = _run(str(data), str(tmp_path / "out"), script=CROSS_VALIDATION)
+    assert result.returncode == 2 and "0 image/label pairs" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_cross_validation_rotates_the_held_out_scans_and_summarises(shared_data, tmp_path):
+    """Two folds over four real scans with a tiny setting: each fold holds out two scans, every scan is held
+    out once, and summary.json lists every case with its fold."""
+    pytest.importorskip("monai")
+    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02", "vb3_03", "vb3_04"])
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    out = tmp_path / "cv"
+    result = _run(str(data), str(out), "--folds", "2", "--parallel", "2", "--threads", "1", "--epochs1", "1",
+                  "--epochs2", "1", "--iterations", "1", "--pretrain-phantoms", "0", script=CROSS_VALIDATION)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert sorted(path.name for path in (out / "fold1" / "held").glob("*_image.nii.gz")) == [
+        "vb3_01_image.nii.gz", "vb3_02_image.nii.gz"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(case["fold"], case["name"]) for case in summary["cases"]] == [
+        (1, "vb3_01"), (1, "vb3_02"), (2, "vb3_03"), (2, "vb3_04")]
+    assert summary["mean_dice"] is not None and "4 cases: mean Dice" in result.stdout

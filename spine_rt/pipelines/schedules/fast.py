@@ -45,7 +45,7 @@ from spine_rt.pipelines.schedules.maps import full_resolution_rows
 from spine_rt.pipelines.schedules.prediction import GridPrediction
 from spine_rt.pipelines.schedules.roi import windows_in_roi
 from spine_rt.pipelines.schedules.slabs import SlabPlan, roi_margin_rows
-from spine_rt.pipelines.schedules.stage_one import DEFAULT_MAPS_DTYPE, STAGE_ONE_FEATURE_STRIDE, StageOne
+from spine_rt.pipelines.schedules.stage_one import STAGE_ONE_FEATURE_STRIDE, StageOne
 from spine_rt.pipelines.schedules.stage_two import FUSION_SLAB_ROWS, LABEL_ROWS_PER_STEP, Fusion, StageTwo
 from spine_rt.pipelines.schedules.batch_memory import fit_batch, window_bytes
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
@@ -84,7 +84,7 @@ class FastSchedule:
     device: str | None = None
     lanes: int = 1
     sliced: bool = True
-    maps_dtype: str = DEFAULT_MAPS_DTYPE
+    maps_dtype: str = "float32"
     #: the lanes' CUDA streams, made on the first prediction and reused (see ``StreamLanes``)
     streams: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 

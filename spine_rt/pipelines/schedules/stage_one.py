@@ -43,7 +43,22 @@ STAGE_ONE_OVERLAP = 0.25
 #: dtypes the stage-one maps can be held in: float16 halves the largest volume-sized buffers of a call
 #: (benchmarks/RESULTS.md, "float16 stage-one maps"); stage two reads them back as float32
 MAPS_DTYPES: tuple[str, ...] = ("float32", "float16")
-DEFAULT_MAPS_DTYPE = "float16"
+#: the default: float16 when the networks run in fp16 or bf16, float32 (exact) when they run in fp32
+AUTO_MAPS_DTYPE = "auto"
+
+
+def choose_maps_dtype(requested: str, precision: str | None) -> str:
+    """``"float32"`` or ``"float16"`` for ``requested`` (``"auto"`` or one of :data:`MAPS_DTYPES`).
+
+    ``"auto"`` keeps an fp32 pipeline exact (float16 maps change a few voxels per scan where two
+    classes are within float16's rounding of a tie: 4e-6 of the voxels measured on real scans) and
+    halves the maps where the networks already compute in fp16 or bf16.
+    """
+    if requested == AUTO_MAPS_DTYPE:
+        return "float16" if precision in ("fp16", "bf16") else "float32"
+    if requested not in MAPS_DTYPES:
+        raise InputError(f"unknown maps_dtype {requested!r}; valid: auto, {', '.join(MAPS_DTYPES)}")
+    return requested
 
 
 @dataclass

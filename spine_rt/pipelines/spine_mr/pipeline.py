@@ -45,6 +45,7 @@ from spine_rt.pipelines.options import SCHEDULES, PipelineOptions
 from spine_rt.pipelines.plausibility import check_mr_geometry
 from spine_rt.pipelines.spine_mr.preprocessing import MrPreprocessing, PreparedVolume
 from spine_rt.pipelines.schedules.reference import ReferenceSchedule, ReferenceWindows
+from spine_rt.pipelines.schedules.stage_one import choose_maps_dtype
 from spine_rt.pipelines.spine_mr.result import Result
 from spine_rt.pipelines.stage_runners import StageRunners, pair_folds
 from spine_rt.measure.structure_sizes import structures_found
@@ -124,7 +125,7 @@ class SpineMrPipeline:
                 host_threads=self.host_threads,
                 device=None if mode == "off" else stage_two.device,
                 lanes=2 if mode == "two-stream" else 1,
-                maps_dtype=options.maps_dtype,
+                maps_dtype=choose_maps_dtype(options.maps_dtype, stage_two.precision),
             )
         else:
             windows = ReferenceWindows.for_patches(stage_one.patch_size, stage_two.patch_size, factor)
