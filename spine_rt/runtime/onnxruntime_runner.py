@@ -22,6 +22,9 @@ from spine_rt.runtime.devices import cuda_index, normalize_device
 from spine_rt.runtime.runner import Runner
 from spine_rt.runtime.tensor_spec import TensorSpec
 
+#: onnxruntime session option: flush denormal floats to zero (FTZ/DAZ) on its intra-op threads
+DENORMALS_AS_ZERO = "session.set_denormal_as_zero"
+
 CPU_PROVIDER = "CPUExecutionProvider"
 
 #: onnxruntime's element type -> numpy dtype (types numpy lacks map to "any dtype").
@@ -135,6 +138,11 @@ class OnnxRuntimeRunner(Runner):
         options = onnxruntime.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
+        # flush denormals to zero on the CPU kernels' threads: stage two's attention softmax underflows into
+        # denormal floats on real inputs, and its batched matrix product then ran 5x slower
+        # (benchmarks/RESULTS.md, "Denormal floats in stage two"); ORT sets it on its pool threads, so a
+        # single-threaded session (intra_op_num_threads=1) does not get it
+        options.add_session_config_entry(DENORMALS_AS_ZERO, "1")
         index = cuda_index(self.device)
         providers: list[Any] = [CPU_PROVIDER]
         if index is not None:
