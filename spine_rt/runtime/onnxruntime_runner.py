@@ -138,10 +138,9 @@ class OnnxRuntimeRunner(Runner):
         options = onnxruntime.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
-        # flush denormals to zero on the CPU kernels' threads: stage two's attention softmax underflows into
-        # denormal floats on real inputs, and its batched matrix product then ran 5x slower
-        # (benchmarks/RESULTS.md, "Denormal floats in stage two"); ORT sets it on its pool threads, so a
-        # single-threaded session (intra_op_num_threads=1) does not get it
+        # flush denormals to zero (FTZ/DAZ): stage two's attention softmax underflows into denormal floats on
+        # real inputs, and its batched matrix product then ran 5-7x slower (benchmarks/denormals.py,
+        # RESULTS.md "Denormal floats in stage two"). The setting stays on the calling thread after the call.
         options.add_session_config_entry(DENORMALS_AS_ZERO, "1")
         index = cuda_index(self.device)
         providers: list[Any] = [CPU_PROVIDER]
