@@ -55,6 +55,9 @@ def _add_common(parser: argparse.ArgumentParser, mr: bool) -> None:
     training.add_argument("--iterations", type=int, help="optimiser steps per epoch (100)")
     training.add_argument("--batch-size", type=int, help="samples per step")
     training.add_argument("--lr", type=float, help="Adam learning rate (1e-3)")
+    training.add_argument("--lr-schedule", choices=("constant", "poly"),
+                          help="learning rate held constant (the default) or decayed by nnU-Net's poly rule "
+                          "(1 - step/total)^0.9 over all the run's steps")
     training.add_argument("--grad-clip", type=float, help="gradient-norm clipping (12)")
     training.add_argument("--seed", type=int, help="seed of weights, sampling, dropout and augmentation (0)")
     training.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when visible, else cpu)")
@@ -147,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         raise InputError("--out DIR is required (the folder for checkpoints and logs)")
     options = TrainingOptions(**_given(
-        epochs=args.epochs, iterations=args.iterations, learning_rate=args.lr, grad_clip_norm=args.grad_clip,
+        epochs=args.epochs, iterations=args.iterations, learning_rate=args.lr, lr_schedule=args.lr_schedule,
+        grad_clip_norm=args.grad_clip,
         seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, resume=args.resume,
         initial_weights=args.init,
     ), progress=not args.no_progress and sys.stderr.isatty())

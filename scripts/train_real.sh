@@ -4,7 +4,7 @@
 #
 #   scripts/train_real.sh DATA OUT [--held-out DIR] [--epochs1 N] [--epochs2 N] [--iterations N]
 #                         [--pretrain-phantoms N] [--pretrain-epochs N] [--crop X,Y] [--patch X,Y,Z]
-#                         [--threads N] [--seed S] [--overwrite]
+#                         [--lr-schedule poly|constant] [--threads N] [--seed S] [--overwrite]
 #
 # Steps (docs/training.md, "The real-data recipe"):
 #   1. stage one pretrained on phantoms (spine_rt.phantoms, drawn at the scans' own spacing, labels matched
@@ -24,14 +24,14 @@
 # Exit codes: those of the spine-rt commands (2 bad input, 3 missing torch/MONAI); 2 for bad arguments.
 set -euo pipefail
 
-usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 fail() { echo "train_real.sh: error: $*" >&2; exit 2; }
 
 [[ $# -ge 2 ]] || usage
 DATA=$1 OUT=$2
 shift 2
 HELD_OUT="" EPOCHS1=30 EPOCHS2=10 ITERATIONS=200 PRETRAIN_PHANTOMS=16 PRETRAIN_EPOCHS=5
-CROP=112,112 PATCH=64,64,12 THREADS=2 SEED=0 OVERWRITE=""
+CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly THREADS=2 SEED=0 OVERWRITE=""
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 || $1 == --overwrite ]] || fail "$1 needs a value"
   case $1 in
@@ -43,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --pretrain-epochs) PRETRAIN_EPOCHS=$2; shift 2 ;;
     --crop) CROP=$2; shift 2 ;;
     --patch) PATCH=$2; shift 2 ;;
+    --lr-schedule) LR_SCHEDULE=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --overwrite) OVERWRITE=--overwrite; shift ;;
@@ -52,6 +53,7 @@ done
 for number in "$EPOCHS1" "$EPOCHS2" "$ITERATIONS" "$PRETRAIN_EPOCHS" "$THREADS"; do
   [[ $number =~ ^[1-9][0-9]*$ ]] || fail "epochs, iterations and threads must be positive integers, got '$number'"
 done
+[[ $LR_SCHEDULE == poly || $LR_SCHEDULE == constant ]] || fail "--lr-schedule must be poly or constant, got '$LR_SCHEDULE'"
 [[ $PRETRAIN_PHANTOMS =~ ^[0-9]+$ ]] || fail "--pretrain-phantoms must be a non-negative integer"
 [[ -d $DATA ]] || fail "data folder not found: $DATA"
 [[ -f $DATA/labels.json ]] || fail "$DATA/labels.json not found (the label set: {\"0\": \"background\", \"1\": \"L1\", ...})"
@@ -60,7 +62,7 @@ if [[ -e $OUT/package && -z $OVERWRITE ]]; then fail "$OUT/package exists (give 
 command -v spine-rt >/dev/null || fail "spine-rt is not on PATH (activate the environment with spine-rt[train,export])"
 
 mkdir -p "$OUT"
-COMMON=(--preset tiny --seed "$SEED" --threads "$THREADS" --iterations "$ITERATIONS" --no-progress)
+COMMON=(--preset tiny --lr-schedule "$LR_SCHEDULE" --seed "$SEED" --threads "$THREADS" --iterations "$ITERATIONS" --no-progress)
 [[ -n $OVERWRITE ]] && COMMON+=(--overwrite)
 
 INIT=()

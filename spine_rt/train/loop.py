@@ -5,7 +5,10 @@ and compute its loss, how to validate, what to store); :func:`run_training`
 does the rest the same way for all of them:
 
 * Adam (learning rate from :class:`TrainingOptions`) on the parameters that
-  require gradients; gradient-norm clipping (12); on CUDA with mixed
+  require gradients, the rate held constant or decayed step by step with
+  nnU-Net's polynomial rule (``lr_schedule="poly"``:
+  ``lr * (1 - step / total_steps) ** 0.9``, a function of the step count, so a
+  resumed run follows the same curve); gradient-norm clipping (12); on CUDA with mixed
   precision the forward pass runs under autocast and the loss is scaled
   (gradients unscaled before clipping);
 * every epoch reseeds the task (:func:`spine_rt.train.loop.epoch_seed`),
@@ -139,6 +142,29 @@ def optimizer_step(
     return float(norm)
 
 
+POLY_EXPONENT = 0.9
+LR_SCHEDULES = ("constant", "poly")
+
+
+def scheduled_learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) of ``total_steps``.
+
+    ``"constant"`` returns ``base``; ``"poly"`` returns nnU-Net's polynomial decay
+    ``base * (1 - step / total_steps) ** 0.9`` (``base`` at step 0, approaching 0 at the end).
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "poly":
+        return base * max(0.0, 1.0 - step / total_steps) ** POLY_EXPONENT
+    raise InputError(f"unknown learning-rate schedule {schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    """Set every parameter group's learning rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
 def train_step(task: TrainingTask, batch: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                device: TrainingDevice, grad_clip_norm: float) -> tuple[float, dict[str, float]]:
     """One optimiser step on ``batch``: ``(loss, parts)`` as floats (the loss before the step)."""
@@ -242,7 +268,9 @@ def run_training(
         parts_sum: dict[str, float] = {}
         bar = tqdm(range(options.iterations), desc=f"{task.recipe} epoch {epoch}/{options.epochs}",
                    disable=not options.progress, file=sys.stderr, leave=False, dynamic_ncols=True)
-        for _ in bar:
+        for step in bar:
+            set_learning_rate(optimizer, scheduled_learning_rate(
+                options.learning_rate, options.lr_schedule, iterations_done + step, options.epochs * options.iterations))
             loss, parts = train_step(task, task.sample_batch(), optimizer, scaler, device, options.grad_clip_norm)
             if not math.isfinite(loss):
                 raise InputError(f"{task.recipe}: the loss became {loss} at epoch {epoch}; lower the learning rate")
@@ -260,6 +288,7 @@ def run_training(
             "loss_first": losses[0],
             "loss_last": losses[-1],
             "loss_parts": {name: total / len(losses) for name, total in parts_sum.items()},
+            "learning_rate": optimizer.param_groups[0]["lr"],
             "validation": validation.as_dict(),
             "seconds": round(time.perf_counter() - started, 3),
         }
@@ -310,7 +339,9 @@ class TrainingOptions:
     Attributes:
         epochs: total epochs (a resumed run continues up to this number).
         iterations: optimiser steps per epoch.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate (the starting rate with ``lr_schedule="poly"``).
+        lr_schedule: ``"constant"`` or ``"poly"`` (nnU-Net's ``(1 - step / total) ** 0.9`` decay over
+            ``epochs * iterations`` steps; a resumed run with more epochs stretches the curve).
         grad_clip_norm: the gradients' total 2-norm is clipped to this.
         seed: seeds the weights, the samplers, dropout and the augmentations.
         device: None (CUDA when visible, else CPU), ``"cpu"``, ``"cuda[:N]"``.
@@ -328,6 +359,7 @@ class TrainingOptions:
     epochs: int = 1
     iterations: int = 100
     learning_rate: float = DEFAULT_LEARNING_RATE
+    lr_schedule: str = "constant"
     grad_clip_norm: float = DEFAULT_GRAD_CLIP_NORM
     seed: int = 0
     device: str | None = None
@@ -345,6 +377,8 @@ class TrainingOptions:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise InputError(f"{name} must be a positive number, got {value!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.resume is not None:
@@ -355,6 +389,7 @@ class TrainingOptions:
     def describe(self) -> dict:
         return {
             "epochs": self.epochs, "iterations": self.iterations, "learning_rate": self.learning_rate,
+            "lr_schedule": self.lr_schedule,
             "grad_clip_norm": self.grad_clip_norm, "seed": self.seed, "optimizer": "Adam",
             **({"initial_weights": str(self.initial_weights)} if self.initial_weights is not None else {}),
         }
