@@ -40,7 +40,8 @@ def test_cps_loss_falls_on_a_fixed_batch(phantom_data):
     assert np.mean(losses[-4:]) < 0.9 * np.mean(losses[:4]), losses
 
 
-def test_checkpoint_loads_into_build_and_resume_continues(phantom_data, tmp_path):
+@pytest.mark.parametrize("lr_schedule", ["constant", "poly"])
+def test_checkpoint_loads_into_build_and_resume_continues(phantom_data, tmp_path, lr_schedule):
     import torch
 
     from spine_rt.models import build
@@ -49,25 +50,55 @@ def test_checkpoint_loads_into_build_and_resume_continues(phantom_data, tmp_path
     from spine_rt.train.stage_one import StageOneRecipe
 
     recipe = StageOneRecipe(**RECIPE)
-    first = recipe.train(phantom_data, tmp_path / "run", _options())
-    checkpoint = read_training_checkpoint(first.last_checkpoint, "stage1")
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_epoch(record):
+        raise Interrupted  # a run of two epochs killed after the first one's checkpoint
+
+    with pytest.raises(Interrupted):
+        recipe.train(phantom_data, tmp_path / "run", _options(epochs=2, lr_schedule=lr_schedule),
+                     on_epoch=stop_after_first_epoch)
+    first_checkpoint = tmp_path / "run" / "last.pt"
+    checkpoint = read_training_checkpoint(first_checkpoint, "stage1")
     assert checkpoint["epoch"] == 1 and checkpoint["iterations"] == 2 and checkpoint["seed"] == 0
     assert checkpoint["config"] == {"network": "stage1_pair", "preset": "tiny", "overrides": {"num_classes": 20}}
     assert checkpoint["labels"]["6"] == "L1" and checkpoint["preprocessing"]["spacing_mm"]["stage2"] == [3.0, 3.0, 4.4]
     assert set(checkpoint["validation"]["per_class"]) == set(list(phantom_data.label_map.values())[1:])
-    load_checkpoint(build("stage1_pair", "tiny"), first.last_checkpoint)  # the bare load path of the exporter
-    assert isinstance(network_from_checkpoint(first.best_checkpoint), torch.nn.Module)
+    load_checkpoint(build("stage1_pair", "tiny"), first_checkpoint)  # the bare load path of the exporter
+    assert isinstance(network_from_checkpoint(tmp_path / "run" / "best.pt"), torch.nn.Module)
     assert (tmp_path / "run" / "labels.json").is_file() and (tmp_path / "run" / "training_log.json").is_file()
 
-    resumed = recipe.train(phantom_data, tmp_path / "run", _options(epochs=2), resume=checkpoint)
+    resumed = recipe.train(phantom_data, tmp_path / "run", _options(epochs=2, lr_schedule=lr_schedule), resume=checkpoint)
     assert resumed.epochs_run == 1 and [h["epoch"] for h in resumed.history] == [1, 2]
     after = read_training_checkpoint(resumed.last_checkpoint)
     assert after["epoch"] == 2 and after["iterations"] == 4
 
-    straight = recipe.train(phantom_data, tmp_path / "straight", _options(epochs=2))
+    straight = recipe.train(phantom_data, tmp_path / "straight", _options(epochs=2, lr_schedule=lr_schedule))
     reference = read_training_checkpoint(straight.last_checkpoint)["state_dict"]
     for name, value in after["state_dict"].items():
         assert torch.equal(value, reference[name]), name  # resume = an uninterrupted run, bit for bit
+    rates = [record["learning_rate"] for record in straight.history]
+    assert after["training"]["lr_schedule"] == lr_schedule
+    if lr_schedule == "constant":
+        assert rates == [1e-3, 1e-3]
+    else:  # the last step of each epoch: steps 1 and 3 of 4
+        assert rates == pytest.approx([1e-3 * 0.75 ** 0.9, 1e-3 * 0.25 ** 0.9])
+
+
+def test_learning_rate_schedules():
+    from spine_rt.errors import InputError
+    from spine_rt.train.loop import TrainingOptions, scheduled_learning_rate
+
+    assert scheduled_learning_rate(1e-3, "constant", 7, 10) == 1e-3
+    poly = [scheduled_learning_rate(1e-3, "poly", step, 10) for step in range(11)]
+    assert poly[0] == 1e-3 and poly[10] == 0.0 and poly[5] == pytest.approx(1e-3 * 0.5 ** 0.9)
+    assert all(a > b for a, b in zip(poly, poly[1:]))
+    with pytest.raises(InputError, match="lr_schedule"):
+        TrainingOptions(lr_schedule="cosine")
+    with pytest.raises(InputError, match="schedule"):
+        scheduled_learning_rate(1e-3, "step", 0, 10)
 
 
 def test_output_folder_of_a_finished_run_is_not_overwritten(phantom_data, tmp_path):

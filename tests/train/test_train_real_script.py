@@ -40,6 +40,8 @@ def test_bad_arguments_exit_2(tmp_path):
     (data / "labels.json").write_text(json.dumps(LABELS))
     result = _run(str(data), str(tmp_path / "out"), "--epochs1", "0")
     assert result.returncode == 2 and "positive integers" in result.stderr
+    result = _run(str(data), str(tmp_path / "out"), "--lr-schedule", "cosine")
+    assert result.returncode == 2 and "--lr-schedule must be poly or constant" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--no-such-option", "1")
     assert result.returncode == 2 and "unknown option" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -65,6 +67,7 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
     fine_tuned = json.loads((out / "stage1" / "training_log.json").read_text())
     assert fine_tuned["training"]["initial_weights"].endswith("pretrain_stage1/best.pt")
     assert fine_tuned["settings"]["spine_augmentation"] is True
+    assert fine_tuned["training"]["lr_schedule"] == "poly"
     report = json.loads((out / "held_out.json").read_text())
     assert [case["name"] for case in report["cases"]] == ["vb3_09"]
     assert (out / "held_out.csv").read_text().startswith("case,structure,dice")
