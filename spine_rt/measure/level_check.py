@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from spine_rt.anatomy.levels import level_rank
-from spine_rt.measure.level_sequence import SpinePiece, spine_pieces
+from spine_rt.measure.level_sequence import SpinePiece, SpinePieces, spine_pieces
 
 #: a piece of a name counts when it holds at least this fraction of the name's largest piece
 SIZEABLE_FRACTION = 0.15
@@ -70,15 +70,16 @@ class LevelCheck:
 
 
 def check_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
-                 probabilities: np.ndarray | None = None) -> LevelCheck:
+                 probabilities: np.ndarray | None = None, *, pieces: SpinePieces | None = None) -> LevelCheck:
     """Check the level naming of ``labels`` (see the module docstring).
 
     Args:
         labels: ``(I, J, K)`` integer label map; affine: its 4x4 voxel -> world mm.
         names: label id -> structure name.
         probabilities: optional ``(C, I, J, K)`` class probabilities of the network on the same grid.
+        pieces: ``spine_pieces(labels, affine, names)`` when the caller has it already.
     """
-    found = spine_pieces(labels, affine, names)
+    found = pieces if pieces is not None else spine_pieces(labels, affine, names)
     largest: dict[int, int] = {}
     for piece in found.pieces:
         largest[piece.label] = max(largest.get(piece.label, 0), piece.voxels)

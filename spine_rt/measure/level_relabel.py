@@ -96,17 +96,19 @@ def _world(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
 
 
 def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
-                   probabilities: np.ndarray | None = None, *, rewrite: bool = True) -> LevelRelabel:
+                   probabilities: np.ndarray | None = None, *, rewrite: bool = True,
+                   pieces: SpinePieces | None = None) -> LevelRelabel:
     """Count levels from the anchor and rewrite disagreeing names (see the module docstring).
 
     Args:
         labels: ``(I, J, K)`` integer label map; affine: its 4x4 voxel -> world mm; names: label id -> name.
         probabilities: optional ``(C, I, J, K)`` network probabilities on the same grid.
         rewrite: False: only report the disagreements (the labels come back unchanged).
+        pieces: ``spine_pieces(labels, affine, names)`` when the caller has it already.
     """
     affine = np.asarray(affine, dtype=np.float64)
     ids = {name: label for label, name in names.items()}
-    found = spine_pieces(labels, affine, names)
+    found = pieces if pieces is not None else spine_pieces(labels, affine, names)
     pieces = found.pieces
     out = labels.copy()
     result = LevelRelabel(out, None)

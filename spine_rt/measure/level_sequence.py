@@ -11,14 +11,14 @@ this order follows the curve.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from spine_rt.anatomy.levels import structure_kind
+from spine_rt.errors import InputError
 
-_FULL = np.ones((3, 3, 3), dtype=bool)
 #: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
 MIN_PIECE_VOXELS = 4
 
@@ -51,6 +51,8 @@ class SpinePieces:
     pieces: list[SpinePiece]
     pieces_map: np.ndarray
     axis: np.ndarray
+    #: bounding box of piece ``n`` at ``[n - 1]`` (found in :attr:`pieces_map` when not given)
+    boxes: list[tuple[slice, ...]] | None = field(default=None, repr=False)
 
     def voxels_of(self, piece: SpinePiece) -> np.ndarray:
         """``(N, 3)`` voxel indices of a piece."""
@@ -64,47 +66,58 @@ class SpinePieces:
                      for s, n in zip(box, self.pieces_map.shape))
 
     def __post_init__(self) -> None:
-        self._boxes = ndimage.find_objects(self.pieces_map)
+        self._boxes = self.boxes if self.boxes is not None else ndimage.find_objects(self.pieces_map)
 
 
 def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str]) -> SpinePieces:
     """Connected pieces of every spine label (vertebra, disc, sacrum), ordered along the spine.
 
+    One pass of multi-label connected-component labelling (``cc3d``, 26-connected within each label)
+    and one of its statistics (sizes, centroids), whatever the number of labels: a per-label
+    labelling would scan the whole volume once per label where the labels are scattered (an
+    untrained network's output).
+
     Args:
         labels: ``(I, J, K)`` integer label map; affine: 4x4 voxel -> world mm; names: label id -> name.
     """
+    import cc3d
+
     affine = np.asarray(affine, dtype=np.float64)
-    pieces_map = np.zeros(labels.shape, np.int32)
-    pieces: list[SpinePiece] = []
-    boxes = ndimage.find_objects(labels.astype(np.int32, copy=False))
-    for position, box in enumerate(boxes):
-        label = position + 1
-        if box is None:
-            continue
-        name = names.get(label, f"label {label}")
-        kind = structure_kind(name)
-        if kind == "other":
-            continue
-        found, count = ndimage.label(labels[box] == label, structure=_FULL)
-        sizes = np.bincount(found.ravel())
-        if count > 1 and sizes[1:].min() < MIN_PIECE_VOXELS:  # drop specks: number the rest 1..count again
-            keep = sizes >= MIN_PIECE_VOXELS
-            keep[0] = False
-            renumber = np.zeros(count + 1, np.int32)
-            renumber[keep] = np.arange(1, int(keep.sum()) + 1)
-            found = renumber[found]
-            count = int(keep.sum())
-            sizes = np.bincount(found.ravel(), minlength=count + 1)
-            if count == 0:
-                continue
-        centres = np.asarray(ndimage.center_of_mass(found > 0, found, range(1, count + 1))).reshape(-1, 3)
-        offset = np.array([s.start for s in box], dtype=np.float64)
-        first = len(pieces)
-        region = pieces_map[box]
-        region[found > 0] = found[found > 0] + first
-        for part in range(1, count + 1):
-            centroid = affine[:3, :3] @ (centres[part - 1] + offset) + affine[:3, 3]
-            pieces.append(SpinePiece(label, name, kind, first + part, int(sizes[part]), centroid))
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"labels must be an integer array, got {labels.dtype}")
+    top = int(labels.max(initial=0))
+    if int(labels.min(initial=0)) < 0:
+        raise InputError("labels must not be negative")
+    spine = np.zeros(top + 1, np.uint16)  # label id -> itself where it is a spine structure, else 0
+    for label in range(1, top + 1):
+        if structure_kind(names.get(label, f"label {label}")) != "other":
+            spine[label] = label
+    spine_only = spine[labels]
+    found, count = cc3d.connected_components(spine_only, connectivity=26, return_N=True, out_dtype=np.uint32)
+    stats = cc3d.statistics(found)
+    component_boxes = stats["bounding_boxes"]
+    sizes = np.asarray(stats["voxel_counts"], dtype=np.int64)[:count + 1]
+    centres = np.asarray(stats["centroids"], dtype=np.float64)[:count + 1]
+    owner = np.zeros(count + 1, np.int64)  # component -> its label
+    owner[found.ravel()] = spine_only.ravel()
+    del spine_only
+    # keep every piece of >= MIN_PIECE_VOXELS voxels; a label's single piece is kept whatever its size
+    per_label = np.bincount(owner[1:], minlength=top + 1)
+    keep = (sizes >= MIN_PIECE_VOXELS) | (per_label[owner] == 1)
+    keep[0] = False
+    kept = np.flatnonzero(keep)
+    # number the kept pieces 1..n by label, then in raster order (cc3d numbers in raster order)
+    kept = kept[np.argsort(owner[kept], kind="stable")]
+    renumber = np.zeros(count + 1, np.int32)
+    renumber[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
+    pieces_map = renumber[found]
+    del found
+    world = centres[kept] @ affine[:3, :3].T + affine[:3, 3]
+    named = {int(label): names.get(int(label), f"label {label}") for label in np.unique(owner[kept])}
+    kinds = {label: structure_kind(name) for label, name in named.items()}
+    pieces = [SpinePiece(label, named[label], kinds[label], index + 1, int(sizes[component]), world[index])
+              for index, (component, label) in enumerate(zip(kept.tolist(), owner[kept].tolist()))]
     axis = np.array([0.0, 0.0, 1.0])
     if len(pieces) >= 2:
         weights = np.array([p.voxels for p in pieces], dtype=np.float64)
@@ -118,7 +131,7 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
         piece.position = float(piece.centroid @ axis)
     pieces.sort(key=lambda p: p.position)
     _distances_from_column(pieces, axis)
-    return SpinePieces(pieces, pieces_map, axis)
+    return SpinePieces(pieces, pieces_map, axis, [component_boxes[component] for component in kept.tolist()])
 
 
 def _distances_from_column(pieces: list[SpinePiece], axis: np.ndarray) -> None:

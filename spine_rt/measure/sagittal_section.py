@@ -43,16 +43,20 @@ class SagittalSection:
     Args:
         mask: ``(I, J, K)`` bool, the structure on the scan's grid (any orientation).
         affine: 4x4 voxel -> RAS+ world mm of that grid.
+        within: optional box (slices of ``mask``) holding every True voxel: only it is searched
+            for the structure, not the whole grid.
 
     Raises:
         ValueError: an empty mask.
     """
 
-    def __init__(self, mask: np.ndarray, affine: np.ndarray) -> None:
-        found = ndimage.find_objects(mask.astype(np.uint8))
+    def __init__(self, mask: np.ndarray, affine: np.ndarray, within: tuple[slice, ...] | None = None) -> None:
+        within = tuple(slice(*s.indices(n)[:2]) for s, n in zip(within, mask.shape)) if within is not None else \
+            tuple(slice(0, n) for n in mask.shape)
+        found = ndimage.find_objects(mask[within].astype(np.uint8))
         if not found or found[0] is None:
             raise ValueError("an empty mask has no section")
-        box = found[0]
+        box = tuple(slice(w.start + f.start, w.start + f.stop) for w, f in zip(within, found[0]))
         start = np.array([max(s.start - _PAD, 0) for s in box])
         stop = np.array([min(s.stop + _PAD, n) for s, n in zip(box, mask.shape)])
         crop = mask[tuple(slice(a, b) for a, b in zip(start, stop))]

@@ -25,6 +25,7 @@ import numpy as np
 
 from spine_rt.measure.level_check import check_levels
 from spine_rt.measure.level_relabel import relabel_levels
+from spine_rt.measure.level_sequence import spine_pieces
 from spine_rt.measure.measurement_values import SpineMeasurements
 from spine_rt.measure.spine_measurements import measure_spine
 
@@ -61,9 +62,11 @@ def read_spine(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
         relabel: rewrite names that disagree with the count.
     """
     clock = time.perf_counter()
-    recount = relabel_levels(labels, affine, names, probabilities, rewrite=relabel)
+    found = spine_pieces(labels, affine, names)  # shared by the count and the check while the labels stay
+    recount = relabel_levels(labels, affine, names, probabilities, rewrite=relabel, pieces=found)
     final = recount.labels if relabel else labels
-    check = check_levels(final, affine, names, probabilities)
+    check = check_levels(final, affine, names, probabilities,
+                         pieces=found if final is labels or not recount.renamed else None)
     flags = [f.as_dict() for f in check.flags] + [f.as_dict() for f in recount.flags]
     level_naming = {
         "relabel_levels": bool(relabel),

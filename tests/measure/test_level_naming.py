@@ -121,3 +121,41 @@ def test_read_spine_reports_naming_and_measurements(phantom):
     assert read_spine(phantom.labels, phantom.affine, NAMES, relabel=True).level_naming["relabel_levels"]
     assert reading.measurements.structure("L3").value("posterior_height") > 15
     assert set(reading.seconds) == {"level_naming", "measurements"}
+
+
+def test_pieces_of_scattered_labels_equal_a_per_label_labelling():
+    """The one-pass multi-label labelling gives the pieces (26-connected per label, specks < 4 voxels dropped
+    unless a label has nothing else), sizes, centroids and boxes of a SciPy labelling label by label."""
+    from scipy import ndimage
+
+    from spine_rt.measure.level_sequence import MIN_PIECE_VOXELS, spine_pieces
+
+    rng = np.random.default_rng(3)
+    field = ndimage.gaussian_filter(rng.standard_normal((8, 6, 40, 30)), (0, 0.5, 1.5, 1.5))
+    labels = (field.argmax(0) * 2).astype(np.uint8)  # ids 0, 2, ..., 14: spine labels and gaps
+    labels[labels == 14] = 21  # an id with no name: left out
+    labels[0, 0, 0] = 19  # a single speck: its label's only piece, kept
+    affine = np.diag([4.4, 1.2, 1.1, 1.0])
+    affine[:3, 3] = [5.0, -3.0, 2.0]
+    found = spine_pieces(labels, affine, NAMES)
+    expected = []
+    for label in sorted(set(np.unique(labels).tolist()) - {0, 21}):
+        parts, count = ndimage.label(labels == label, structure=np.ones((3, 3, 3), bool))
+        sizes = np.bincount(parts.ravel())
+        for part in range(1, count + 1):
+            if sizes[part] >= MIN_PIECE_VOXELS or count == 1:
+                centre = np.argwhere(parts == part).mean(axis=0)
+                expected.append((label, int(sizes[part]), tuple(np.round(affine[:3, :3] @ centre + affine[:3, 3], 6))))
+    got = [(p.label, p.voxels, tuple(np.round(p.centroid, 6))) for p in found.pieces]
+    assert sorted(got) == sorted(expected) and len(got) > 50
+    assert any(p.label == 19 and p.voxels == 1 for p in found.pieces)
+    for piece in found.pieces:
+        voxels = found.voxels_of(piece)
+        assert len(voxels) == piece.voxels and np.all(labels[tuple(voxels.T)] == piece.label)
+        assert found.box_of(piece) == ndimage.find_objects((found.pieces_map == piece.index).astype(np.uint8))[0]
+    positions = [p.position for p in found.pieces]
+    assert positions == sorted(positions)
+    with pytest.raises(ValueError, match="integer"):
+        spine_pieces(labels.astype(np.float32), affine, NAMES)
+    with pytest.raises(ValueError, match="negative"):
+        spine_pieces(labels.astype(np.int16) - 1, affine, NAMES)

@@ -140,3 +140,26 @@ def test_bad_input_is_a_value_error():
         measure_spine(np.zeros((4, 4), np.uint8), np.eye(4), MR_SPINE_LABELS)
     with pytest.raises(ValueError):
         measure_spine(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4)), MR_SPINE_LABELS)
+    with pytest.raises(ValueError, match="non-negative integers"):
+        measure_spine(np.zeros((4, 4, 4), np.float32), np.eye(4), MR_SPINE_LABELS)
+
+
+def test_a_stray_piece_counts_in_the_volume_but_not_in_the_outline():
+    """Each structure's outline comes from its largest 6-connected piece; its volume counts every voxel."""
+    phantom = spine_mr(5, spacing=(4.4, 0.6, 0.6), noise=0.0, bias=0.0)
+    labels, affine = phantom.labels.copy(), phantom.affine
+    names = MR_SPINE_LABELS
+    l3 = {v: k for k, v in names.items()}["L3"]
+    clean = measure_spine(labels, affine, names)
+    # a 2 x 2 x 2 block in the background far from L3, touching nothing
+    corner = np.array([labels.shape[0] // 2, 2, 2])
+    block = tuple(slice(c, c + 2) for c in corner)
+    assert np.all(labels[block] == 0)
+    labels[block] = l3
+    with_stray = measure_spine(labels, affine, names)
+    before = {s.name: {m.name: m.value for m in s.measurements} for s in clean.structures}
+    after = {s.name: {m.name: m.value for m in s.measurements} for s in with_stray.structures}
+    voxel = abs(np.linalg.det(affine[:3, :3]))
+    assert after["L3"]["volume"] == pytest.approx(before["L3"]["volume"] + 8 * voxel)
+    for name in ("anterior_height", "middle_height", "posterior_height"):
+        assert after["L3"][name] == before["L3"][name]
