@@ -91,10 +91,6 @@ def _mean_probability(probabilities: np.ndarray | None, found: SpinePieces, piec
     return float(probabilities[label][box][found.pieces_map[box] == piece.index].mean())
 
 
-def _world(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    return voxels @ affine[:3, :3].T + affine[:3, 3]
-
-
 def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
                    probabilities: np.ndarray | None = None, *, rewrite: bool = True,
                    pieces: SpinePieces | None = None) -> LevelRelabel:
@@ -259,7 +255,7 @@ def _local_direction(piece: SpinePiece, bones: list[SpinePiece], axis: np.ndarra
 
 
 def _extent(piece: SpinePiece, found: SpinePieces, affine: np.ndarray, direction: np.ndarray) -> float:
-    along = _world(affine, found.voxels_of(piece)) @ direction
+    along = found.voxels_of(piece) @ (affine[:3, :3].T @ direction)  # mm along it (up to a constant)
     return float(np.percentile(along, 95) - np.percentile(along, 5))
 
 

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from spine_rt.anatomy.levels import structure_kind
 from spine_rt.errors import InputError
+from spine_rt.measure.label_components import label_components
 
 #: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
 MIN_PIECE_VOXELS = 4
@@ -51,69 +52,64 @@ class SpinePieces:
     pieces: list[SpinePiece]
     pieces_map: np.ndarray
     axis: np.ndarray
-    #: bounding box of piece ``n`` at ``[n - 1]`` (found in :attr:`pieces_map` when not given)
-    boxes: list[tuple[slice, ...]] | None = field(default=None, repr=False)
+    #: ``(n, 6)`` inclusive ``(i0, i1, j0, j1, k0, k1)`` box of piece ``n`` at row ``n - 1`` (found in
+    #: :attr:`pieces_map` when not given)
+    extents: np.ndarray | None = field(default=None, repr=False)
+
+    def _box(self, index: int) -> tuple[slice, ...]:
+        if self.extents is None:
+            return self._boxes[index - 1]
+        i0, i1, j0, j1, k0, k1 = (int(v) for v in self.extents[index - 1])
+        return slice(i0, i1 + 1), slice(j0, j1 + 1), slice(k0, k1 + 1)
 
     def voxels_of(self, piece: SpinePiece) -> np.ndarray:
         """``(N, 3)`` voxel indices of a piece."""
-        box = self._boxes[piece.index - 1]
+        box = self._box(piece.index)
         return np.argwhere(self.pieces_map[box] == piece.index) + np.array([s.start for s in box])
 
     def box_of(self, piece: SpinePiece, margin: int = 0) -> tuple[slice, ...]:
         """The piece's bounding box in :attr:`pieces_map`, grown by ``margin`` voxels."""
-        box = self._boxes[piece.index - 1]
+        box = self._box(piece.index)
         return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
                      for s, n in zip(box, self.pieces_map.shape))
 
     def __post_init__(self) -> None:
-        self._boxes = self.boxes if self.boxes is not None else ndimage.find_objects(self.pieces_map)
+        self._boxes = ndimage.find_objects(self.pieces_map) if self.extents is None else []
 
 
 def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str]) -> SpinePieces:
     """Connected pieces of every spine label (vertebra, disc, sacrum), ordered along the spine.
 
-    One pass of multi-label connected-component labelling (``cc3d``, 26-connected within each label)
-    and one of its statistics (sizes, centroids), whatever the number of labels: a per-label
-    labelling would scan the whole volume once per label where the labels are scattered (an
-    untrained network's output).
+    The pieces come from one multi-label pass (:func:`~spine_rt.measure.label_components.label_components`,
+    26-connected within each label), whatever the number of labels.
 
     Args:
         labels: ``(I, J, K)`` integer label map; affine: 4x4 voxel -> world mm; names: label id -> name.
     """
-    import cc3d
-
     affine = np.asarray(affine, dtype=np.float64)
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise InputError(f"labels must be an integer array, got {labels.dtype}")
-    top = int(labels.max(initial=0))
-    if int(labels.min(initial=0)) < 0:
+    if labels.size and int(labels.min()) < 0:
         raise InputError("labels must not be negative")
+    top = int(labels.max(initial=0))
     spine = np.zeros(top + 1, np.uint16)  # label id -> itself where it is a spine structure, else 0
     for label in range(1, top + 1):
         if structure_kind(names.get(label, f"label {label}")) != "other":
             spine[label] = label
-    spine_only = spine[labels]
-    found, count = cc3d.connected_components(spine_only, connectivity=26, return_N=True, out_dtype=np.uint32)
-    stats = cc3d.statistics(found)
-    component_boxes = stats["bounding_boxes"]
-    sizes = np.asarray(stats["voxel_counts"], dtype=np.int64)[:count + 1]
-    centres = np.asarray(stats["centroids"], dtype=np.float64)[:count + 1]
-    owner = np.zeros(count + 1, np.int64)  # component -> its label
-    owner[found.ravel()] = spine_only.ravel()
-    del spine_only
+    found = label_components(spine[labels], connectivity=26)
+    sizes, owner, count = found.sizes, found.owner, found.count
     # keep every piece of >= MIN_PIECE_VOXELS voxels; a label's single piece is kept whatever its size
     per_label = np.bincount(owner[1:], minlength=top + 1)
     keep = (sizes >= MIN_PIECE_VOXELS) | (per_label[owner] == 1)
     keep[0] = False
     kept = np.flatnonzero(keep)
-    # number the kept pieces 1..n by label, then in raster order (cc3d numbers in raster order)
+    # number the kept pieces 1..n by label, then in raster order
     kept = kept[np.argsort(owner[kept], kind="stable")]
     renumber = np.zeros(count + 1, np.int32)
     renumber[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
-    pieces_map = renumber[found]
-    del found
-    world = centres[kept] @ affine[:3, :3].T + affine[:3, 3]
+    pieces_map = renumber[found.pieces]
+    world = found.centroids[kept] @ affine[:3, :3].T + affine[:3, 3]
     named = {int(label): names.get(int(label), f"label {label}") for label in np.unique(owner[kept])}
     kinds = {label: structure_kind(name) for label, name in named.items()}
     pieces = [SpinePiece(label, named[label], kinds[label], index + 1, int(sizes[component]), world[index])
@@ -131,7 +127,7 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
         piece.position = float(piece.centroid @ axis)
     pieces.sort(key=lambda p: p.position)
     _distances_from_column(pieces, axis)
-    return SpinePieces(pieces, pieces_map, axis, [component_boxes[component] for component in kept.tolist()])
+    return SpinePieces(pieces, pieces_map, axis, found.extents[kept])
 
 
 def _distances_from_column(pieces: list[SpinePiece], axis: np.ndarray) -> None:

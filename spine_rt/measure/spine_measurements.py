@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from spine_rt.anatomy.levels import level_rank, structure_kind
 from spine_rt.measure.endplate_fit import FitFailure, Quadrilateral, fit_line, fit_quadrilateral, tilt_deg
+from spine_rt.measure.label_components import label_components
 from spine_rt.measure.measurement_values import Measurement, SpineMeasurements, StructureMeasurements
 from spine_rt.measure.sagittal_section import LEFT_RIGHT_ALIGNMENT, SagittalSection
 
@@ -263,32 +263,23 @@ def measure_spine(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, st
 def _labelled_structures(labels: np.ndarray):
     """``(label, voxels, box, (largest piece mask, its box))`` of every label > 0 present, in label order.
 
-    One multi-label connected-component pass (``cc3d``, 6-connected as SciPy's default) finds every
-    label's pieces at once, so a label map of scattered labels costs one scan, not one per label.
+    One multi-label connected-component pass (:func:`~spine_rt.measure.label_components.label_components`,
+    6-connected as SciPy's default) gives every label's pieces, sizes and boxes at once.
     """
-    import cc3d
-
-    if labels.dtype.kind not in "iu" or (labels.size and int(labels.min()) < 0):
-        raise ValueError(f"labels must be non-negative integers, got {labels.dtype}")
-    boxes = ndimage.find_objects(labels.astype(np.int32, copy=False))
-    counts = np.bincount(labels.ravel(), minlength=len(boxes) + 1)
-    pieces, count = cc3d.connected_components(labels, connectivity=6, return_N=True, out_dtype=np.uint32)
-    stats = cc3d.statistics(pieces)
-    sizes = np.asarray(stats["voxel_counts"], dtype=np.int64)[:count + 1]
-    owner = np.zeros(count + 1, np.int64)
-    owner[pieces.ravel()] = labels.ravel()
-    order = np.lexsort((np.arange(count), -sizes[1:], owner[1:])) + 1  # by label, largest first, then raster
-    first = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
-    largest_of = dict(zip(owner[order[first]].tolist(), order[first].tolist()))
-    for index, box in enumerate(boxes):
-        label = index + 1
-        if box is None:
-            continue
-        piece = largest_of[label]
-        within = stats["bounding_boxes"][piece]
+    found = label_components(labels, connectivity=6)  # InputError (a ValueError) on a bad label map
+    owner, sizes, extents = found.owner[1:], found.sizes[1:], found.extents[1:]
+    order = np.lexsort((np.arange(found.count), -sizes, owner))  # by label, largest first, then raster order
+    starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
+    for start, stop in zip(starts, np.r_[starts[1:], order.size]):
+        members = order[start:stop]
+        label = int(owner[members[0]])
+        low, high = extents[members][:, 0::2].min(axis=0), extents[members][:, 1::2].max(axis=0)
+        box = tuple(slice(int(a), int(b) + 1) for a, b in zip(low, high))
+        piece = int(members[0]) + 1
+        within = found.box(piece)
         mask = np.zeros(labels.shape, bool)  # untouched (zero) pages outside ``within`` cost nothing
-        mask[within] = pieces[within] == piece
-        yield label, int(counts[label]), box, (mask, within)
+        mask[within] = found.pieces[within] == piece
+        yield label, int(sizes[members].sum()), box, (mask, within)
 
 
 def _fit_along_the_spine(items: list[_Structure]) -> None:
