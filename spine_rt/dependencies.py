@@ -1,7 +1,8 @@
 """Optional dependencies: import them lazily, fail with the install hint.
 
 ``import spine_rt`` needs only numpy, nibabel, pydicom, onnxruntime, scipy,
-pillow and tqdm. torch, onnx, monai, tensorrt and cuda-python are imported
+pillow and tqdm; the level check and measurements import ``cc3d``
+(connected-components-3d, a base dependency) when they run. torch, onnx, monai, tensorrt and cuda-python are imported
 through :func:`require` inside the functions that need them; openvino (a base
 dependency, but one a user may remove) inside the OpenVINO runner.
 """
