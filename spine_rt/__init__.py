@@ -1,7 +1,7 @@
 """spine-rt: spine segmentation networks from PyTorch to fast, exact inference.
 
 Importing this package needs only the light base dependencies (numpy,
-nibabel, pydicom, onnxruntime, scipy, pillow, tqdm); torch, TensorRT,
+nibabel, pydicom, onnxruntime, scipy, cc3d, pillow, tqdm); torch, TensorRT,
 cuda-python and MONAI are imported lazily by the code that needs them.
 ``import spine_rt`` imports neither torch nor onnxruntime.
 
