@@ -4,7 +4,8 @@
 #
 #   scripts/train_real.sh DATA OUT [--held-out DIR] [--epochs1 N] [--epochs2 N] [--iterations N]
 #                         [--pretrain-phantoms N] [--pretrain-epochs N] [--crop X,Y] [--patch X,Y,Z]
-#                         [--lr-schedule poly|constant] [--threads N] [--seed S] [--overwrite]
+#                         [--lr-schedule poly|constant] [--validation-fraction F] [--threads N] [--seed S]
+#                         [--overwrite]
 #
 # Steps (docs/training.md, "The real-data recipe"):
 #   1. stage one pretrained on phantoms (spine_rt.phantoms, drawn at the scans' own spacing, labels matched
@@ -17,21 +18,22 @@
 #      default (--relabel-levels: on the 5-fold cross-validation it removed every level shift);
 #   5. with --held-out DIR: `spine-rt evaluate OUT/package DIR DIR` (the product path) -> OUT/held_out.json/.csv.
 #
-# The last quarter of DATA's scans in name order is the validation split that picks best.pt.
+# The last quarter of DATA's scans in name order (--validation-fraction) is the validation split that picks
+# best.pt; with --validation-fraction 0 every scan trains and best.pt is picked on the training scans.
 # Defaults: 30 + 10 epochs of 200 steps (6,000 + 2,000 steps) plus 1,000 pretraining steps. From the
 # documented cost of this recipe's steps (402 s of CPU for 2,750 steps, docs/training.md) that is about
 # 25-35 min of CPU on one core plus validation, within an hour on 2 cores; not timed end to end here.
 # Exit codes: those of the spine-rt commands (2 bad input, 3 missing torch/MONAI); 2 for bad arguments.
 set -euo pipefail
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 fail() { echo "train_real.sh: error: $*" >&2; exit 2; }
 
 [[ $# -ge 2 ]] || usage
 DATA=$1 OUT=$2
 shift 2
 HELD_OUT="" EPOCHS1=30 EPOCHS2=10 ITERATIONS=200 PRETRAIN_PHANTOMS=16 PRETRAIN_EPOCHS=5
-CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly THREADS=2 SEED=0 OVERWRITE=""
+CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly VALIDATION=0.25 THREADS=2 SEED=0 OVERWRITE=""
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 || $1 == --overwrite ]] || fail "$1 needs a value"
   case $1 in
@@ -44,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --crop) CROP=$2; shift 2 ;;
     --patch) PATCH=$2; shift 2 ;;
     --lr-schedule) LR_SCHEDULE=$2; shift 2 ;;
+    --validation-fraction) VALIDATION=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --overwrite) OVERWRITE=--overwrite; shift ;;
@@ -54,6 +57,7 @@ for number in "$EPOCHS1" "$EPOCHS2" "$ITERATIONS" "$PRETRAIN_EPOCHS" "$THREADS";
   [[ $number =~ ^[1-9][0-9]*$ ]] || fail "epochs, iterations and threads must be positive integers, got '$number'"
 done
 [[ $LR_SCHEDULE == poly || $LR_SCHEDULE == constant ]] || fail "--lr-schedule must be poly or constant, got '$LR_SCHEDULE'"
+[[ $VALIDATION =~ ^0(\.[0-9]+)?$ ]] || fail "--validation-fraction must be a number in [0, 1), got '$VALIDATION'"
 [[ $PRETRAIN_PHANTOMS =~ ^[0-9]+$ ]] || fail "--pretrain-phantoms must be a non-negative integer"
 [[ -d $DATA ]] || fail "data folder not found: $DATA"
 [[ -f $DATA/labels.json ]] || fail "$DATA/labels.json not found (the label set: {\"0\": \"background\", \"1\": \"L1\", ...})"
@@ -84,12 +88,12 @@ EOF
 fi
 
 echo "== stage one on $DATA"
-spine-rt train stage1 --data "$DATA" --validation-fraction 0.25 --spacing native --crop "$CROP" --batch-size 4 \
+spine-rt train stage1 --data "$DATA" --validation-fraction "$VALIDATION" --spacing native --crop "$CROP" --batch-size 4 \
   --cps-rampup $((EPOCHS1 * ITERATIONS / 2)) --epochs "$EPOCHS1" --spine-augmentation "${INIT[@]}" \
   "${COMMON[@]}" --out "$OUT/stage1"
 
 echo "== stage two on $DATA"
-spine-rt train stage2 --data "$DATA" --validation-fraction 0.25 --stage-one "$OUT/stage1/best.pt" \
+spine-rt train stage2 --data "$DATA" --validation-fraction "$VALIDATION" --stage-one "$OUT/stage1/best.pt" \
   --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" "${COMMON[@]}" --out "$OUT/stage2"
 
 echo "== export (the package takes what training used; the level recount on by default)"

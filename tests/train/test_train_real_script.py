@@ -42,6 +42,8 @@ def test_bad_arguments_exit_2(tmp_path):
     assert result.returncode == 2 and "positive integers" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--lr-schedule", "cosine")
     assert result.returncode == 2 and "--lr-schedule must be poly or constant" in result.stderr
+    result = _run(str(data), str(tmp_path / "out"), "--validation-fraction", "1")
+    assert result.returncode == 2 and "--validation-fraction must be a number in [0, 1)" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--no-such-option", "1")
     assert result.returncode == 2 and "unknown option" in result.stderr
     assert not (tmp_path / "out").exists()
