@@ -267,6 +267,8 @@ def _labelled_structures(labels: np.ndarray):
     6-connected as SciPy's default) gives every label's pieces, sizes and boxes at once.
     """
     found = label_components(labels, connectivity=6)  # InputError (a ValueError) on a bad label map
+    if found.count == 0:
+        return
     owner, sizes, extents = found.owner[1:], found.sizes[1:], found.extents[1:]
     order = np.lexsort((np.arange(found.count), -sizes, owner))  # by label, largest first, then raster order
     starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])

@@ -144,6 +144,15 @@ def test_bad_input_is_a_value_error():
         measure_spine(np.zeros((4, 4, 4), np.float32), np.eye(4), MR_SPINE_LABELS)
 
 
+def test_an_empty_label_map_has_no_structures():
+    from spine_rt.measure import read_spine
+
+    empty = np.zeros((6, 20, 20), np.uint8)
+    assert measure_spine(empty, np.eye(4), MR_SPINE_LABELS).structures == ()
+    reading = read_spine(empty, np.eye(4), MR_SPINE_LABELS, relabel=True)
+    assert reading.measurements.structures == () and reading.level_naming["levels"] == []
+
+
 def test_a_stray_piece_counts_in_the_volume_but_not_in_the_outline():
     """Each structure's outline comes from its largest 6-connected piece; its volume counts every voxel."""
     phantom = spine_mr(5, spacing=(4.4, 0.6, 0.6), noise=0.0, bias=0.0)
