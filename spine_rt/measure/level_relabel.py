@@ -24,11 +24,13 @@ anchor and rewrites names that disagree with the count:
 4. a count name that the label set lacks (above T9 in MRSpineSeg) becomes
    background.
 
-Transitional anatomy is never silently "fixed": where the count and the
-network disagree by the same one-level shift from the first vertebra above
-the anchor upwards (what 6 lumbar vertebrae or a sacralised L5 look like),
-the network's names are kept and the disagreement is reported; elsewhere
-the names are rewritten and every rewrite is reported.
+Transitional anatomy is never silently "fixed": where the count from the
+sacrum and the network disagree by the same one-level shift from the first
+vertebra above it upwards (what 6 lumbar vertebrae or a sacralised L5 look
+like), the network's names are kept and the disagreement is reported;
+elsewhere the names are rewritten and every rewrite is reported. Counted
+from an ``L5`` anchor (a label set without the sacrum) the same shift means
+the network named two vertebrae L5 (or skipped L4) and is rewritten.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
     for piece in long_pieces:
         result.flags.append(LevelFlag("count", [piece.name], f"{piece.name} is about as long as two vertebrae along "
                                       "the spine: a disc may be missing in it, and the count above it one short"))
-    lumbar_shift = _transitional(shifts, anchor, pieces)
+    lumbar_shift = anchor_rank == 0 and _transitional(shifts, anchor, pieces)
     result.transitional = lumbar_shift
     for piece, count_name, shift in shifts:
         text = (f"the network names {piece.name} what the count from {result.anchor} makes {count_name}"
@@ -220,7 +222,13 @@ def _shift(network: str, count: str) -> float | None:
 
 def _transitional(shifts: list[tuple[SpinePiece, str, float | None]], anchor: SpinePiece,
                   pieces: list[SpinePiece]) -> bool:
-    """A one-level shift shared by every disagreeing piece, starting at the first vertebra above the anchor."""
+    """A one-level shift shared by every disagreeing piece, starting at the first vertebra above the anchor.
+
+    Asked only when the anchor is the sacrum, the one anchor that can show transitional anatomy
+    (counted from the sacrum, a lumbarised S1 or a sacralised L5 moves every lumbar name by one). An
+    ``L5`` anchor is the network's own lowest L5: a shift starting right above it means the network
+    gave that name twice (or skipped L4), a naming error rewritten like any other.
+    """
     if not shifts:
         return False
     values = {shift for _, _, shift in shifts}

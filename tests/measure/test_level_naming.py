@@ -159,3 +159,22 @@ def test_pieces_of_scattered_labels_equal_a_per_label_labelling():
         spine_pieces(labels.astype(np.float32), affine, NAMES)
     with pytest.raises(ValueError, match="negative"):
         spine_pieces(labels.astype(np.int16) - 1, affine, NAMES)
+
+
+def test_without_a_sacrum_label_two_l5s_are_recounted_not_called_transitional(phantom):
+    """A label set of L1-L5 only (the developers' scans): the network names true L4 "L5" as well and every
+    level above one too high. Counted from its lowest L5 that is a naming error, rewritten (and reported),
+    not transitional anatomy, which only a count from the sacrum can show."""
+    lumbar = {0: "background", 1: "L1", 2: "L2", 3: "L3", 4: "L4", 5: "L5"}
+    truth = np.zeros_like(phantom.labels)
+    for label, name in lumbar.items():
+        if label:
+            truth[phantom.labels == IDS[name]] = label
+    shifted = truth.copy()
+    for true, named in ((4, 5), (3, 4), (2, 3), (1, 2)):
+        shifted[truth == true] = named
+    recount = relabel_levels(shifted, phantom.affine, lumbar)
+    assert recount.anchor == "L5" and not recount.transitional
+    assert np.array_equal(recount.labels[truth > 0], truth[truth > 0])
+    assert {(r["from"], r["to"]) for r in recount.renamed} >= {("L5", "L4"), ("L4", "L3"), ("L3", "L2"), ("L2", "L1")}
+    assert any("L5" in flag.structures for flag in recount.flags)
