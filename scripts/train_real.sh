@@ -4,8 +4,8 @@
 #
 #   scripts/train_real.sh DATA OUT [--held-out DIR] [--epochs1 N] [--epochs2 N] [--iterations N]
 #                         [--pretrain-phantoms N] [--pretrain-epochs N] [--crop X,Y] [--patch X,Y,Z]
-#                         [--lr-schedule poly|constant] [--validation-fraction F] [--threads N] [--seed S]
-#                         [--overwrite]
+#                         [--lr-schedule poly|constant] [--validation-fraction F] [--members N] [--threads N]
+#                         [--seed S] [--overwrite]
 #
 # Steps (docs/training.md, "The real-data recipe"):
 #   1. stage one pretrained on phantoms (spine_rt.phantoms, drawn at the scans' own spacing, labels matched
@@ -33,7 +33,7 @@ fail() { echo "train_real.sh: error: $*" >&2; exit 2; }
 DATA=$1 OUT=$2
 shift 2
 HELD_OUT="" EPOCHS1=30 EPOCHS2=10 ITERATIONS=200 PRETRAIN_PHANTOMS=16 PRETRAIN_EPOCHS=5
-CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly VALIDATION=0.25 THREADS=2 SEED=0 OVERWRITE=""
+CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly VALIDATION=0.25 MEMBERS=1 THREADS=2 SEED=0 OVERWRITE=""
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 || $1 == --overwrite ]] || fail "$1 needs a value"
   case $1 in
@@ -47,14 +47,15 @@ while [[ $# -gt 0 ]]; do
     --patch) PATCH=$2; shift 2 ;;
     --lr-schedule) LR_SCHEDULE=$2; shift 2 ;;
     --validation-fraction) VALIDATION=$2; shift 2 ;;
+    --members) MEMBERS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --overwrite) OVERWRITE=--overwrite; shift ;;
     *) fail "unknown option $1" ;;
   esac
 done
-for number in "$EPOCHS1" "$EPOCHS2" "$ITERATIONS" "$PRETRAIN_EPOCHS" "$THREADS"; do
-  [[ $number =~ ^[1-9][0-9]*$ ]] || fail "epochs, iterations and threads must be positive integers, got '$number'"
+for number in "$EPOCHS1" "$EPOCHS2" "$ITERATIONS" "$PRETRAIN_EPOCHS" "$THREADS" "$MEMBERS"; do
+  [[ $number =~ ^[1-9][0-9]*$ ]] || fail "epochs, iterations, threads and members must be positive integers, got '$number'"
 done
 [[ $LR_SCHEDULE == poly || $LR_SCHEDULE == constant ]] || fail "--lr-schedule must be poly or constant, got '$LR_SCHEDULE'"
 [[ $VALIDATION =~ ^0(\.[0-9]+)?$ ]] || fail "--validation-fraction must be a number in [0, 1), got '$VALIDATION'"
@@ -66,10 +67,29 @@ if [[ -e $OUT/package && -z $OVERWRITE ]]; then fail "$OUT/package exists (give 
 command -v spine-rt >/dev/null || fail "spine-rt is not on PATH (activate the environment with spine-rt[train,export])"
 
 mkdir -p "$OUT"
-COMMON=(--preset tiny --lr-schedule "$LR_SCHEDULE" --seed "$SEED" --threads "$THREADS" --iterations "$ITERATIONS" --no-progress)
-[[ -n $OVERWRITE ]] && COMMON+=(--overwrite)
+train_member() {  # train_member DIR SEED: pretraining, stage one, stage two of one member into DIR
+  local dir=$1 seed=$2
+  local common=(--preset tiny --lr-schedule "$LR_SCHEDULE" --seed "$seed" --threads "$THREADS" --iterations "$ITERATIONS"
+                --no-progress)
+  [[ -n $OVERWRITE ]] && common+=(--overwrite)
+  local init=()
+  mkdir -p "$dir"
+  if [[ $PRETRAIN_PHANTOMS -gt 0 ]]; then
+    echo "== stage one pretraining: $PRETRAIN_PHANTOMS phantoms at $SPACING mm (seed $seed)"
+    spine-rt train stage1 --phantoms "$PRETRAIN_PHANTOMS" --labels "$DATA/labels.json" --spacing "$SPACING" \
+      --crop "$CROP" --batch-size 4 --cps-rampup 500 --epochs "$PRETRAIN_EPOCHS" --spine-augmentation \
+      "${common[@]}" --out "$dir/pretrain_stage1"
+    init=(--init "$dir/pretrain_stage1/best.pt")
+  fi
+  echo "== stage one on $DATA (seed $seed)"
+  spine-rt train stage1 --data "$DATA" --validation-fraction "$VALIDATION" --spacing native --crop "$CROP" \
+    --batch-size 4 --cps-rampup $((EPOCHS1 * ITERATIONS / 2)) --epochs "$EPOCHS1" --spine-augmentation "${init[@]}" \
+    "${common[@]}" --out "$dir/stage1"
+  echo "== stage two on $DATA (seed $seed)"
+  spine-rt train stage2 --data "$DATA" --validation-fraction "$VALIDATION" --stage-one "$dir/stage1/best.pt" \
+    --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" "${common[@]}" --out "$dir/stage2"
+}
 
-INIT=()
 if [[ $PRETRAIN_PHANTOMS -gt 0 ]]; then
   # the phantoms are drawn at the real scans' own spacing, so the pretrained filters see the same grid
   SPACING=$(python - "$DATA" <<'EOF'
@@ -80,25 +100,36 @@ from spine_rt.train.volumes import native_spacing
 print(",".join(f"{s:.6g}" for s in native_spacing(read_image(find_labelled_scans(sys.argv[1])[0].image))))
 EOF
 )
-  echo "== stage one pretraining: $PRETRAIN_PHANTOMS phantoms at $SPACING mm"
-  spine-rt train stage1 --phantoms "$PRETRAIN_PHANTOMS" --labels "$DATA/labels.json" --spacing "$SPACING" \
-    --crop "$CROP" --batch-size 4 --cps-rampup 500 --epochs "$PRETRAIN_EPOCHS" --spine-augmentation \
-    "${COMMON[@]}" --out "$OUT/pretrain_stage1"
-  INIT=(--init "$OUT/pretrain_stage1/best.pt")
 fi
 
-echo "== stage one on $DATA"
-spine-rt train stage1 --data "$DATA" --validation-fraction "$VALIDATION" --spacing native --crop "$CROP" --batch-size 4 \
-  --cps-rampup $((EPOCHS1 * ITERATIONS / 2)) --epochs "$EPOCHS1" --spine-augmentation "${INIT[@]}" \
-  "${COMMON[@]}" --out "$OUT/stage1"
-
-echo "== stage two on $DATA"
-spine-rt train stage2 --data "$DATA" --validation-fraction "$VALIDATION" --stage-one "$OUT/stage1/best.pt" \
-  --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" "${COMMON[@]}" --out "$OUT/stage2"
+CHECKPOINTS=()
+if [[ $MEMBERS -eq 1 ]]; then
+  train_member "$OUT" "$SEED"
+  CHECKPOINTS=(--checkpoint stage1="$OUT/stage1/best.pt" --checkpoint stage2="$OUT/stage2/best.pt")
+else
+  # the members train side by side (seeds SEED, SEED+1, ...), each with --threads threads; logs in OUT/memberM/log.txt
+  PIDS=()
+  for member in $(seq 1 "$MEMBERS"); do
+    mkdir -p "$OUT/member$member"
+    echo "== member $member of $MEMBERS (seed $((SEED + member - 1))): log in $OUT/member$member/log.txt"
+    train_member "$OUT/member$member" $((SEED + member - 1)) > "$OUT/member$member/log.txt" 2>&1 &
+    PIDS+=($!)
+  done
+  FAILED=""
+  for member in $(seq 1 "$MEMBERS"); do
+    wait "${PIDS[$((member - 1))]}" || FAILED="$FAILED $member"
+  done
+  [[ -z $FAILED ]] || { echo "train_real.sh: error: member(s)$FAILED failed (see $OUT/memberM/log.txt)" >&2; exit 1; }
+  for member in $(seq 1 "$MEMBERS"); do
+    CHECKPOINTS+=(--checkpoint stage1="$OUT/member$member/stage1/best.pt")
+  done
+  for member in $(seq 1 "$MEMBERS"); do  # stage-two fold m is paired with stage-one fold m
+    CHECKPOINTS+=(--checkpoint stage2="$OUT/member$member/stage2/best.pt")
+  done
+fi
 
 echo "== export (the package takes what training used; the level recount on by default)"
-spine-rt export sshsnet --checkpoint stage1="$OUT/stage1/best.pt" --checkpoint stage2="$OUT/stage2/best.pt" \
-  --relabel-levels --out "$OUT/package" $OVERWRITE
+spine-rt export sshsnet "${CHECKPOINTS[@]}" --relabel-levels --out "$OUT/package" $OVERWRITE
 
 if [[ -n $HELD_OUT ]]; then
   echo "== held-out evaluation through the package"

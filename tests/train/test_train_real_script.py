@@ -42,6 +42,8 @@ def test_bad_arguments_exit_2(tmp_path):
     assert result.returncode == 2 and "positive integers" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--lr-schedule", "cosine")
     assert result.returncode == 2 and "--lr-schedule must be poly or constant" in result.stderr
+    result = _run(str(data), str(tmp_path / "out"), "--members", "0")
+    assert result.returncode == 2 and "members must be positive integers" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--validation-fraction", "1")
     assert result.returncode == 2 and "--validation-fraction must be a number in [0, 1)" in result.stderr
     result = _run(str(data), str(tmp_path / "out"), "--no-such-option", "1")
@@ -75,6 +77,26 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
     assert (out / "held_out.csv").read_text().startswith("case,structure,dice")
     result = _run(str(data), str(out), "--epochs1", "1")
     assert result.returncode == 2 and "exists" in result.stderr  # no silent overwrite of the package
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_two_members_train_side_by_side_into_one_two_fold_package(shared_data, tmp_path):
+    pytest.importorskip("monai")
+    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02"])
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    out = tmp_path / "out"
+    result = _run(str(data), str(out), "--members", "2", "--epochs1", "1", "--epochs2", "1", "--iterations", "1",
+                  "--pretrain-phantoms", "0", "--threads", "1", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((out / "package" / "manifest.json").read_text())
+    for stage in ("stage1", "stage2"):
+        assert {graph["fold"] for graph in manifest["stages"][stage]["graphs"] if "fold" in graph} == {0, 1}
+    assert manifest["postprocessing"] == {"relabel_levels": True}
+    seeds = [json.loads((out / f"member{m}" / "stage1" / "training_log.json").read_text())["training"]["seed"]
+             for m in (1, 2)]
+    assert seeds == [3, 4]
+    assert "member 2 of 2" in result.stdout and (out / "member2" / "log.txt").is_file()
 
 
 def test_cross_validation_bad_arguments_exit_2(tmp_path):
