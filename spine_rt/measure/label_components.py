@@ -44,6 +44,22 @@ class LabelComponents:
         return slice(i0, i1 + 1), slice(j0, j1 + 1), slice(k0, k1 + 1)
 
 
+def checked_label_map(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as an array, after checking it is a 3D map of non-negative integers.
+
+    Raises:
+        InputError: another shape or dtype, or a negative label.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise InputError(f"a label map must be 3D, got shape {labels.shape}")
+    if labels.dtype.kind not in "iu" or labels.dtype.itemsize > 8:
+        raise InputError(f"labels must be an integer array, got {labels.dtype}")
+    if labels.size and int(labels.min()) < 0:
+        raise InputError("labels must not be negative")
+    return labels
+
+
 def label_components(labels: np.ndarray, connectivity: int = 26) -> LabelComponents:
     """Connected pieces of every non-zero label of ``labels`` (see the module docstring).
 
@@ -56,13 +72,7 @@ def label_components(labels: np.ndarray, connectivity: int = 26) -> LabelCompone
     """
     import cc3d
 
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise InputError(f"a label map must be 3D, got shape {labels.shape}")
-    if labels.dtype.kind not in "iu" or labels.dtype.itemsize > 8:
-        raise InputError(f"labels must be an integer array, got {labels.dtype}")
-    if labels.size and int(labels.min()) < 0:
-        raise InputError("labels must not be negative")
+    labels = checked_label_map(labels)
     pieces, count = cc3d.connected_components(labels, connectivity=connectivity, return_N=True,
                                               out_dtype=np.uint32)
     stats = cc3d.statistics(pieces, no_slice_conversion=True)

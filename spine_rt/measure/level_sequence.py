@@ -17,8 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from spine_rt.anatomy.levels import structure_kind
-from spine_rt.errors import InputError
-from spine_rt.measure.label_components import label_components
+from spine_rt.measure.label_components import checked_label_map, label_components
 
 #: pieces smaller than this (voxels) are specks, left out of the order (unless a label has nothing else)
 MIN_PIECE_VOXELS = 4
@@ -87,11 +86,7 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
         labels: ``(I, J, K)`` integer label map; affine: 4x4 voxel -> world mm; names: label id -> name.
     """
     affine = np.asarray(affine, dtype=np.float64)
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise InputError(f"labels must be an integer array, got {labels.dtype}")
-    if labels.size and int(labels.min()) < 0:
-        raise InputError("labels must not be negative")
+    labels = checked_label_map(labels)  # before the lookup below indexes with it
     top = int(labels.max(initial=0))
     spine = np.zeros(top + 1, np.uint16)  # label id -> itself where it is a spine structure, else 0
     for label in range(1, top + 1):

@@ -31,6 +31,14 @@ def _link(folder: Path, data: Path, names: list[str]) -> Path:
     return folder
 
 
+def _two_scans(shared_data: Path, tmp_path: Path) -> Path:
+    """vb3_01 and vb3_02 with labels.json in a training folder (skips without MONAI)."""
+    pytest.importorskip("monai")
+    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02"])
+    (data / "labels.json").write_text(json.dumps(LABELS))
+    return data
+
+
 def test_bad_arguments_exit_2(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -54,9 +62,7 @@ def test_bad_arguments_exit_2(tmp_path):
 @pytest.mark.torch
 @pytest.mark.slow
 def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
-    pytest.importorskip("monai")
-    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02"])
-    (data / "labels.json").write_text(json.dumps(LABELS))
+    data = _two_scans(shared_data, tmp_path)
     held_out = _link(tmp_path / "held_out", shared_data, ["vb3_09"])
     out = tmp_path / "out"
     result = _run(str(data), str(out), "--held-out", str(held_out), "--epochs1", "1", "--epochs2", "1",
@@ -82,9 +88,7 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
 @pytest.mark.torch
 @pytest.mark.slow
 def test_two_members_train_side_by_side_into_one_two_fold_package(shared_data, tmp_path):
-    pytest.importorskip("monai")
-    data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02"])
-    (data / "labels.json").write_text(json.dumps(LABELS))
+    data = _two_scans(shared_data, tmp_path)
     out = tmp_path / "out"
     result = _run(str(data), str(out), "--members", "2", "--epochs1", "1", "--epochs2", "1", "--iterations", "1",
                   "--pretrain-phantoms", "0", "--threads", "1", "--seed", "3")
