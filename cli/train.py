@@ -106,6 +106,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_common(stage2, mr=True)
     stage2.add_argument("--stage-one", metavar="CKPT", help="the stage-one checkpoint (a stage1 run's best.pt)")
     stage2.add_argument("--patch", metavar="X,Y,Z", help="patch size, X and Y multiples of 16 (192,192,12)")
+    stage2.add_argument("--spine-augmentation", action="store_true",
+                        help="also vary the MR channel's contrast (gamma, bias field), as stage one's "
+                        "--spine-augmentation: for few scans of one site")
     stage2.set_defaults(run=run)
 
     mbnet = recipes.add_parser("mbnet", help="MBNet: X-ray segmentation + 18 inspection values",
@@ -225,6 +228,9 @@ def _train_stage_two(args: argparse.Namespace, options, resume, out: str):
     recipe = StageTwoRecipe(**_given(
         preset=resume["config"]["preset"] if resume is not None else args.preset,
         batch_size=args.batch_size,
+        contrast_augmentation=(args.spine_augmentation
+                               or (resume["settings"].get("contrast_augmentation") if resume is not None else None)
+                               or None),
     ), patch_size=patch, augment=not args.no_augment)
     return recipe.train(data, stage_one, out, options, resume, args.overwrite, _print_epoch)
 

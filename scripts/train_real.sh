@@ -12,7 +12,7 @@
 #      to DATA/labels.json by name), unless --pretrain-phantoms 0;
 #   2. stage one on DATA (CPS + CutMix, native spacing, --spine-augmentation: shift along the spine,
 #      field-of-view cuts, gamma and bias field), started from the pretrained weights (--init);
-#   3. stage two on DATA with that stage one frozen;
+#   3. stage two on DATA with that stage one frozen (--spine-augmentation: gamma and bias field on the MR);
 #   4. `spine-rt export sshsnet` of both best.pt: the package runs the grid, window sizes, labels and
 #      normalisation the networks were trained and validated with, and records the level recount as its
 #      default (--relabel-levels: on the 5-fold cross-validation it removed every level shift);
@@ -87,7 +87,7 @@ train_member() {  # train_member DIR SEED: pretraining, stage one, stage two of 
     "${common[@]}" --out "$dir/stage1"
   echo "== stage two on $DATA (seed $seed)"
   spine-rt train stage2 --data "$DATA" --validation-fraction "$VALIDATION" --stage-one "$dir/stage1/best.pt" \
-    --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" "${common[@]}" --out "$dir/stage2"
+    --patch "$PATCH" --batch-size 4 --epochs "$EPOCHS2" --spine-augmentation "${common[@]}" --out "$dir/stage2"
 }
 
 if [[ $PRETRAIN_PHANTOMS -gt 0 ]]; then

@@ -162,9 +162,16 @@ class SliceAugmentation:
 
 
 def augment_patch(
-    image: np.ndarray, features: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    image: np.ndarray, features: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+    contrast: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Augment one patch: ``image (1 + C, X, Y, Z)``, ``features (F, X/4, Y/4, Z)``, ``labels (X, Y, Z)``.
+
+    ``contrast=True`` (``spine-rt train stage2 --spine-augmentation``) first changes the MR channel's
+    contrast as stage one's spine augmentation does: gamma in :data:`GAMMA_RANGE` keeping the patch's
+    mean and standard deviation (p = 0.3, MONAI ``AdjustContrast``) and a smooth multiplicative bias
+    field (p = 0.3, MONAI ``RandBiasField``, coefficients :data:`BIAS_FIELD_COEFFICIENTS`); the
+    background (MR exactly 0) stays 0. The stage-one channels are not changed.
 
     Returns new arrays (the inputs are not modified).
     """
@@ -173,11 +180,33 @@ def augment_patch(
     if rng.random() < 0.5:
         image, features, labels = image[..., ::-1], features[..., ::-1], labels[..., ::-1]
     image = np.array(image, dtype=np.float32)
+    if contrast:
+        image[0] = _patch_contrast(image[0], rng)
     if rng.random() < 0.5:
         image[0] *= 1.0 + rng.uniform(-INTENSITY_SCALE, INTENSITY_SCALE)
     if rng.random() < 0.2:
         image[0] += rng.normal(0.0, NOISE_STD, size=image[0].shape).astype(np.float32)
     return image, np.ascontiguousarray(features), np.ascontiguousarray(labels)
+
+
+def _patch_contrast(mr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gamma and bias field of one ``(X, Y, Z)`` MR patch (see :func:`augment_patch`), drawn from ``rng``."""
+    do_gamma, do_bias = rng.random() < 0.3, rng.random() < 0.3
+    if not (do_gamma or do_bias):
+        return mr
+    transforms = require("monai.transforms", "augmenting training samples")
+    background = mr == 0
+    channel = mr[None]
+    if do_gamma:
+        gamma = float(rng.uniform(*GAMMA_RANGE))
+        channel = transforms.AdjustContrast(gamma, retain_stats=True)(channel)
+    if do_bias:
+        bias = transforms.RandBiasField(coeff_range=BIAS_FIELD_COEFFICIENTS, prob=1.0)
+        bias.set_random_state(seed=int(rng.integers(2**31)))
+        channel = bias(channel)
+    out = np.asarray(channel.numpy() if hasattr(channel, "numpy") else channel, dtype=np.float32)[0]
+    out[background] = 0.0
+    return out
 
 
 # -- CutMix masks ------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ class StageTwoRecipe:
         patch_size: ``(X, Y, Z)`` voxels at full resolution; ``X, Y`` multiples of 16.
         batch_size: patches per step (>= 2: batch norm after DeepLab's image pooling).
         augment: random flips and intensity changes.
+        contrast_augmentation: also gamma and bias field on the MR channel (``--spine-augmentation``;
+            :func:`spine_rt.train.augmentation.augment_patch`).
         stage_one_batch_size: slices per stage-one forward pass when caching its maps.
         validation_batch_size: windows per forward pass in validation.
     """
@@ -116,6 +118,7 @@ class StageTwoRecipe:
     patch_size: tuple[int, int, int] = DEFAULT_PATCH_SIZE
     batch_size: int = 2
     augment: bool = True
+    contrast_augmentation: bool = False
     stage_one_batch_size: int = 8
     validation_batch_size: int = 2
 
@@ -219,7 +222,7 @@ class StageTwoTask:
         for draw in self.sampler.draws(self.settings.batch_size, self.rng):
             patch = self.patch(self.training[draw.volume], draw.start)
             if self.settings.augment:
-                patch = augment_patch(*patch, self.rng)
+                patch = augment_patch(*patch, self.rng, contrast=self.settings.contrast_augmentation)
             for store, value in zip((images, features, labels), patch):
                 store.append(value)
         to = self.device.device

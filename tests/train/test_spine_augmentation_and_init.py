@@ -60,6 +60,35 @@ def test_without_spine_augmentation_the_draws_are_unchanged():
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
 
 
+def test_stage_two_contrast_changes_only_the_mr_channel_inside_the_body():
+    pytest.importorskip("monai")
+    from spine_rt.train.augmentation import augment_patch
+
+    rng_data = np.random.default_rng(0)
+    image = np.zeros((3, 32, 32, 4), np.float32)
+    body = np.zeros((32, 32, 4), bool)
+    body[4:28, 4:28] = True  # the same after either flip
+    image[0][body] = rng_data.normal(1.0, 0.5, int(body.sum())).astype(np.float32)
+    image[1:] = rng_data.random((2, 32, 32, 4)).astype(np.float32)
+    features = rng_data.random((2, 8, 8, 4)).astype(np.float32)
+    labels = np.zeros((32, 32, 4), np.int64)
+    labels[8:20, 8:20] = 1
+    changed = 0
+    for seed in range(30):
+        plain = augment_patch(image, features, labels, np.random.default_rng(seed))
+        varied = augment_patch(image, features, labels, np.random.default_rng(seed), contrast=True)
+        again = augment_patch(image, features, labels, np.random.default_rng(seed), contrast=True)
+        for a, b in zip(varied, again):
+            np.testing.assert_array_equal(a, b)  # reproducible from the recipe's generator
+        np.testing.assert_array_equal(varied[1], plain[1])  # features: the same flips, no contrast
+        np.testing.assert_array_equal(varied[2], plain[2])
+        np.testing.assert_array_equal(varied[0][1:], plain[0][1:])  # stage one's probabilities untouched
+        mr_plain, mr_varied = plain[0][0], varied[0][0]
+        assert np.all(np.abs(mr_varied[~body]) < 0.3)  # the background stays 0 (up to the noise step)
+        changed += not np.allclose(mr_varied, mr_plain, atol=0.05)
+    assert changed >= 8
+
+
 def test_init_starts_from_another_runs_weights(phantom_data, tmp_path):
     import torch
 

@@ -37,8 +37,12 @@ def test_stage1_stage2_and_resume_from_the_command_line(tmp_path, capsys):
     run2 = tmp_path / "stage2"
     assert main.main(["train", "stage2", "--phantoms", "2", "--iterations", "2", "--stage-one", str(run1 / "best.pt"),
                       "--preset", "tiny", "--patch", "32,32,12", "--batch-size", "2", "--no-progress",
-                      "--out", str(run2)]) == 0
+                      "--spine-augmentation", "--out", str(run2)]) == 0
     assert "wrote" in capsys.readouterr().out and (run2 / "last.pt").is_file()
+    from spine_rt.train.checkpoints import read_training_checkpoint
+
+    settings = read_training_checkpoint(run2 / "last.pt", "stage2")["settings"]
+    assert settings["contrast_augmentation"] is True  # recorded, and taken again by a resumed run
 
 
 def test_mbnet_from_the_command_line(tmp_path, capsys):
