@@ -9,7 +9,8 @@
 # and trains on the rest. OUT/fold<k>/{data,held} are
 # symlinks, OUT/fold<k>/out the recipe's output (package, held_out.json), OUT/fold<k>/log.txt its log,
 # OUT/summary.json the cases of every fold (mean, median, worst, level-shifted cases).
-# --parallel N runs N folds at once (give each --threads 1 on a 2-core machine: --parallel 2 --threads 1).
+# --parallel N runs N folds at once; each fold trains train_real.sh's two members with one thread each,
+# so on a 2-core machine keep --parallel 1 (or --parallel 2 --members 1 --threads 1).
 # docs/training.md, "Cross-validation", has the figures measured with it. Exit 2 on bad arguments.
 set -euo pipefail
 

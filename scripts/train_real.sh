@@ -13,16 +13,19 @@
 #   2. stage one on DATA (CPS + CutMix, native spacing, --spine-augmentation: shift along the spine,
 #      field-of-view cuts, gamma and bias field), started from the pretrained weights (--init);
 #   3. stage two on DATA with that stage one frozen (--spine-augmentation: gamma and bias field on the MR);
-#   4. `spine-rt export sshsnet` of both best.pt: the package runs the grid, window sizes, labels and
+#   (1-3 run for --members N copies side by side, seeds SEED, SEED+1, ...: 2 by default, one thread each)
+#   4. `spine-rt export sshsnet` of the best.pt files (the members as the folds of one package, their
+#      outputs averaged): the package runs the grid, window sizes, labels and
 #      normalisation the networks were trained and validated with, and records the level recount as its
 #      default (--relabel-levels: on the 5-fold cross-validation it removed every level shift);
 #   5. with --held-out DIR: `spine-rt evaluate OUT/package DIR DIR` (the product path) -> OUT/held_out.json/.csv.
 #
 # The last quarter of DATA's scans in name order (--validation-fraction) is the validation split that picks
 # best.pt; with --validation-fraction 0 every scan trains and best.pt is picked on the training scans.
-# Defaults: 30 + 10 epochs of 200 steps (6,000 + 2,000 steps) plus 1,000 pretraining steps. From the
-# documented cost of this recipe's steps (402 s of CPU for 2,750 steps, docs/training.md) that is about
-# 25-35 min of CPU on one core plus validation, within an hour on 2 cores; not timed end to end here.
+# Defaults: 30 + 10 epochs of 200 steps (6,000 + 2,000 steps) plus 1,000 pretraining steps, two members
+# with one thread each (--members 2 --threads 1): 28-29 min wall on a 2-core Xeon for the whole recipe
+# with its held-out evaluation (5-fold cross-validation, docs/training.md); --members 1 --threads 2 trains
+# one network in about the same time, for a package that runs twice as fast.
 # Exit codes: those of the spine-rt commands (2 bad input, 3 missing torch/MONAI); 2 for bad arguments.
 set -euo pipefail
 
@@ -33,7 +36,7 @@ fail() { echo "train_real.sh: error: $*" >&2; exit 2; }
 DATA=$1 OUT=$2
 shift 2
 HELD_OUT="" EPOCHS1=30 EPOCHS2=10 ITERATIONS=200 PRETRAIN_PHANTOMS=16 PRETRAIN_EPOCHS=5
-CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly VALIDATION=0.25 MEMBERS=1 THREADS=2 SEED=0 OVERWRITE=""
+CROP=112,112 PATCH=64,64,12 LR_SCHEDULE=poly VALIDATION=0.25 MEMBERS=2 THREADS=1 SEED=0 OVERWRITE=""
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 || $1 == --overwrite ]] || fail "$1 needs a value"
   case $1 in

@@ -66,7 +66,8 @@ def test_the_recipe_end_to_end_on_two_real_scans(shared_data, tmp_path):
     held_out = _link(tmp_path / "held_out", shared_data, ["vb3_09"])
     out = tmp_path / "out"
     result = _run(str(data), str(out), "--held-out", str(held_out), "--epochs1", "1", "--epochs2", "1",
-                  "--iterations", "1", "--pretrain-phantoms", "1", "--pretrain-epochs", "1", "--threads", "1")
+                  "--iterations", "1", "--pretrain-phantoms", "1", "--pretrain-epochs", "1", "--threads", "1",
+                  "--members", "1")  # the default two members: test_two_members_train_side_by_side_...
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((out / "package" / "manifest.json").read_text())
     assert manifest["stages"]["stage1"]["patch_size"] == [112, 112]
@@ -126,8 +127,9 @@ def test_cross_validation_rotates_the_held_out_scans_and_summarises(shared_data,
     data = _link(tmp_path / "data", shared_data, ["vb3_01", "vb3_02", "vb3_03", "vb3_04"])
     (data / "labels.json").write_text(json.dumps(LABELS))
     out = tmp_path / "cv"
-    result = _run(str(data), str(out), "--folds", "2", "--parallel", "2", "--threads", "1", "--epochs1", "1",
-                  "--epochs2", "1", "--iterations", "1", "--pretrain-phantoms", "0", script=CROSS_VALIDATION)
+    result = _run(str(data), str(out), "--folds", "2", "--parallel", "2", "--threads", "1", "--members", "1",
+                  "--epochs1", "1", "--epochs2", "1", "--iterations", "1", "--pretrain-phantoms", "0",
+                  script=CROSS_VALIDATION)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert sorted(path.name for path in (out / "fold1" / "held").glob("*_image.nii.gz")) == [
         "vb3_01_image.nii.gz", "vb3_02_image.nii.gz"]
