@@ -23,9 +23,9 @@
 # The last quarter of DATA's scans in name order (--validation-fraction) is the validation split that picks
 # best.pt; with --validation-fraction 0 every scan trains and best.pt is picked on the training scans.
 # Defaults: 30 + 10 epochs of 200 steps (6,000 + 2,000 steps) plus 1,000 pretraining steps, two members
-# with one thread each (--members 2 --threads 1): 28-29 min wall on a 2-core Xeon for the whole recipe
-# with its held-out evaluation (5-fold cross-validation, docs/training.md); --members 1 --threads 2 trains
-# one network in about the same time, for a package that runs twice as fast.
+# with one thread each (--members 2 --threads 1): 26-29 min wall per one-thread member with its held-out
+# evaluation on a 2-core Xeon (5-fold cross-validation, docs/training.md), the two side by side;
+# --members 1 --threads 2 trains one network in about the same time, for a package that runs faster.
 # Exit codes: those of the spine-rt commands (2 bad input, 3 missing torch/MONAI); 2 for bad arguments.
 set -euo pipefail
 
