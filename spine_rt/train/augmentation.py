@@ -43,7 +43,10 @@ commute with the 4x coarser feature grid:
 * left-right mirror (reversed slice order, axis ``Z``), p = 0.5;
 * MR channel only: intensity scaling by up to 10 % (p = 0.5) and Gaussian
   noise of standard deviation 0.05 (p = 0.2), MONAI's ``RandScaleIntensity``
-  and ``RandGaussianNoise`` rules, drawn from the recipe's generator.
+  and ``RandGaussianNoise`` rules, drawn from the recipe's generator;
+* with ``contrast=True`` (``spine-rt train stage2 --spine-augmentation``),
+  before those: the stage-one spine augmentation's gamma and bias field on
+  the MR channel (see :func:`augment_patch`).
 
 **CutMix masks.** CutMix box masks for cross pseudo supervision (SEEDS: 3 boxes covering 25-50 % of
 the area).
@@ -80,6 +83,8 @@ FIELD_OF_VIEW_CUT_SHARE = 0.25
 FIELD_OF_VIEW_PROBABILITY = 0.3
 GAMMA_RANGE = (0.7, 1.5)
 BIAS_FIELD_COEFFICIENTS = (0.0, 0.3)
+#: chance of each contrast change (gamma, bias field), stage one and stage two alike
+CONTRAST_PROBABILITY = 0.3
 
 
 class SliceAugmentation:
@@ -99,8 +104,8 @@ class SliceAugmentation:
         ] if spine else []
         # contrast before any spatial change and before the noise, so the background can be kept at 0
         self._contrast = transforms.Compose([
-            transforms.RandAdjustContrastd("image", prob=0.3, gamma=GAMMA_RANGE, retain_stats=True),
-            transforms.RandBiasFieldd("image", prob=0.3, coeff_range=BIAS_FIELD_COEFFICIENTS),
+            transforms.RandAdjustContrastd("image", prob=CONTRAST_PROBABILITY, gamma=GAMMA_RANGE, retain_stats=True),
+            transforms.RandBiasFieldd("image", prob=CONTRAST_PROBABILITY, coeff_range=BIAS_FIELD_COEFFICIENTS),
         ]) if spine else None
         self._transform = transforms.Compose([*spine_transforms,
             transforms.RandFlipd(keys, prob=0.5, spatial_axis=1, allow_missing_keys=True),
@@ -169,8 +174,9 @@ def augment_patch(
 
     ``contrast=True`` (``spine-rt train stage2 --spine-augmentation``) first changes the MR channel's
     contrast as stage one's spine augmentation does: gamma in :data:`GAMMA_RANGE` keeping the patch's
-    mean and standard deviation (p = 0.3, MONAI ``AdjustContrast``) and a smooth multiplicative bias
-    field (p = 0.3, MONAI ``RandBiasField``, coefficients :data:`BIAS_FIELD_COEFFICIENTS`); the
+    mean and standard deviation (p = :data:`CONTRAST_PROBABILITY`, MONAI ``AdjustContrast``) and a smooth
+    multiplicative bias field (p = :data:`CONTRAST_PROBABILITY`, MONAI ``RandBiasField``, coefficients
+    :data:`BIAS_FIELD_COEFFICIENTS`); the
     background (MR exactly 0) stays 0. The stage-one channels are not changed.
 
     Returns new arrays (the inputs are not modified).
@@ -191,7 +197,7 @@ def augment_patch(
 
 def _patch_contrast(mr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Gamma and bias field of one ``(X, Y, Z)`` MR patch (see :func:`augment_patch`), drawn from ``rng``."""
-    do_gamma, do_bias = rng.random() < 0.3, rng.random() < 0.3
+    do_gamma, do_bias = rng.random() < CONTRAST_PROBABILITY, rng.random() < CONTRAST_PROBABILITY
     if not (do_gamma or do_bias):
         return mr
     transforms = require("monai.transforms", "augmenting training samples")
