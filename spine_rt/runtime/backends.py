@@ -51,8 +51,9 @@ FALLBACK_ON_BUILD_FAILURE: tuple[str, ...] = ("tensorrt",)
 
 Built = TypeVar("Built")
 
-#: why ``auto`` prefers OpenVINO on the CPU (figures: benchmarks/RESULTS.md, 2026-12-07)
-OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: 6.6x onnxruntime's "
+#: why ``auto`` prefers OpenVINO on the CPU (figures: benchmarks/RESULTS.md, "Paper-size stage two on a quiet
+#: machine, after the denormal fix", 2026-12-07)
+OPENVINO_FIRST_REASON = ("openvino is the fastest CPU engine measured (paper-size stage two: 1.25x onnxruntime's "
                          "speed, same FP32 graph, same labels)")
 
 #: how to get onnxruntime's CUDA provider (the CPU and GPU wheels cannot live side by side).
