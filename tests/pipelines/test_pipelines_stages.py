@@ -223,6 +223,42 @@ def test_host_threads_give_the_sequential_result(folds):
     assert rows[True] == rows[False]
 
 
+def test_stage_one_stitched_on_a_worker_thread_gives_the_sequential_maps():
+    """Tiled slices (overlapping Gaussian windows), two folds, batches handed out in two steps as the slab loop
+    does: stitching on a worker thread gives the same maps, fold mean and call count; every batch is stitched
+    when the step's generator ends; a runner output of the wrong shape raises in the caller."""
+    from spine_rt.pipelines.schedules.stage_one import StageOne
+
+    rng = np.random.default_rng(5)
+    volume = rng.random((96, 160, 5)).astype(np.float32) * 2
+    grid = PatchGrid.plan((96, 160), (64, 128), overlap=0.25, alignment=4)
+    runs = {}
+    for threads in (False, True):
+        one = StageOne(stage_one_runners([ThresholdStageOne(0.5), ThresholdStageOne(1.5)], patch=(64, 128)),
+                       volume, 1, grid, 3, host_threads=threads)
+        assert one.host_threads is threads
+        split = one.batches() // 2
+        one.run(range(split))
+        assert one.calls == split  # the first step's batches are all stitched when it returns
+        one.run(range(split, one.batches()))
+        one.average_folds(slice(0, 96))
+        runs[threads] = one
+    assert runs[True].calls == runs[False].calls == runs[True].batches() > 3
+    for (p1, f1), (p0, f0) in zip(runs[True].outputs(), runs[False].outputs()):
+        np.testing.assert_array_equal(p1, p0)
+        np.testing.assert_array_equal(f1, f0)
+    np.testing.assert_array_equal(runs[True].fold_mean, runs[False].fold_mean)
+
+    class ShortStageOne(ThresholdStageOne):
+        def infer(self, feed):
+            outputs = super().infer(feed)
+            return {"probabilities": outputs["probabilities"][..., :-4], "features": outputs["features"]}
+
+    broken = StageOne(stage_one_runners([ShortStageOne()], patch=(64, 128)), volume, 1, grid, 3, host_threads=True)
+    with pytest.raises(InputError, match="stage one returned"):
+        broken.run(range(broken.batches()))
+
+
 def test_an_error_in_a_host_thread_reaches_the_caller():
     class BrokenStageTwo(ConstantStageTwo):
         def infer(self, feed):

@@ -63,7 +63,8 @@ class FastSchedule:
         roi: run stage two only near stage one's foreground.
         roi_margin_mm: dilation of the foreground (mm).
         overlap: overlap of stage-two windows (fraction of the patch).
-        host_threads: numpy: build stage two's inputs and blend its outputs on worker threads.
+        host_threads: numpy: blend stage one's outputs, build stage two's inputs and blend its outputs on
+            worker threads beside the network calls.
         device: ``None``: numpy arrays on the host; else torch tensors on this device (the runners').
         lanes: 2: stage one one slab ahead of stage two (two CUDA streams on a CUDA device).
         sliced: cut the work into slabs along ``X`` (``False``: one slab).
@@ -133,7 +134,7 @@ class FastSchedule:
         log = trace if trace is not None else []
         seconds = {"stage_one": 0.0, "roi": 0.0, "stage_two": 0.0}
         one = StageOne(self.stage_one, arrays.volume, plan.factor, plan.stage_one_grid, plan.stage_one_batch_size,
-                       self.maps_dtype)
+                       self.maps_dtype, host_threads=self.host_threads and self.device is None)
         fusion = Fusion(arrays.backend, plan.shape, lambda rows: full_resolution_rows(
             arrays.backend.slices_last(one.fold_mean), plan.factor, rows, plan.shape[1]))
         stage_two: list[StageTwo] = []  # made once stage one's first outputs say the classes

@@ -1,8 +1,10 @@
-"""Whether stage two's host work runs on worker threads beside the backend.
+"""Whether the fast schedule's host work runs on worker threads beside the backend.
 
 With ``host_threads`` on, :class:`~spine_rt.pipelines.schedules.stage_two.StageTwo`
 builds the next batch's inputs and blends the previous batch's outputs on two
-worker threads while the backend runs the current batch (same result). That
+worker threads while the backend runs the current batch, and
+:class:`~spine_rt.pipelines.schedules.stage_one.StageOne` stitches each batch's
+windows on a worker while the next batch runs (same result). That
 pays where a core is free for them, and costs one more batch of inputs and
 outputs in memory (about 290 MB for 4 x 21 x 192 x 192 x 12 patches). The
 default (``None``) turns it on when the process may use more than one CPU

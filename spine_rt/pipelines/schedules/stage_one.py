@@ -14,7 +14,9 @@ one's grid, features on their own 1/4 grid).
 
 :class:`StageOne` runs any range of batches at a time, so the fast schedule
 can run them slab by slab (rows of the maps become final as the window rows
-above them are done) and read the final rows while stage one goes on.
+above them are done) and read the final rows while stage one goes on. With
+``host_threads`` (numpy only) a worker blends batch ``k``'s outputs while the
+caller runs the networks on batch ``k + 1``; the result is the same.
 Tensors: the input ``(Z, X/f, Y/f)`` (zero-padded where a slice is smaller
 than the window), per fold probabilities ``(Z, C, X/f, Y/f)`` and features
 ``(Z, F, X/(4f), Y/(4f))``, the fold mean ``(Z, C, X/f, Y/f)``.
@@ -23,6 +25,7 @@ than the window), per fold probabilities ``(Z, C, X/f, Y/f)`` and features
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -101,10 +104,11 @@ class StageOne:
         batch_size: items per call.
         maps_dtype: ``"float32"`` or ``"float16"``: the dtype the stitched maps (and the fold mean) are
             held in; the runners' outputs are blended in it (see :data:`MAPS_DTYPES`).
+        host_threads: blend each batch on a worker thread while the next batch runs (numpy only).
     """
 
     def __init__(self, stage: StageRunners, volume: Any, factor: int, grid: PatchGrid, batch_size: int,
-                 maps_dtype: str = "float32") -> None:
+                 maps_dtype: str = "float32", host_threads: bool = False) -> None:
         half = grid.image_shape
         if half[0] % STAGE_ONE_FEATURE_STRIDE or half[1] % STAGE_ONE_FEATURE_STRIDE:
             raise InputError(f"stage one needs in-plane sizes that are multiples of {STAGE_ONE_FEATURE_STRIDE}, "
@@ -115,6 +119,7 @@ class StageOne:
             raise InputError(f"unknown stage-one maps dtype {maps_dtype!r}; valid: {', '.join(MAPS_DTYPES)}")
         self.maps_dtype = maps_dtype
         self.backend: ArrayBackend = backend_for(volume)
+        self.host_threads = bool(host_threads) and isinstance(volume, np.ndarray)
         self.slices = int(volume.shape[2])
         self.items = len(grid) * self.slices
         self.calls = 0
@@ -138,13 +143,34 @@ class StageOne:
         return int(min(start + self.grid.patch_size[0], self.grid.image_shape[0]))
 
     def batch_calls(self, batches: Sequence[int]) -> Iterator[FoldCalls]:
-        """The calls of ``batches`` (in order): each :class:`FoldCalls` is stitched once the caller has run it."""
-        for batch in batches:
-            self._downsample_until(self.rows_read(batch))
-            feed = self._feed(batch)
-            calls = FoldCalls([feed] * len(self.stage.runners))
-            yield calls
-            self._stitch(batch, calls.returned)
+        """The calls of ``batches`` (in order): each :class:`FoldCalls` is stitched once the caller has run it.
+
+        Every batch is stitched when the generator is exhausted. With ``host_threads`` batch ``k`` is
+        stitched on a worker thread while the caller runs batch ``k + 1`` (the stitchers are written by
+        that one worker, in batch order, and read only after the generator ends; the networks and
+        numpy release the GIL in their long loops). An exception in the worker is raised here.
+        """
+        if not self.host_threads:
+            for batch in batches:
+                calls = self._calls(batch)
+                yield calls
+                self._stitch(batch, calls.returned)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-stitch") as worker:
+            stitching: Future[None] | None = None
+            for batch in batches:
+                calls = self._calls(batch)
+                yield calls
+                if stitching is not None:
+                    stitching.result()  # at most one batch's outputs wait
+                stitching = worker.submit(self._stitch, batch, calls.returned)
+            if stitching is not None:
+                stitching.result()
+
+    def _calls(self, batch: int) -> FoldCalls:
+        """``batch``'s feed (the rows it reads downsampled first), the same for every fold."""
+        self._downsample_until(self.rows_read(batch))
+        return FoldCalls([self._feed(batch)] * len(self.stage.runners))
 
     def run(self, batches: Sequence[int], stream: Any = None) -> None:
         """Run ``batches`` (in order, each after the ones before it)."""
