@@ -37,6 +37,12 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
+def _axis_counts(mask: np.ndarray) -> list[np.ndarray]:
+    """True voxels of a 3D ``mask`` per index along each of its axes: three int64 arrays of its shape's sizes."""
+    plane = mask.sum(axis=2, dtype=np.int64)  # (I, J)
+    return [plane.sum(axis=1), plane.sum(axis=0), mask.sum(axis=(0, 1), dtype=np.int64)]
+
+
 class SagittalSection:
     """A structure's mask and its mid-sagittal plane (see the module docstring).
 
@@ -53,10 +59,12 @@ class SagittalSection:
     def __init__(self, mask: np.ndarray, affine: np.ndarray, within: tuple[slice, ...] | None = None) -> None:
         within = tuple(slice(*s.indices(n)[:2]) for s, n in zip(within, mask.shape)) if within is not None else \
             tuple(slice(0, n) for n in mask.shape)
-        found = ndimage.find_objects(mask[within].astype(np.uint8))
-        if not found or found[0] is None:
+        part = mask[within]
+        counts = _axis_counts(part if part.dtype == bool else part != 0)
+        if counts[0].sum() == 0:
             raise ValueError("an empty mask has no section")
-        box = tuple(slice(w.start + f.start, w.start + f.stop) for w, f in zip(within, found[0]))
+        found = [np.flatnonzero(c) for c in counts]
+        box = tuple(slice(w.start + int(f[0]), w.start + int(f[-1]) + 1) for w, f in zip(within, found))
         start = np.array([max(s.start - _PAD, 0) for s in box])
         stop = np.array([min(s.stop + _PAD, n) for s, n in zip(box, mask.shape)])
         crop = mask[tuple(slice(a, b) for a, b in zip(start, stop))]
@@ -68,16 +76,17 @@ class SagittalSection:
         columns = self.affine[:3, :3]
         self.spacing = np.linalg.norm(columns, axis=0)
         directions = columns / self.spacing
-        voxels = np.argwhere(crop) + start
-        centroid_voxel = voxels.mean(axis=0)
+        total = float(counts[0].sum())
+        # voxels per index along each axis give the centroid and the slice areas without listing the voxels
+        centroid_voxel = np.array([w.start + float(np.arange(c.size) @ c) / total for w, c in zip(within, counts)])
         #: the structure's centroid, world mm ``(3,)``
         self.centroid = self.affine[:3, :3] @ centroid_voxel + self.affine[:3, 3]
 
         lateral = int(np.argmax(np.abs(directions[0])))
         self.in_slice = bool(abs(directions[0, lateral]) >= LEFT_RIGHT_ALIGNMENT)
         if self.in_slice:
-            areas = np.bincount(voxels[:, lateral] - start[lateral])
-            candidates = np.flatnonzero(areas >= MID_SLICE_AREA_FRACTION * areas.max()) + start[lateral]
+            areas = counts[lateral]
+            candidates = np.flatnonzero(areas >= MID_SLICE_AREA_FRACTION * areas.max()) + within[lateral].start
             chosen = candidates[np.argmin(np.abs(candidates - centroid_voxel[lateral]))]
             point_voxel = centroid_voxel.copy()
             point_voxel[lateral] = chosen
