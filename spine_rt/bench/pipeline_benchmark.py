@@ -217,6 +217,12 @@ def _measure_scan(package: Path, configurations: Sequence[FastConfiguration], op
                 notes.append(f"{label} left out: {refused}")
                 say(f"  left out: {refused}")
                 continue
+            too_large = _beyond_memory(segmenters[-1], scan)
+            if too_large is not None:  # would be killed for memory mid-run, losing every figure: left out
+                segmenters.pop().close()
+                notes.append(f"{label} left out: {too_large}")
+                say(f"  left out: {too_large}")
+                continue
             _limit_runner_threads(segmenters[-1], options.threads)
         if not segmenters:
             raise InputError("no configuration could be loaded: " + "; ".join(notes[-len(builders):]))
@@ -298,6 +304,20 @@ def _fast_builder(package: Path, configuration: FastConfiguration, device: str,
         return PipelineSegmenter(configuration.label, "spine-rt", pipeline)
 
     return build
+
+
+def _beyond_memory(segmenter: Segmenter, scan: Any) -> str | None:
+    """Why ``segmenter`` cannot run on ``scan`` in the memory available now, or ``None`` (also when it
+    gives no estimate)."""
+    from spine_rt.pipelines.schedules.batch_memory import available_memory_bytes
+
+    estimate = getattr(segmenter, "memory_needed", None)
+    need = estimate(scan.image, scan.affine) if estimate is not None else None
+    available = available_memory_bytes()
+    if need is None or available is None or need <= available:
+        return None
+    return (f"needs about {need / 2**30:.1f} GiB for this input (estimate), {available / 2**30:.1f} GiB is "
+            f"available")
 
 
 def _baseline_builder(package: Path, baseline: str, device: str) -> Callable[[], Segmenter]:

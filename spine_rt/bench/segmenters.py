@@ -50,8 +50,13 @@ What runs, on torch runners in FP32 (the package's weights, or given modules):
 5. argmax and spine-rt's exact inverse of the preprocessing.
 
 The full-resolution extra channels cost ``(1 + C + F) x 4`` bytes per voxel
-(340 B tiny, 2.1 kB full): the price of MONAI's one-tensor interface.
-torch and MONAI are imported when the baseline is built.
+(340 B tiny, 2.1 kB full): the price of MONAI's one-tensor interface. With
+the paper-size network the call peaks at about 1.55 times that (3.3 kB per
+voxel measured) plus 4.3 GiB, so the MRSpineSeg-geometry phantom (7 M voxels)
+needs about 26 GiB: :meth:`MonaiBaseline.memory_needed` estimates it before a call, the
+call refuses to start beyond the memory available (one line, not the
+kernel's OOM killer), and ``spine-rt bench`` leaves the baseline out with
+the figures. torch and MONAI are imported when the baseline is built.
 """
 
 from __future__ import annotations
@@ -176,6 +181,12 @@ MONAI_SW_BATCH_SIZE = 4
 FEATURE_STRIDE = 4
 #: stage-one slices per call (as the fast schedule)
 STAGE_ONE_BATCH_SIZE = 8
+#: the call's peak host memory per byte of MONAI's one input tensor, and the paper-size networks' working memory
+#: on top: a linear fit of the call's peak RSS with the paper-size package at two network volumes
+#: (12 x 256 x 256: 6.75 GiB, 12 x 512 x 512: 14.0 GiB; torch fp32 on the CPU, one thread) gives 3,300 B per
+#: voxel (1.55 x the tensor's 2,132) + 4.3 GiB
+MONAI_INPUT_PEAK_FACTOR = 1.55
+MONAI_FULL_PRESET_WORKING_BYTES = int(4.3 * 2**30)
 
 
 class MonaiBaseline:
@@ -188,6 +199,9 @@ class MonaiBaseline:
         device: ``"cpu"`` or ``"cuda:N"`` (where MONAI's tensors live).
         overlap / mode / sw_batch_size: MONAI's settings.
         name: table name.
+        input_channels: ``1 + C + F``, the channels of MONAI's input tensor (from the package's stage-two
+            inputs); ``None``: unknown, then no memory estimate is made.
+        working_bytes: the networks' own peak working memory in a call (bytes; added to the estimate).
 
     Raises:
         EnvironmentProblem: torch or MONAI is not installed.
@@ -197,7 +211,7 @@ class MonaiBaseline:
 
     def __init__(self, stage_one: Any, stage_two: Any, preprocessing: Any, device: str = "cpu",
                  overlap: float = MONAI_OVERLAP, mode: str = MONAI_MODE, sw_batch_size: int = MONAI_SW_BATCH_SIZE,
-                 name: str = MONAI_NAME) -> None:
+                 name: str = MONAI_NAME, input_channels: int | None = None, working_bytes: int = 0) -> None:
         from spine_rt.dependencies import require
         from spine_rt.pipelines.stage_runners import pair_folds
 
@@ -211,6 +225,8 @@ class MonaiBaseline:
         self.overlap = float(overlap)
         self.mode = mode
         self.sw_batch_size = int(sw_batch_size)
+        self.input_channels = None if input_channels is None else int(input_channels)
+        self.working_bytes = int(working_bytes)
         self.fold_pairs = pair_folds(stage_one, stage_two)
         self.patch = tuple(int(p) for p in stage_two.patch_size)
         factor = preprocessing.resolution_factor
@@ -231,9 +247,39 @@ class MonaiBaseline:
         opened = ModelPackage.open(package)
         if opened.manifest.task != "spine_mr":
             raise InputError(f"{opened.root}: a {opened.manifest.task} package; the MONAI baseline needs spine_mr")
+        inputs = opened.manifest.stages["stage2"].inputs
+        channels = sum(int(entry.shape[1] or 0) for entry in inputs) or None
+        options.setdefault("input_channels", channels)
+        full = opened.manifest.stages["stage2"].preset == "full"
+        options.setdefault("working_bytes", MONAI_FULL_PRESET_WORKING_BYTES if full else 0)
         return cls(create_stage_runners(opened, "stage1", "torch", device, "fp32"),
                    create_stage_runners(opened, "stage2", "torch", device, "fp32"),
                    MrPreprocessing.from_manifest(opened.manifest.preprocessing), device, **options)
+
+    def memory_needed(self, image: np.ndarray, affine: np.ndarray) -> int | None:
+        """Host bytes a call on ``image`` is expected to peak at (see the module docstring): MONAI's input
+        tensor over the network volume times :data:`MONAI_INPUT_PEAK_FACTOR`, plus the networks' working
+        memory; ``None`` when the input channels are unknown."""
+        from spine_rt.io import Image
+
+        if self.input_channels is None:
+            return None
+        prepared = self.preprocessing.prepare(Image(image, np.asarray(affine, np.float64)), self.size_multiple,
+                                              self.patch)
+        return self._bytes_for(prepared.volume.size)
+
+    def _bytes_for(self, voxels: int) -> int:
+        return int(voxels * (self.input_channels or 0) * 4 * MONAI_INPUT_PEAK_FACTOR) + self.working_bytes
+
+    def _check_memory(self, voxels: int) -> None:
+        """Refuse a call whose input tensor cannot fit (one line with both figures), before it is built."""
+        from spine_rt.pipelines.schedules.batch_memory import available_memory_bytes
+
+        available = available_memory_bytes()
+        need = self._bytes_for(voxels) if self.input_channels is not None else 0
+        if available is not None and need > available:
+            raise InputError(f"{self.name}: its one input tensor ({self.input_channels} channels over {voxels:,} "
+                             f"voxels) needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB is available")
 
     # ------------------------------------------------------------------ Segmenter
     def segment(self, image: np.ndarray, affine: np.ndarray) -> Segmentation:
@@ -248,6 +294,7 @@ class MonaiBaseline:
         prepared = self.preprocessing.prepare(Image(image, np.asarray(affine, np.float64)), self.size_multiple,
                                               self.patch)
         volume = prepared.volume
+        self._check_memory(int(volume.size))
         seconds["preprocessing"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

@@ -54,3 +54,31 @@ def test_predictor_split_gives_spine_rt_feed(baseline):
         np.testing.assert_allclose(window[: 1 + classes], expected["image"][0], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(window[1 + classes:, ::4, ::4, :], expected["stage_one_features"][0], rtol=1e-6,
                                    atol=1e-6)
+
+
+def test_memory_estimate_counts_monais_input_tensor_and_a_call_beyond_memory_is_refused(baseline, small_package,
+                                                                                      monkeypatch):
+    """The estimate is MONAI's (1 + C + F)-channel float32 tensor over the network volume times the measured
+    factor (the tiny package adds no working memory); a call that needs more than is available refuses to start
+    with both figures, before the tensor is built."""
+    from spine_rt.bench import segmenters
+    from spine_rt.errors import InputError
+    from spine_rt.io import Image
+    from spine_rt.model_package import ModelPackage
+    from spine_rt.pipelines.schedules import batch_memory
+
+    scan = shaped_input((12, 64, 128), seed=2)
+    volume = baseline.preprocessing.prepare(Image(scan.image, scan.affine), baseline.size_multiple,
+                                            baseline.patch).volume
+    features = ModelPackage.open(small_package).manifest.stages["stage2"].inputs[1].shape[1]
+    channels = baseline.input_channels
+    assert channels == 1 + 20 + features
+    assert baseline.working_bytes == 0
+    need = baseline.memory_needed(scan.image, scan.affine)
+    assert need == int(volume.size * channels * 4 * segmenters.MONAI_INPUT_PEAK_FACTOR)
+
+    monkeypatch.setattr(batch_memory, "available_memory_bytes", lambda: need - 1)
+    with pytest.raises(InputError, match=r"needs about .* GiB, .* GiB is available"):
+        baseline.segment(scan.image, scan.affine)
+    monkeypatch.setattr(batch_memory, "available_memory_bytes", lambda: need)
+    assert baseline.segment(scan.image, scan.affine).labels.shape == scan.shape

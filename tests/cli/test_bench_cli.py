@@ -93,6 +93,27 @@ def test_report_fields_without_model(small_package, tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.torch
+def test_a_baseline_beyond_the_memory_available_is_left_out_with_the_figures(small_package, tmp_path, monkeypatch,
+                                                                              capsys):
+    """The paper-size MONAI baseline needs ~26 GiB on the MRSpineSeg phantom: the bench must leave it out before
+    the run (with the estimate) rather than be killed for memory after the other configurations ran."""
+    pytest.importorskip("monai")
+    from spine_rt.bench.segmenters import MonaiBaseline
+
+    monkeypatch.setattr(MonaiBaseline, "memory_needed", lambda self, image, affine: 2**50)
+    report_path = tmp_path / "bench.json"
+    argv = ["bench", "--model", str(small_package), "--shape", "12,64,128", "--repeat", "1", "--warmup", "0",
+            "--threads", "1", "--backend", "onnxruntime", "--baselines", "monai", "--json", str(report_path)]
+    assert main.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "left out: needs about 1048576.0 GiB for this input (estimate)" in captured.err
+    assert "plan: 1 configuration(s)" in captured.err
+    report = json.loads(report_path.read_text())
+    assert [run["name"] for run in report["runs"]] == ["spine-rt fast (onnxruntime)"]
+    assert any(note.startswith("monai left out: needs about") for note in report["notes"])
+
+
+@pytest.mark.torch
 @pytest.mark.openvino
 def test_patch_only_compares_the_cpu_engines_on_one_patch(small_package, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
