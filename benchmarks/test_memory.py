@@ -104,7 +104,7 @@ TRACED_STEPS = (
     ("spine_rt.pipelines.schedules.fast", "FastSchedule", "predict"),
     ("spine_rt.pipelines.schedules.stage_one", "downsample_in_plane"),
     ("spine_rt.pipelines.schedules.stage_one", "StageOne", "_stitch"),
-    ("spine_rt.pipelines.schedules.stage_one", "StageOne", "average_folds"),
+    ("spine_rt.pipelines.schedules.stage_one", "StageOne", "fold_mean"),
     ("spine_rt.pipelines.schedules.fast", "windows_in_roi"),
     ("spine_rt.pipelines.schedules.roi", "windows_touching"),
     ("spine_rt.pipelines.schedules.stage_two", "StageTwo", "_build"),
@@ -236,7 +236,10 @@ def main() -> None:
     parser.add_argument("--maps-dtype", default=None, choices=("auto", "float32", "float16"),
                         help="dtype of stage one's maps (default: the pipeline's, auto = float32 on this fp32 path)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--package", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--package", default=None, metavar="DIR",
+                        help="measure this package instead of the random-init tiny one (for example a two-member "
+                             "package of scripts/train_real.sh); its own grid sets the network volume, so the fit "
+                             "is also given per network-volume voxel")
     parser.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -245,7 +248,7 @@ def main() -> None:
         return
     sizes = SIZES + ([LARGEST] if args.largest else [])
     with tempfile.TemporaryDirectory(prefix="spine-rt-memory-bench-") as folder:
-        package = package_folder(folder)
+        package = args.package or package_folder(folder)
         if args.steps:
             shape = tuple(int(v) for v in args.steps.split(","))
             print(f"{'x'.join(map(str, shape))}: numpy memory per input voxel (bytes; the scan itself excluded)")
@@ -267,8 +270,14 @@ def main() -> None:
     print(f"linear fit: {fit['slope_bytes_per_voxel']:.2f} bytes/voxel + {fit['intercept_bytes'] / _MIB:.0f} MiB, "
           f"worst residual {100 * fit['max_residual']:.1f} % (target < {TARGET_BYTES_PER_VOXEL:.0f} bytes/voxel: "
           f"{'met' if fit['slope_bytes_per_voxel'] < TARGET_BYTES_PER_VOXEL else 'MISSED'})")
+    network = linear_fit([{**row, "voxels": int(np.prod(row["network_volume_shape"]))} for row in rows])
+    if args.package:
+        print(f"per network-volume voxel ({', '.join('x'.join(map(str, r['network_volume_shape'])) for r in rows)}): "
+              f"{network['slope_bytes_per_voxel']:.2f} bytes/voxel + {network['intercept_bytes'] / _MIB:.0f} MiB, "
+              f"worst residual {100 * network['max_residual']:.1f} %")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "fit": fit}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"rows": rows, "fit": fit, "fit_per_network_voxel": network},
+                                              indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -241,13 +241,12 @@ def test_stage_one_stitched_on_a_worker_thread_gives_the_sequential_maps():
         one.run(range(split))
         assert one.calls == split  # the first step's batches are all stitched when it returns
         one.run(range(split, one.batches()))
-        one.average_folds(slice(0, 96))
         runs[threads] = one
     assert runs[True].calls == runs[False].calls == runs[True].batches() > 3
     for (p1, f1), (p0, f0) in zip(runs[True].outputs(), runs[False].outputs()):
         np.testing.assert_array_equal(p1, p0)
         np.testing.assert_array_equal(f1, f0)
-    np.testing.assert_array_equal(runs[True].fold_mean, runs[False].fold_mean)
+    np.testing.assert_array_equal(runs[True].fold_mean(slice(0, 48)), runs[False].fold_mean(slice(0, 48)))
 
     class ShortStageOne(ThresholdStageOne):
         def infer(self, feed):
@@ -294,7 +293,6 @@ def test_float16_maps_hold_stage_one_in_half_the_bytes_within_float16_rounding()
         one = StageOne(stage_one_runners([ThresholdStageOne(0.5), ThresholdStageOne(1.5)], patch=(64, 128)),
                        volume, 1, grid, 4, maps_dtype=dtype)
         one.run(range(one.batches()))
-        one.average_folds(slice(0, 96))
         runs[dtype] = one
     half, full = runs["float16"], runs["float32"]
     for (p16, f16), (p32, f32) in zip(half.outputs(), full.outputs()):
@@ -302,8 +300,74 @@ def test_float16_maps_hold_stage_one_in_half_the_bytes_within_float16_rounding()
         assert p16.nbytes * 2 == p32.nbytes
         np.testing.assert_allclose(p16.astype(np.float32), p32, atol=1e-3)
         np.testing.assert_allclose(f16.astype(np.float32), f32, rtol=2e-3, atol=1e-3)
-    assert half.fold_mean.dtype == np.float16
-    np.testing.assert_allclose(half.fold_mean.astype(np.float32), full.fold_mean, atol=1e-3)
+    assert half.fold_mean(slice(0, 96)).dtype == np.float16
+    np.testing.assert_allclose(half.fold_mean(slice(0, 96)).astype(np.float32), full.fold_mean(slice(0, 96)), atol=1e-3)
     np.testing.assert_array_equal(half.foreground(slice(0, 96)), full.foreground(slice(0, 96)))
     with pytest.raises(InputError, match="unknown stage-one maps dtype 'float64'"):
         StageOne(stage_one_runners([ThresholdStageOne()], patch=(64, 128)), volume, 1, grid, 4, maps_dtype="float64")
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_a_batch_spanning_two_window_rows_keeps_the_bounded_merger_at_one_patch_height(threads, monkeypatch):
+    """Rows above a window row are finalised before its first window lands, inside a batch too: the bounded
+    merger never holds more than one patch height (it grew to patch + stride before), with the same rows."""
+    from spine_rt.patching import RowMerger
+
+    rng = np.random.default_rng(11)
+    volume = rng.random((160, 96, 12)).astype(np.float32)
+    half = rng.random((CLASSES, 80, 48, 12)).astype(np.float32)
+    maps = _maps(half / half.sum(axis=0, keepdims=True))
+    allocated: list[int] = []
+    allocate = RowMerger._allocate
+
+    def recorded(self, rows):
+        if self._bounded:
+            allocated.append(rows)
+        return allocate(self, rows)
+
+    monkeypatch.setattr(RowMerger, "_allocate", recorded)
+    stage = stage_two_runners([EchoStageTwo(noise=0.3)])
+    patch = tuple(stage.patch_size)
+    full = run_stage_two(volume, [maps], stage, [0], 3, alignment=(8, 8, 1), host_threads=threads)
+    blocks = np.zeros_like(full.probabilities)
+
+    def keep(rows, probabilities, covered):
+        blocks[:, rows] = probabilities
+
+    bounded = run_stage_two(volume, [maps], stage, [0], 3, alignment=(8, 8, 1), host_threads=threads,
+                            rows_consumer=keep)
+    windows_per_row = len(PatchGrid.plan(volume.shape, patch, overlap=0.5, alignment=(8, 8, 1)).axis_starts[1])
+    assert windows_per_row % 3 != 0 and bounded.calls > 2  # some batches hold windows of two window rows
+    assert allocated and max(allocated) == patch[0]
+    np.testing.assert_array_equal(blocks, full.probabilities)
+
+
+def test_the_fold_mean_is_computed_on_request_and_its_full_resolution_rows_equal_the_whole_maps():
+    """No ``(Z, C, X/f, Y/f)`` mean is held beside the folds' maps: the mean of any rows equals the mean of the
+    whole maps cropped, and the fusion's full-resolution rows sampled from a band of it equal those sampled
+    from the whole mean (blocks at the map's edges, inside, and of odd offsets)."""
+    from spine_rt.pipelines.schedules.maps import full_resolution_rows
+    from spine_rt.pipelines.schedules.sampling import sample_in_plane
+    from spine_rt.pipelines.schedules.stage_one import StageOne
+
+    rng = np.random.default_rng(4)
+    volume = rng.random((96, 160, 5)).astype(np.float32) * 2
+    grid = PatchGrid.plan((96, 160), (64, 128), overlap=0.25, alignment=4)
+    one = StageOne(stage_one_runners([ThresholdStageOne(0.5), ThresholdStageOne(1.5), ThresholdStageOne(1.0)],
+                                     patch=(64, 128)), volume, 1, grid, 4)
+    one.run(range(one.batches()))
+    maps = [probabilities for probabilities, _ in one.outputs()]
+    whole = (maps[0] + maps[1] + maps[2]) / 3
+    assert not any(np.shares_memory(one.fold_mean(slice(0, 96)), m) for m in maps)  # a new array, made on request
+    np.testing.assert_array_equal(one.fold_mean(slice(10, 30)), whole[:, :, 10:30])
+    single = StageOne(stage_one_runners([ThresholdStageOne(0.5)], patch=(64, 128)), volume, 1, grid, 4)
+    single.run(range(single.batches()))
+    assert np.shares_memory(single.fold_mean(slice(3, 9)), single.outputs()[0][0])  # one fold: its own rows
+
+    mean_xyz = np.moveaxis(whole, 0, -1)  # (C, X/f, Y/f, Z)
+    for rows in (slice(0, 16), slice(16, 32), slice(7, 61), slice(175, 192), slice(0, 192)):
+        banded = full_resolution_rows(lambda band: np.moveaxis(one.fold_mean(band), 0, -1), 2, rows, 320, 96)
+        from_whole = full_resolution_rows(lambda band: mean_xyz[:, band], 2, rows, 320, 96)
+        direct = sample_in_plane(mean_xyz, 2, (rows.start, 0), (rows.stop - rows.start, 320), 1)
+        np.testing.assert_array_equal(banded, direct)
+        np.testing.assert_array_equal(from_whole, direct)

@@ -136,7 +136,8 @@ class FastSchedule:
         one = StageOne(self.stage_one, arrays.volume, plan.factor, plan.stage_one_grid, plan.stage_one_batch_size,
                        self.maps_dtype, host_threads=self.host_threads and self.device is None)
         fusion = Fusion(arrays.backend, plan.shape, lambda rows: full_resolution_rows(
-            arrays.backend.slices_last(one.fold_mean), plan.factor, rows, plan.shape[1]))
+            lambda band: arrays.backend.slices_last(one.fold_mean(band)), plan.factor, rows, plan.shape[1],
+            plan.half_shape[0]))
         stage_two: list[StageTwo] = []  # made once stage one's first outputs say the classes
         lanes = arrays.lanes
         done_events: list[Any] = []
@@ -170,10 +171,8 @@ class FastSchedule:
                                 calls.returned.append(runner.infer(feed) if stream is None
                                                       else runner.infer(feed, stream=stream))
                         rows = slice(final, plan.stage_one_final[slab])
-                        if rows.stop > rows.start:  # fold mean (and foreground) of the rows now final
-                            one.average_folds(rows)
-                            if self.roi:
-                                arrays.copy_foreground(one.foreground(rows), rows)
+                        if self.roi and rows.stop > rows.start:  # the foreground of the rows now final
+                            arrays.copy_foreground(one.foreground(rows), rows)
                         final = max(final, rows.stop)
                         done_events.append(lanes.record("one"))
                     log.append(("stage_one", slab))

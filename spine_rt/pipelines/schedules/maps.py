@@ -24,7 +24,7 @@ upsamplings (:data:`STAGE_ONE_UPSAMPLINGS`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,16 @@ class StageOneMaps:
         return sample_in_plane(self.features, self.feature_stride, start[:2], box, stride, slices)
 
 
-def full_resolution_rows(probabilities: Any, stride: int, rows: slice, size_y: int) -> Any:
-    """``(C, len(rows), Y, Z)``: stage-one probabilities ``(C, X/f, Y/f, Z)`` of stride ``f`` at full
-    resolution, on rows ``rows`` of the full-resolution ``X`` axis (``size_y`` columns)."""
+def full_resolution_rows(rows_of: Callable[[slice], Any], stride: int, rows: slice, size_y: int,
+                         length: int) -> Any:
+    """``(C, len(rows), Y, Z)``: stage-one probabilities of stride ``f`` at full resolution, on rows ``rows`` of
+    the full-resolution ``X`` axis (``size_y`` columns).
+
+    ``rows_of(band)`` gives the map's rows ``band`` ``(C, n, Y/f, Z)`` (of ``length`` rows in all): only the
+    rows the interpolation reads are asked for, so a map computed on request (the folds' mean) is never
+    made whole. Sampling the band is exactly sampling the whole map (the band holds every row read, and
+    is clamped only where the map ends).
+    """
+    band = slice(max(rows.start // stride - 1, 0), min((rows.stop - 1) // stride + 2, length))
     count = rows.stop - rows.start
-    return sample_in_plane(probabilities, stride, (rows.start, 0), (count, size_y), 1)
+    return sample_in_plane(rows_of(band), stride, (rows.start - band.start * stride, 0), (count, size_y), 1)

@@ -19,7 +19,7 @@ above them are done) and read the final rows while stage one goes on. With
 caller runs the networks on batch ``k + 1``; the result is the same.
 Tensors: the input ``(Z, X/f, Y/f)`` (zero-padded where a slice is smaller
 than the window), per fold probabilities ``(Z, C, X/f, Y/f)`` and features
-``(Z, F, X/(4f), Y/(4f))``, the fold mean ``(Z, C, X/f, Y/f)``.
+``(Z, F, X/(4f), Y/(4f))``, the fold mean of any rows ``(Z, C, n, Y/f)`` on request.
 """
 
 from __future__ import annotations
@@ -130,7 +130,6 @@ class StageOne:
         self._triplets = self.backend.from_host(triplet_index(self.slices))
         self._starts = grid.window_starts()
         self._stitchers: list[tuple[Stitcher, Stitcher]] = []
-        self.fold_mean: Any = None
 
     def batches(self) -> int:
         """Calls needed for every item."""
@@ -177,21 +176,24 @@ class StageOne:
         for calls in self.batch_calls(batches):
             calls.run(self.stage.runners, stream)
 
-    def average_folds(self, rows: slice) -> None:
-        """The fold mean of final rows ``rows`` (stage one's resolution)."""
+    def fold_mean(self, rows: slice) -> Any:
+        """``(Z, C, n, Y/f)``: the folds' mean probabilities on final rows ``rows`` (stage one's resolution).
+
+        Computed when asked (fold 0's own rows, a view, with one fold): a ``(Z, C, X/f, Y/f)`` mean beside
+        the folds' maps would cost ``4 C / f^2`` bytes per voxel (20 with SSHSNet's 20 classes; issue 12).
+        """
         maps = [probabilities for probabilities, _ in self.outputs()]
-        if self.fold_mean is None:
-            self.fold_mean = maps[0] if len(maps) == 1 else self.backend.empty_like(maps[0], maps[0].shape)
-        if len(maps) > 1:
-            total = self.fold_mean[:, :, rows]
-            total[...] = maps[0][:, :, rows] + maps[1][:, :, rows]
-            for other in maps[2:]:
-                total += other[:, :, rows]
-            total /= len(maps)
+        if len(maps) == 1:
+            return maps[0][:, :, rows]
+        total = maps[0][:, :, rows] + maps[1][:, :, rows]
+        for other in maps[2:]:
+            total += other[:, :, rows]
+        total /= len(maps)
+        return total
 
     def foreground(self, rows: slice) -> Any:
         """``(Z, n, Y/f)`` bool: the fold mean's argmax is not background (ties go to background) on ``rows``."""
-        mean = self.fold_mean[:, :, rows]
+        mean = self.fold_mean(rows)
         return self.backend.amax(mean[:, 1:], 1) > mean[:, 0]
 
     def outputs(self) -> list[tuple[Any, Any]]:

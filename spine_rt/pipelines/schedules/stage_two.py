@@ -229,6 +229,12 @@ class StageTwo:
             raise InputError(f"stage two returned {tuple(mean.shape)}, expected (B, {self.classes}, "
                              f"{', '.join(map(str, self.patch))}) (the classes of stage one)")
         for slot, k in enumerate(chunk):  # padded slots are dropped
+            row = int(self.starts[k][0])
+            if row > self.merger.done:
+                # windows come in C-order: every later window starts at `row` or below it, so the rows above are
+                # final now. Finalising them before this window lands keeps the bounded merger at one patch height
+                # when a batch spans two window rows (it held both rows' extents, patch + stride: issue 12)
+                self._finish(row)
             self.merger.aggregate(self.starts[k], mean[slot])
         self.windows_run += len(chunk)
         self.calls += 1
