@@ -228,21 +228,37 @@ def windows_touching(grid: PatchGrid, roi: np.ndarray | None, windows: np.ndarra
     windows = np.arange(len(grid)) if windows is None else np.asarray(windows, np.int64)
     if roi is None or len(windows) == 0:
         return windows
-    if roi.size >= 2**31:
-        raise InputError(f"a ROI of {roi.size} voxels is beyond 2**31; split the volume")
-    table = np.zeros(tuple(n + 1 for n in roi.shape), np.int32)
-    table[(slice(1, None),) * roi.ndim] = roi
-    for axis in range(roi.ndim):
-        np.cumsum(table, axis=axis, out=table)
     _, lo, hi = grid.window_boxes()
     lo, hi = lo[windows].copy(), hi[windows].copy()
     lo[:, 0] = np.clip(lo[:, 0] - first_row, 0, roi.shape[0])
     hi[:, 0] = np.clip(hi[:, 0] - first_row, 0, roi.shape[0])
-    count = np.zeros(len(windows), np.int64)
-    for corner in itertools.product((False, True), repeat=roi.ndim):  # inclusion-exclusion over the box corners
-        sign = -1 if (roi.ndim - sum(corner)) % 2 else 1
+    return windows[box_counts(summed_area_table(roi), lo, hi) > 0]
+
+
+def summed_area_table(mask: np.ndarray) -> np.ndarray:
+    """``(n0 + 1, n1 + 1, ...)`` int32: ``table[i, j, ...]`` = true voxels of ``mask[:i, :j, ...]``.
+
+    Raises:
+        InputError: a mask of ``2**31`` voxels or more (the counts are int32).
+    """
+    if mask.size >= 2**31:
+        raise InputError(f"a ROI of {mask.size} voxels is beyond 2**31; split the volume")
+    table = np.zeros(tuple(n + 1 for n in mask.shape), np.int32)
+    table[(slice(1, None),) * mask.ndim] = mask
+    for axis in range(mask.ndim):
+        np.cumsum(table, axis=axis, out=table)
+    return table
+
+
+def box_counts(table: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``(N,)`` int64: true voxels of the mask of :func:`summed_area_table` ``table`` in each box
+    ``[lo, hi)`` (``(N, ndim)`` voxel indices inside the mask), by inclusion-exclusion over the box corners."""
+    ndim = table.ndim
+    count = np.zeros(len(lo), np.int64)
+    for corner in itertools.product((False, True), repeat=ndim):
+        sign = -1 if (ndim - sum(corner)) % 2 else 1
         count += sign * table[tuple(np.where(high, hi[:, axis], lo[:, axis]) for axis, high in enumerate(corner))]
-    return windows[count > 0]
+    return count
 
 
 def _is_int(value: object) -> bool:

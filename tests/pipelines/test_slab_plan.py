@@ -106,9 +106,10 @@ def test_mrspineseg_geometry_has_one_effective_slab():
 
 @pytest.mark.parametrize("margin_mm", [0.0, 5.0, 20.0])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_roi_by_bands_equals_the_whole_volume_roi(margin_mm, seed):
-    geometry = GEOMETRIES[2]
-    plan = _plan(geometry, margin_mm=margin_mm)
+@pytest.mark.parametrize("geometry", [1, 2, 3])
+def test_roi_by_bands_equals_the_whole_volume_roi(margin_mm, seed, geometry):
+    """Windows chosen band by band on stage one's grid == the whole full-resolution ROI's windows."""
+    plan = _plan(GEOMETRIES[geometry], margin_mm=margin_mm)
     half_x, half_y = plan.half_shape
     rng = np.random.default_rng(seed)
     probabilities = np.zeros((3, half_x, half_y, plan.slices), np.float32)
@@ -120,10 +121,43 @@ def test_roi_by_bands_equals_the_whole_volume_roi(margin_mm, seed):
     foreground = probabilities.argmax(axis=0) != 0
     by_slab = [windows_in_roi(plan, rows, foreground, SPACING, margin_mm) for rows in plan.stage_two_rows]
     np.testing.assert_array_equal(np.concatenate(by_slab), expected)
-    assert 0 < len(expected) < len(plan.stage_two_grid)
+    assert 0 < len(expected) and (geometry != 2 or len(expected) < len(plan.stage_two_grid))  # some, not all
 
 
 def test_no_foreground_means_no_window():
     plan = _plan(GEOMETRIES[1])
     foreground = np.zeros((*plan.half_shape, plan.slices), bool)
     assert all(len(windows_in_roi(plan, rows, foreground, SPACING, 20.0)) == 0 for rows in plan.stage_two_rows)
+
+
+@pytest.mark.parametrize("margin_mm", [0.0, 1.0, 2.9, 7.5, 20.0])
+@pytest.mark.parametrize("density", [1e-4, 3e-3, 0.05])
+def test_windows_near_foreground_equal_the_distance_transform_dilation(margin_mm, density):
+    """Sparse to dense foreground, anisotropic spacing, a band that starts inside the image: the windows within
+    the margin are exactly those touching the EDT dilation (whole image), and a band missing rows is refused."""
+    from scipy import ndimage
+
+    from spine_rt.patching import PatchGrid
+    from spine_rt.pipelines.schedules.roi import windows_near_foreground
+
+    rng = np.random.default_rng(int(margin_mm * 10 + density * 1e4))
+    spacing = (0.6896, 0.6896, 4.4)
+    image = (120, 90, 14)
+    grid = PatchGrid.plan(image, (32, 32, 6), overlap=0.5, alignment=(4, 4, 1))
+    for _ in range(4):
+        foreground = rng.random(image) < density
+        if margin_mm > 0 and foreground.any():
+            distance = ndimage.distance_transform_edt(~foreground, sampling=spacing)
+            roi = distance <= margin_mm
+        else:
+            roi = foreground
+        expected = windows_touching(grid, roi)
+        band = slice(24, 120)  # windows of rows >= 24 + reach: the band holds every row their margin reaches
+        reach = int(np.floor(margin_mm / spacing[0])) if margin_mm > 0 else 0
+        windows = np.array([w for w in range(len(grid)) if grid.window_starts()[w][0] >= band.start + reach])
+        got = windows_near_foreground(grid, windows, foreground[band], band.start, spacing, margin_mm)
+        np.testing.assert_array_equal(got, np.intersect1d(expected, windows))
+        np.testing.assert_array_equal(windows_near_foreground(grid, np.arange(len(grid)), foreground, 0, spacing,
+                                                              margin_mm), expected)
+    with pytest.raises(ValueError, match="does not hold the windows' rows"):
+        windows_near_foreground(grid, np.arange(len(grid)), np.ones((10, 90, 14), bool), 50, spacing, margin_mm)

@@ -28,9 +28,11 @@ half resolution (stride ``f``) for stage one. Pure python/numpy, no torch.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -162,6 +164,12 @@ class SlabPlan:
             raise AssertionError("slab plan left stage-two rows unassigned")
         return cls((size_x, size_y, size_z), int(factor), grid_one, grid_two, size_z, int(stage_one_batch_size),
                    int(stage_two_batch_size), tuple(batches), tuple(finals), tuple(rows_two), needs, margin_rows)
+
+    @functools.cached_property
+    def stage_two_grid_on_stage_one(self) -> PatchGrid:
+        """Stage two's windows on stage one's in-plane grid ``(X/f, Y/f, Z)`` (every box lands on whole voxels)."""
+        step = Fraction(1, self.factor)
+        return self.stage_two_grid.scaled((step, step, Fraction(1)), "stage one's grid")
 
     @property
     def slabs(self) -> int:
