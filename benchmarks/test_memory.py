@@ -106,7 +106,7 @@ TRACED_STEPS = (
     ("spine_rt.pipelines.schedules.stage_one", "StageOne", "_stitch"),
     ("spine_rt.pipelines.schedules.stage_one", "StageOne", "fold_mean"),
     ("spine_rt.pipelines.schedules.fast", "windows_in_roi"),
-    ("spine_rt.pipelines.schedules.roi", "windows_touching"),
+    ("spine_rt.pipelines.schedules.roi", "windows_near_foreground"),
     ("spine_rt.pipelines.schedules.stage_two", "StageTwo", "_build"),
     ("spine_rt.pipelines.schedules.stage_two", "StageTwo", "_blend"),
     ("spine_rt.pipelines.schedules.stage_two", "Fusion", "__call__"),
