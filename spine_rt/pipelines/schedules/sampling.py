@@ -144,8 +144,10 @@ def _sample_doubling(values: Any, start: Sequence[int], size: Sequence[int], tar
             index[1 + axis] = slice(band.shape[1 + axis] - 1, None)
             band = backend.concat([*before, band, *[band[tuple(index)]] * (high + 1 - end)], 1 + axis)
         lows.append(low)
-    rows = _double_axis(backend, backend.float32(band), 1, firsts[0], counts[0], lows[0], None)
-    return _double_axis(backend, rows, 2, firsts[1], counts[1], lows[1], result)
+    # columns first: the second pass, which writes the whole result, then writes whole rows ((Y, Z) blocks)
+    # rather than every other (Z,) run of them (about a third faster on the host; issue 12)
+    columns = _double_axis(backend, backend.float32(band), 2, firsts[1], counts[1], lows[1], None)
+    return _double_axis(backend, columns, 1, firsts[0], counts[0], lows[0], result)
 
 
 def _double_axis(backend: Any, values: Any, axis: int, first: int, count: int, low: int, out: Any) -> Any:
@@ -160,6 +162,9 @@ def _double_axis(backend: Any, values: Any, axis: int, first: int, count: int, l
         index[axis] = part
         return array[tuple(index)]
 
+    on_host = isinstance(values, np.ndarray)
+    if on_host:  # each source voxel scaled once (x 0.25 is exact): one pass per output voxel, no temporaries
+        three, quarter = values * np.float32(0.75), values * np.float32(0.25)
     for parity in (0, 1):
         begin = first + (parity - first) % 2  # the first target voxel of this parity
         n = len(range(begin, first + count, 2))
@@ -168,6 +173,10 @@ def _double_axis(backend: Any, values: Any, axis: int, first: int, count: int, l
         nearest = begin // 2 - low
         neighbour = nearest - 1 if parity == 0 else nearest + 1
         target = along(result, slice(begin - first, count, 2))
+        if on_host:
+            np.add(along(three, slice(nearest, nearest + n)), along(quarter, slice(neighbour, neighbour + n)),
+                   out=target)
+            continue
         backend.multiply(along(values, slice(nearest, nearest + n)), 0.75, target)
         target += 0.25 * along(values, slice(neighbour, neighbour + n))
     return result
