@@ -31,7 +31,7 @@ another blends the previous batch's outputs meanwhile; the result is the same.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from spine_rt.errors import InputError
 from spine_rt.patching import PatchGrid, RowMerger, importance_map, windows_touching
 from spine_rt.patching.array_backend import backend_for
 from spine_rt.pipelines.schedules.batch_memory import fit_batch, window_bytes
-from spine_rt.pipelines.schedules.maps import StageOneMaps
+from spine_rt.pipelines.schedules.maps import STAGE_TWO_FEATURE_STRIDE, StageOneMaps
 from spine_rt.pipelines.schedules.stage_one import FoldCalls
 from spine_rt.pipelines.stage_runners import StageRunners
 
@@ -182,10 +182,12 @@ class StageTwo:
         """
         with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-feed") as feeder, \
                 ThreadPoolExecutor(1, thread_name_prefix="spine-rt-blend") as blender:
-            next_feeds = feeder.submit(self._build, work[0])
+            first: dict[int, dict[str, Any]] | None = self._build(work[0], helper=feeder)  # nothing else runs yet
+            next_feeds: Future[dict[int, dict[str, Any]]] | None = None
             blending: Future[None] | None = None
             for index, item in enumerate(work):
-                calls = self._calls(next_feeds.result())
+                calls = self._calls(first if next_feeds is None else next_feeds.result())
+                first = None  # held by `calls` only, and cleared after its call like the others
                 if index + 1 < len(work):
                     next_feeds = feeder.submit(self._build, work[index + 1])
                 yield calls
@@ -196,14 +198,15 @@ class StageTwo:
             assert blending is not None
             blending.result()
 
-    def _build(self, work: tuple[list[int], int]) -> dict[int, dict[str, Any]]:
-        """The batch's feeds, one per stage-one fold in use (shared by the stage-two folds paired with it)."""
+    def _build(self, work: tuple[list[int], int], helper: Executor | None = None) -> dict[int, dict[str, Any]]:
+        """The batch's feeds, one per stage-one fold in use (shared by the stage-two folds paired with it);
+        ``helper``: an idle worker that fills half of the windows."""
         chunk, _ = work
         slots = chunk + [chunk[-1]] * (self.batch_size - len(chunk))
         maps = self.maps() if callable(self.maps) else self.maps
         image_name, feature_name = self.stage.input_names[:2]
         starts = [self.starts[k] for k in slots]
-        return {source: _feed(self.volume, maps[source], starts, self.patch, image_name, feature_name)
+        return {source: _feed(self.volume, maps[source], starts, self.patch, image_name, feature_name, helper)
                 for source in sorted(set(self.fold_pairs))}
 
     def _blend(self, work: tuple[list[int], int], returned: Sequence[dict[str, Any]]) -> None:
@@ -213,7 +216,7 @@ class StageTwo:
         name = self.stage.output_names[0]
         logits = name != "probabilities"
         for outputs in returned:
-            prediction = self.backend.float32(outputs[name])
+            prediction = self.backend.float32(outputs[name][:len(chunk)])  # padded slots are dropped
             if logits:  # a numpy output array is ours: softmax in place
                 prediction = softmax(prediction, in_place=getattr(prediction, "flags", None) is not None
                                      and prediction.flags.writeable)
@@ -228,7 +231,7 @@ class StageTwo:
         if tuple(mean.shape[2:]) != self.patch or int(mean.shape[1]) != self.classes:
             raise InputError(f"stage two returned {tuple(mean.shape)}, expected (B, {self.classes}, "
                              f"{', '.join(map(str, self.patch))}) (the classes of stage one)")
-        for slot, k in enumerate(chunk):  # padded slots are dropped
+        for slot, k in enumerate(chunk):
             row = int(self.starts[k][0])
             if row > self.merger.done:
                 # windows come in C-order: every later window starts at `row` or below it, so the rows above are
@@ -245,27 +248,42 @@ class StageTwo:
 
 
 def _feed(volume: Any, maps: StageOneMaps, starts: Sequence[np.ndarray], patch: tuple[int, ...], image_name: str,
-          feature_name: str) -> dict[str, Any]:
+          feature_name: str, helper: Executor | None = None) -> dict[str, Any]:
     """Stage two's inputs for windows at ``starts``: MR + full-resolution probabilities, 1/4-resolution features
-    (numpy arrays or torch tensors, as ``volume``)."""
+    (numpy arrays or torch tensors, as ``volume``). With ``helper`` (an idle worker) the first half of the
+    windows is filled there while the calling thread fills the rest (slots are independent: the same arrays)."""
     backend = backend_for(volume)
     float32 = backend.dtype("float32")
+    quarter = tuple(int(p) // STAGE_TWO_FEATURE_STRIDE for p in patch[:2])
     image = backend.empty((len(starts), 1 + maps.classes, *patch), float32)
-    features: Any = None
-    done: dict[tuple[int, ...], int] = {}
+    features = backend.empty((len(starts), maps.feature_channels, *quarter, patch[2]), float32)
+    first: dict[tuple[int, ...], int] = {}
+    repeats: list[tuple[int, int]] = []  # a padded slot repeats the last window
     for slot, start in enumerate(starts):
         key = tuple(int(s) for s in start)
-        if key in done:  # a padded slot repeats the last window
-            image[slot] = image[done[key]]
-            features[slot] = features[done[key]]
-            continue
-        done[key] = slot
-        image[slot, 0] = volume[_window(start, patch)]
-        maps.patch_probabilities(start, patch, out=image[slot, 1:])
-        sampled = maps.patch_features(start, patch)
-        if features is None:
-            features = backend.empty((len(starts), *sampled.shape), float32)
-        features[slot] = sampled
+        if key in first:
+            repeats.append((slot, first[key]))
+        else:
+            first[key] = slot
+
+    def fill(slots: Sequence[int]) -> None:
+        for slot in slots:
+            start = starts[slot]
+            image[slot, 0] = volume[_window(start, patch)]
+            maps.patch_probabilities(start, patch, out=image[slot, 1:])
+            features[slot] = maps.patch_features(start, patch)
+
+    unique = list(first.values())
+    if helper is not None and len(unique) > 1:
+        half = len(unique) // 2
+        filling = helper.submit(fill, unique[:half])
+        fill(unique[half:])
+        filling.result()
+    else:
+        fill(unique)
+    for slot, source in repeats:
+        image[slot] = image[source]
+        features[slot] = features[source]
     return {image_name: image, feature_name: features}
 
 
