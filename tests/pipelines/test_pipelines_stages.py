@@ -241,6 +241,7 @@ def test_stage_one_stitched_on_a_worker_thread_gives_the_sequential_maps():
         one.run(range(split))
         assert one.calls == split  # the first step's batches are all stitched when it returns
         one.run(range(split, one.batches()))
+        assert one._input is None  # the downsampled input is released after the last batch's feed (host)
         runs[threads] = one
     assert runs[True].calls == runs[False].calls == runs[True].batches() > 3
     for (p1, f1), (p0, f0) in zip(runs[True].outputs(), runs[False].outputs()):

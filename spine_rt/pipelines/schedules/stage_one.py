@@ -167,9 +167,15 @@ class StageOne:
                 stitching.result()
 
     def _calls(self, batch: int) -> FoldCalls:
-        """``batch``'s feed (the rows it reads downsampled first), the same for every fold."""
+        """``batch``'s feed (the rows it reads downsampled first), the same for every fold.
+
+        On the host the downsampled input ``(Z, X/f, Y/f)`` is released once the last batch's feed is
+        copied out of it (stage two runs without it; on a device a queued copy may still read it)."""
         self._downsample_until(self.rows_read(batch))
-        return FoldCalls([self._feed(batch)] * len(self.stage.runners))
+        calls = FoldCalls([self._feed(batch)] * len(self.stage.runners))
+        if batch == self.batches() - 1 and isinstance(self._input, np.ndarray):
+            self._input = None
+        return calls
 
     def run(self, batches: Sequence[int], stream: Any = None) -> None:
         """Run ``batches`` (in order, each after the ones before it)."""
