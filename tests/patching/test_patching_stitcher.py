@@ -153,3 +153,18 @@ def test_bounded_row_merger_grows_to_the_rows_a_batch_reaches_and_equals_the_ful
     for first, (values, covered) in bounded_blocks.items():
         np.testing.assert_array_equal(values, full_blocks[first][0])
         np.testing.assert_array_equal(covered, full_blocks[first][1])
+
+
+@pytest.mark.parametrize("shape", [(20, 16, 56, 12), (3, 5, 7), (1, 4, 4)])
+def test_numpy_backend_argmax_over_channels_is_numpy_argmax_with_ties_and_nan(shape):
+    """The channel loop (max, then the first channel equal to it) gives numpy's argmax: first on ties, and the
+    first NaN where a voxel has one."""
+    rng = np.random.default_rng(len(shape))
+    values = rng.random(shape, dtype=np.float32)
+    tied = np.round(values * 3) / 3  # many exact ties
+    with_nan = values.copy()
+    with_nan[(shape[0] - 1, *(0,) * (len(shape) - 1))] = np.nan
+    with_nan[(0, *(1,) * (len(shape) - 1))] = np.nan
+    for array in (values, tied, with_nan):
+        np.testing.assert_array_equal(NumpyBackend().argmax(array, 0, "uint8"), array.argmax(0).astype(np.uint8))
+    np.testing.assert_array_equal(NumpyBackend().argmax(values, 1, "int32"), values.argmax(1))
