@@ -90,7 +90,7 @@ def _mean_probability(probabilities: np.ndarray | None, found: SpinePieces, piec
     if probabilities is None:
         return None
     box = found.box_of(piece)
-    return float(probabilities[label][box][found.pieces_map[box] == piece.index].mean())
+    return float(probabilities[label][box][found.map_in(box) == piece.index].mean())
 
 
 def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str],
@@ -204,7 +204,7 @@ def relabel_levels(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, s
         piece = next(p for p in pieces if p.index == index)
         if new != piece.label:
             box = found.box_of(piece)
-            out[box][found.pieces_map[box] == index] = new
+            out[box][found.map_in(box) == index] = new
             _record(result, piece.name, names.get(new, "background") if new else "background", piece.voxels)
     _fragments(out, found, [p for p in pieces if fragment(p) and p.position > anchor.position],
                set(new_ids), result, names)
@@ -240,8 +240,9 @@ def _transitional(shifts: list[tuple[SpinePiece, str, float | None]], anchor: Sp
 
 def _touching(found: SpinePieces, first: SpinePiece, second: SpinePiece) -> bool:
     box = found.box_of(first, margin=1)
-    grown = ndimage.binary_dilation(found.pieces_map[box] == first.index, structure=np.ones((3, 3, 3), bool))
-    return bool(np.any(grown & (found.pieces_map[box] == second.index)))
+    ids = found.map_in(box)
+    grown = ndimage.binary_dilation(ids == first.index, structure=np.ones((3, 3, 3), bool))
+    return bool(np.any(grown & (ids == second.index)))
 
 
 def _one_vertebra(found: SpinePieces, first: SpinePiece, second: SpinePiece, spacing: float) -> bool:
@@ -289,8 +290,9 @@ def _fragments(out: np.ndarray, found: SpinePieces, fragments: list[SpinePiece],
     """Each fragment takes the (new) label most common on its one-voxel shell among renamed pieces."""
     for piece in fragments:
         box = found.box_of(piece, margin=1)
-        inside = found.pieces_map[box] == piece.index
-        shell = ndimage.binary_dilation(inside) & ~inside & np.isin(found.pieces_map[box], list(renamed))
+        ids = found.map_in(box)
+        inside = ids == piece.index
+        shell = ndimage.binary_dilation(inside) & ~inside & np.isin(ids, list(renamed))
         if not shell.any():
             continue
         values = np.bincount(out[box][shell].astype(np.int64))

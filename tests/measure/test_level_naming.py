@@ -86,6 +86,23 @@ def test_the_top_levels_one_off_are_recounted_and_reported(phantom):
     assert np.array_equal(kept.labels, shifted) and kept.flags and kept.renamed == []
 
 
+def test_read_spine_measures_the_labels_it_returns(phantom):
+    """The measurements run beside the naming on the labels as given; when the recount rewrites names they
+    are those of the rewritten labels, and otherwise those of the input."""
+    from spine_rt.measure.spine_measurements import measure_spine
+
+    shifted = renamed(phantom.labels, {"T12": "L1", "T11": "T12", "T10": "T11", "T9": "T10",
+                                       "T12/L1": "L1/L2", "T11/T12": "T12/L1", "T10/T11": "T11/T12",
+                                       "T9/T10": "T10/T11"})
+    recounted = read_spine(shifted, phantom.affine, NAMES, relabel=True)
+    assert recounted.level_naming["renamed"] and np.array_equal(recounted.labels, phantom.labels)
+    assert recounted.measurements.as_dict() == measure_spine(phantom.labels, phantom.affine, NAMES).as_dict()
+    kept = read_spine(shifted, phantom.affine, NAMES, relabel=False)
+    assert kept.labels is shifted
+    assert kept.measurements.as_dict() == measure_spine(shifted, phantom.affine, NAMES).as_dict()
+    assert kept.measurements.as_dict() != recounted.measurements.as_dict()
+
+
 def test_a_whole_lumbar_shift_is_reported_as_possible_transitional_anatomy_not_rewritten(phantom):
     # every vertebra above the sacrum named one level higher: what 6 lumbar vertebrae look like to a count
     shifted = renamed(phantom.labels, {"L5": "L4", "L4": "L3", "L3": "L2", "L2": "L1", "L1": "T12", "T12": "T11",

@@ -8,7 +8,7 @@ import pytest
 from spine_rt.errors import InputError
 from spine_rt.pipelines.spine_mr.body_crop import CropBox
 from spine_rt.pipelines.schedules.sampling import downsample_in_plane, sample_in_plane
-from spine_rt.pipelines.spine_mr.intensity_normalization import normalize_intensity
+from spine_rt.pipelines.spine_mr.intensity_normalization import normalize_intensity, tail_percentiles
 from spine_rt.pipelines.spine_mr.volume_padding import VolumePadding
 
 
@@ -55,6 +55,43 @@ def test_intensity_normalisation_keeps_background_zero_and_zscores_the_rest():
     inside = normalized[volume != 0]
     assert abs(inside.mean()) < 1e-4 and abs(inside.std() - 1) < 1e-3
     assert stats.clip_high < 1e6 and stats.nonzero_voxels == 1200
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "sorted", "reversed", "int16", "skewed", "constant_tail"])
+def test_tail_percentiles_are_numpys_bit_for_bit(kind):
+    # large enough for the candidate path (the small-array path is np.percentile itself)
+    rng = np.random.default_rng(len(kind))
+    n = 300_001
+    values = {
+        "normal": lambda: rng.normal(100, 30, n).astype(np.float32),
+        "ties": lambda: rng.integers(0, 40, n).astype(np.float32),
+        "sorted": lambda: np.sort(rng.random(n)).astype(np.float32),  # the strided sample sits at one end
+        "reversed": lambda: np.sort(rng.random(n))[::-1].astype(np.float32),
+        "int16": lambda: rng.integers(-3000, 3000, n).astype(np.int16),
+        "skewed": lambda: rng.exponential(5, n) ** 3,
+        "constant_tail": lambda: np.concatenate([np.zeros(n // 2), rng.random(n - n // 2)]).astype(np.float32),
+    }[kind]()
+    for q in [(0.5, 99.5), (0.0, 100.0), (1.0, 99.0), (25.0, 75.0), (0.01, 99.99)]:
+        expected = tuple(float(v) for v in np.percentile(values.astype(np.float64), q))
+        assert tail_percentiles(values, q) == expected, q
+
+
+def test_tail_percentiles_fall_back_on_nan():
+    values = np.random.default_rng(0).random(300_000)
+    values[5] = np.nan
+    assert all(np.isnan(v) for v in tail_percentiles(values, (0.5, 99.5)))
+
+
+def test_normalisation_of_a_volume_without_zeros_equals_the_masked_path():
+    rng = np.random.default_rng(3)
+    volume = rng.normal(500, 100, (6, 300, 200)).astype(np.float32) + 1000  # no zero voxel: the reshape path
+    normalized, stats = normalize_intensity(volume)
+    values = np.clip(volume.astype(np.float64), *np.percentile(volume.astype(np.float64), (0.5, 99.5)))
+    expected = ((values - values.mean()) / values.std()).astype(np.float32)
+    np.testing.assert_array_equal(normalized, expected)
+    assert stats.nonzero_voxels == volume.size
+    volume[0, 0, 0] = 0  # one zero voxel: the masked path, same numbers elsewhere up to the changed statistics
+    assert normalize_intensity(volume)[0][0, 0, 0] == 0
 
 
 def test_empty_image_is_an_input_error():

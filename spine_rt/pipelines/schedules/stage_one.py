@@ -25,7 +25,7 @@ than the window), per fold probabilities ``(Z, C, X/f, Y/f)`` and features
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -157,14 +157,16 @@ class StageOne:
             return
         with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-stitch") as worker:
             stitching: Future[None] | None = None
-            for batch in batches:
+            for index, batch in enumerate(batches):
                 calls = self._calls(batch)
                 yield calls
                 if stitching is not None:
                     stitching.result()  # at most one batch's outputs wait
-                stitching = worker.submit(self._stitch, batch, calls.returned)
-            if stitching is not None:
-                stitching.result()
+                    stitching = None
+                if index + 1 < len(batches):
+                    stitching = worker.submit(self._stitch, batch, calls.returned)
+                else:  # the last batch: the caller would only wait, so it stitches with the worker's help
+                    self._stitch(batch, calls.returned, helper=worker)
 
     def _calls(self, batch: int) -> FoldCalls:
         """``batch``'s feed (the rows it reads downsampled first), the same for every fold.
@@ -241,19 +243,30 @@ class StageOne:
             inputs[slot: slot + count] = region[self._triplets[z: z + count]]
         return {self.stage.input_names[0]: inputs}
 
-    def _stitch(self, batch: int, returned: Sequence[dict[str, Any]]) -> None:
-        """Blend every fold's outputs of ``batch`` into its stitchers (padded slots dropped)."""
+    def _stitch(self, batch: int, returned: Sequence[dict[str, Any]], helper: Executor | None = None) -> None:
+        """Blend every fold's outputs of ``batch`` into its stitchers (padded slots dropped); ``helper``: an idle
+        worker that fills the probability stitchers while this thread fills the feature stitchers."""
         slots, real = self._slots(batch)
         probability_name, feature_name = self.stage.output_names[:2]
+
+        def add(stitcher: Stitcher, values: Any) -> None:
+            for slot in range(real):
+                item = slots[slot]
+                stitcher.add(item // self.slices, item % self.slices, values[slot])
+
         for fold, outputs in enumerate(returned):
             probabilities = self.backend.float32(outputs[probability_name])
             features = self.backend.float32(outputs[feature_name])
             if fold >= len(self._stitchers):
                 self._stitchers.append(self._new_stitchers(probabilities, features))
-            for stitcher, values in zip(self._stitchers[fold], (probabilities, features)):
-                for slot in range(real):
-                    item = slots[slot]
-                    stitcher.add(item // self.slices, item % self.slices, values[slot])
+            probability_stitcher, feature_stitcher = self._stitchers[fold]
+            if helper is None:
+                add(probability_stitcher, probabilities)
+                add(feature_stitcher, features)
+                continue
+            other = helper.submit(add, probability_stitcher, probabilities)  # separate stitchers: no shared writes
+            add(feature_stitcher, features)
+            other.result()
         self.calls += 1
 
     def _new_stitchers(self, probabilities: Any, features: Any) -> tuple[Stitcher, Stitcher]:

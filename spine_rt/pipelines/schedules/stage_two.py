@@ -178,7 +178,9 @@ class StageTwo:
         backends and numpy release the GIL in their long loops). Each worker
         handles its batches in order, so the result is the sequential one; at
         most two batches' feeds and one batch's outputs wait at a time. An
-        exception in a worker is raised here when its batch is collected.
+        exception in a worker is raised here when its batch is collected. The
+        first batch's feeds and the last batch's blend, which nothing else
+        overlaps, are made by the caller with a worker's help.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="spine-rt-feed") as feeder, \
                 ThreadPoolExecutor(1, thread_name_prefix="spine-rt-blend") as blender:
@@ -194,9 +196,11 @@ class StageTwo:
                 calls.feeds.clear()
                 if blending is not None:
                     blending.result()  # blends stay in order, and at most one batch's outputs wait
-                blending = blender.submit(self._blend, item, calls.returned)
-            assert blending is not None
-            blending.result()
+                    blending = None
+                if index + 1 < len(work):
+                    blending = blender.submit(self._blend, item, calls.returned)
+                else:  # the last batch: the caller would only wait, so it blends with the blender's help
+                    self._blend(item, calls.returned, helper=blender)
 
     def _build(self, work: tuple[list[int], int], helper: Executor | None = None) -> dict[int, dict[str, Any]]:
         """The batch's feeds, one per stage-one fold in use (shared by the stage-two folds paired with it);
@@ -209,8 +213,10 @@ class StageTwo:
         return {source: _feed(self.volume, maps[source], starts, self.patch, image_name, feature_name, helper)
                 for source in sorted(set(self.fold_pairs))}
 
-    def _blend(self, work: tuple[list[int], int], returned: Sequence[dict[str, Any]]) -> None:
-        """Softmax, fold mean and blending of one batch (in call order), then the rows it finished."""
+    def _blend(self, work: tuple[list[int], int], returned: Sequence[dict[str, Any]],
+               helper: Executor | None = None) -> None:
+        """Softmax, fold mean and blending of one batch (in call order), then the rows it finished;
+        ``helper``: an idle worker that takes the softmax of half of the windows."""
         chunk, stop = work
         mean = None
         name = self.stage.output_names[0]
@@ -218,8 +224,14 @@ class StageTwo:
         for outputs in returned:
             prediction = self.backend.float32(outputs[name][:len(chunk)])  # padded slots are dropped
             if logits:  # a numpy output array is ours: softmax in place
-                prediction = softmax(prediction, in_place=getattr(prediction, "flags", None) is not None
-                                     and prediction.flags.writeable)
+                writeable = getattr(prediction, "flags", None) is not None and prediction.flags.writeable
+                if helper is not None and writeable and len(prediction) > 1:
+                    half = len(prediction) // 2  # both halves in place: `prediction` holds the result
+                    other = helper.submit(softmax, prediction[:half], 1, True)
+                    softmax(prediction[half:], in_place=True)
+                    other.result()
+                else:
+                    prediction = softmax(prediction, in_place=writeable)
             if mean is None:
                 mean = prediction
             elif isinstance(mean, np.ndarray):
