@@ -217,6 +217,10 @@ def _measure_scan(package: Path, configurations: Sequence[FastConfiguration], op
                 notes.append(f"{label} left out: {refused}")
                 say(f"  left out: {refused}")
                 continue
+            refused_note = _refused_bf16(label, segmenters[-1])
+            if refused_note is not None:  # timed all the same: a speed figure, not labels to use
+                notes.append(refused_note)
+                say(f"  {refused_note}")
             too_large = _beyond_memory(segmenters[-1], scan)
             if too_large is not None:  # would be killed for memory mid-run, losing every figure: left out
                 segmenters.pop().close()
@@ -290,6 +294,22 @@ def _resolve_configurations(options: BenchOptions, device: str) -> tuple[list[Fa
     return default_configurations(options.preset, available, device, cpu_capabilities().native_bf16)
 
 
+def _refused_bf16(label: str, segmenter: Segmenter) -> str | None:
+    """The note for a configuration timed although the BF16 gate refuses it for inference (the bench loads
+    with ``bf16_gate="report"``: a benchmark measures the speed of every precision asked for, and says
+    which ones the pipelines would refuse, with the figure)."""
+    groups = segmenter.runner_groups() if hasattr(segmenter, "runner_groups") else {}
+    failed = [f"{stage} {100 * runner.bf16_verdict.argmax_agreement:.2f} %"
+              for stage, runners in groups.items() for runner in runners
+              if getattr(runner, "bf16_verdict", None) is not None and not runner.bf16_verdict.passed]
+    if not failed:
+        return None
+    from spine_rt.pipelines.bf16_gate import MIN_ARGMAX_AGREEMENT
+
+    return (f"{label}: timed, but the BF16 gate refuses it for inference (argmax agreement with FP32 "
+            f"{', '.join(failed)}; limit {100 * MIN_ARGMAX_AGREEMENT:.1f} %): its labels are not for use")
+
+
 def _fast_builder(package: Path, configuration: FastConfiguration, device: str,
                   batch_size: int | None, triton: Any = None) -> Callable[[], Segmenter]:
     def build() -> Segmenter:
@@ -300,7 +320,7 @@ def _fast_builder(package: Path, configuration: FastConfiguration, device: str,
                   if configuration.backend == "triton" else {})
         pipeline = load_pipeline(package, backend=configuration.backend, device=None if remote else device,
                                  schedule="fast", batch_size=batch_size, precision=configuration.precision,
-                                 **remote)
+                                 bf16_gate="report", **remote)
         return PipelineSegmenter(configuration.label, "spine-rt", pipeline)
 
     return build

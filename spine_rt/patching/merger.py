@@ -85,6 +85,9 @@ class RowMerger:
         """Bounded: forget the finalised rows (their blocks were consumed)."""
         if not self._bounded or self.done <= self._base:
             return
+        if self.done >= self.shape[0]:  # every row is final: nothing is written again, no room to make
+            self._base = self.done
+            return
         by = self.done - self._base
         capacity = self._weights.shape[0]
         for buffer, axis in ((self._numerator, 1), (self._weights, 0)):

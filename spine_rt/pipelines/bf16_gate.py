@@ -33,6 +33,9 @@ MIN_ARGMAX_AGREEMENT = 0.995
 GATE_SEED = 0
 GATE_BATCH = 1
 VERDICT_NAME = "bf16_gate.json"
+#: what a failed gate does: ``"refuse"`` (inference: raise :class:`Bf16Refused`) or ``"report"`` (benchmarks:
+#: the runner is made and carries the verdict as ``runner.bf16_verdict``; its labels are not for use)
+BF16_GATE_MODES = ("refuse", "report")
 
 
 class Bf16Refused(InputError):
@@ -87,30 +90,35 @@ def refuse_unless_passed(verdict: Bf16Verdict, what: str) -> None:
             f"{verdict.max_abs_error:.3g}); use precision fp32 (exact)")
 
 
-def gate_stage(package: Any, stage_name: str, runner: Any, class_output: str) -> Bf16Verdict:
+def gate_stage(package: Any, stage_name: str, runner: Any, class_output: str, mode: str = "refuse") -> Bf16Verdict:
     """Check one BF16 OpenVINO runner of a package stage (stored verdict reused); refuse when it fails.
+
+    The verdict is also set on the runner (``runner.bf16_verdict``).
 
     Args:
         package: the open :class:`~spine_rt.model_package.ModelPackage`.
         stage_name: the stage the runner serves.
         runner: an :class:`~spine_rt.runtime.openvino_runner.OpenVINORunner` at bf16.
         class_output: the stage's class output (argmax over axis 1).
+        mode: one of :data:`BF16_GATE_MODES` (``"report"``: a failed verdict is returned, not raised).
 
     Raises:
-        Bf16Refused: agreement below :data:`MIN_ARGMAX_AGREEMENT` (the message has the figure).
+        Bf16Refused: agreement below :data:`MIN_ARGMAX_AGREEMENT` (the message has the figure), in mode
+            ``"refuse"``.
     """
     from spine_rt.export.parity_inputs import parity_inputs
     from spine_rt.runtime.openvino_cache import read_json
     from spine_rt.runtime.openvino_runner import OpenVINORunner
 
+    if mode not in BF16_GATE_MODES:
+        raise InputError(f"unknown bf16 gate mode {mode!r}; valid: {', '.join(BF16_GATE_MODES)}")
     description = f"parity input, seed {GATE_SEED}, batch {GATE_BATCH}"
     what = f"{stage_name} ({runner.name})"
     runner.activate()
     stored = None if runner.cache_folder is None else read_json(runner.cache_folder / VERDICT_NAME)
     if stored is not None and stored.get("input") == description:
         verdict = Bf16Verdict(**{k: stored[k] for k in Bf16Verdict.__dataclass_fields__})
-        refuse_unless_passed(verdict, what)
-        return verdict
+        return _settle(runner, verdict, what, mode)
     stage = package.stage(stage_name)
     feed = parity_inputs(stage.network, stage.config, stage.patch_size, batch=GATE_BATCH, seed=GATE_SEED)
     with OpenVINORunner(runner.source, precision="fp32", threads=runner.threads, cache_dir=runner.cache_root,
@@ -118,7 +126,13 @@ def gate_stage(package: Any, stage_name: str, runner: Any, class_output: str) ->
         verdict = check_bf16(runner, exact, feed, class_output, description)
     if runner.cache_folder is not None:
         _store(runner.cache_folder / VERDICT_NAME, verdict)
-    refuse_unless_passed(verdict, what)
+    return _settle(runner, verdict, what, mode)
+
+
+def _settle(runner: Any, verdict: Bf16Verdict, what: str, mode: str) -> Bf16Verdict:
+    runner.bf16_verdict = verdict
+    if mode == "refuse":
+        refuse_unless_passed(verdict, what)
     return verdict
 
 

@@ -60,6 +60,7 @@ def load_pipeline(
     model_name_prefix: str | None = None,
     relabel_levels: bool | None = None,
     maps_dtype: str | None = None,
+    bf16_gate: str | None = None,
 ) -> SpineMrPipeline | XrayPipeline:
     """Open a model package and make a pipeline of it (construct once, call many times).
 
@@ -114,6 +115,9 @@ def load_pipeline(
             largest buffers of a call and changes about 4e-6 of the labels, measured in
             ``benchmarks/RESULTS.md``, "float16 stage-one maps"); ``"auto"`` (default): float16
             when the networks run in fp16/bf16, float32 (exact) in fp32; the report says which ran.
+        bf16_gate: ``"refuse"`` (default) or ``"report"``: what a failed BF16 gate does. ``"report"`` is
+            for timing a precision the gate refuses (``spine-rt bench``): the pipeline runs, each runner
+            carries the verdict as ``bf16_verdict``, and its labels are not for use.
 
     Raises:
         InputError: not a package, a package of another task, a bad option.
@@ -122,7 +126,8 @@ def load_pipeline(
     given = {"backend": backend, "device": device, "precision": precision, "folds": folds, "verify": verify,
              "tta": tta, "schedule": schedule, "roi": roi, "roi_margin_mm": roi_margin_mm, "overlap": overlap,
              "batch_size": batch_size, "stage_one_batch_size": stage_one_batch_size, "pipelining": pipelining,
-             "host_threads": host_threads, "relabel_levels": relabel_levels, "maps_dtype": maps_dtype}
+             "host_threads": host_threads, "relabel_levels": relabel_levels, "maps_dtype": maps_dtype,
+             "bf16_gate": bf16_gate}
     options = PipelineOptions(**given)
     from spine_rt.pipelines.default_model import resolve_package
 
@@ -180,7 +185,8 @@ def _runners(package: ModelPackage, stage_names: tuple[str, ...], options: Pipel
         precision = resolve_precision(options.precision, choice.name, choice.device, package, stage_names)
         return _each_stage(package, stage_names, options.folds,
                            lambda name, wanted, batch: create_stage_runners(package, name, choice.name, choice.device,
-                                                                            precision, wanted, batch), batches)
+                                                                            precision, wanted, batch,
+                                                                            bf16_gate=options.bf16_gate), batches)
 
     def unusable(choice: Any) -> str | None:
         return missing_torch_weights(package, stage_names) if choice.name == "torch" else None

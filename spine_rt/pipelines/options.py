@@ -27,6 +27,7 @@ import numpy as np
 from spine_rt.errors import InputError
 from spine_rt.measure.spine_reading import DEFAULT_RELABEL_LEVELS
 from spine_rt.patching.grid import DEFAULT_OVERLAP
+from spine_rt.pipelines.bf16_gate import BF16_GATE_MODES
 from spine_rt.pipelines.schedules.host_threads import choose_host_threads
 from spine_rt.pipelines.schedules.lanes import check_pipelining
 from spine_rt.pipelines.schedules.reference import PAPER_BATCH_SIZE
@@ -71,6 +72,8 @@ class PipelineOptions:
         maps_dtype: fast schedule: the dtype stage one's maps are held in, ``"float16"`` or
             ``"float32"``; ``"auto"`` (default): float16 when the networks run in fp16/bf16, float32
             (exact) in fp32 (:func:`~spine_rt.pipelines.schedules.stage_one.choose_maps_dtype`).
+        bf16_gate: ``"refuse"`` (default: bf16 that changes too many labels is refused) or ``"report"``
+            (benchmarks: timed anyway, the verdict on each runner; :mod:`~spine_rt.pipelines.bf16_gate`).
 
     Raises:
         InputError: an invalid value (one line naming the valid ones).
@@ -92,6 +95,7 @@ class PipelineOptions:
     host_threads: bool | None = None
     relabel_levels: bool | None = None
     maps_dtype: str | None = None
+    bf16_gate: str | None = None
 
     def __post_init__(self) -> None:
         schedule = "fast" if self.schedule is None else self.schedule
@@ -110,6 +114,9 @@ class PipelineOptions:
         maps_dtype = AUTO_MAPS_DTYPE if self.maps_dtype is None else self.maps_dtype
         if maps_dtype != AUTO_MAPS_DTYPE and maps_dtype not in MAPS_DTYPES:
             raise InputError(f"unknown maps_dtype {maps_dtype!r}; valid: {AUTO_MAPS_DTYPE}, {', '.join(MAPS_DTYPES)}")
+        bf16_gate = "refuse" if self.bf16_gate is None else self.bf16_gate
+        if bf16_gate not in BF16_GATE_MODES:
+            raise InputError(f"unknown bf16_gate {bf16_gate!r}; valid: {', '.join(BF16_GATE_MODES)}")
         resolved = {
             "backend": "auto" if self.backend is None else self.backend,
             "folds": None if self.folds is None else tuple(int(f) for f in self.folds),
@@ -127,6 +134,7 @@ class PipelineOptions:
             "host_threads": choose_host_threads(self.host_threads),
             "relabel_levels": DEFAULT_RELABEL_LEVELS if self.relabel_levels is None else bool(self.relabel_levels),
             "maps_dtype": maps_dtype,
+            "bf16_gate": bf16_gate,
         }
         for name, value in resolved.items():
             object.__setattr__(self, name, value)

@@ -92,6 +92,7 @@ def create_stage_runners(
     folds: Sequence[int] | None = None,
     batch_size: int | None = None,
     triton: tuple | None = None,
+    bf16_gate: str = "refuse",
 ) -> StageRunners:
     """The runners of ``stage_name``, one per fold.
 
@@ -104,12 +105,15 @@ def create_stage_runners(
         folds: which folds (default: all the stage has).
         batch_size: the batch the runners will get (TensorRT engines must accept it).
         triton: backend ``triton``: ``(TritonServerPool, model name prefix)``.
+        bf16_gate: ``"refuse"`` (default) or ``"report"`` (benchmarks: a failed BF16 gate is set on the
+            runners as ``bf16_verdict`` instead of raised; :mod:`spine_rt.pipelines.bf16_gate`).
 
     Raises:
         InputError: unknown stage or fold, a missing graph or weight file.
         EnvironmentProblem: the backend cannot run (not installed, no engine for this GPU,
             bf16 on a CPU without AVX512_BF16 or AMX).
-        Bf16Refused: bf16 changes too many labels of this stage (an InputError with the figure).
+        Bf16Refused: bf16 changes too many labels of this stage (an InputError with the figure), unless
+            ``bf16_gate="report"``.
     """
     stage = package.stage(stage_name)
     chosen = select_folds(stage.folds, folds, stage_name)
@@ -122,7 +126,7 @@ def create_stage_runners(
     elif backend == "triton" and triton is not None:
         runners, sources = _triton_runners(stage_name, chosen, *triton)
     elif backend == "openvino":
-        runners, sources = _openvino_runners(package, stage_name, precision, chosen, batch_size)
+        runners, sources = _openvino_runners(package, stage_name, precision, chosen, batch_size, bf16_gate)
     else:
         raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(PIPELINE_BACKENDS[1:])}")
     return StageRunners(
@@ -287,7 +291,7 @@ def _triton_runners(stage_name, folds, pool, prefix):
     return runners, [f"triton:{runner.model_name}" for runner in runners]
 
 
-def _openvino_runners(package, stage_name, precision, folds, batch_size):
+def _openvino_runners(package, stage_name, precision, folds, batch_size, bf16_gate="refuse"):
     from spine_rt.export.model_families import MODEL_FAMILIES
     from spine_rt.pipelines.bf16_gate import gate_stage
     from spine_rt.runtime.openvino_runner import OpenVINORunner
@@ -305,7 +309,7 @@ def _openvino_runners(package, stage_name, precision, folds, batch_size):
                 family = MODEL_FAMILIES.get(package.manifest.model)
                 class_output = (family.stage(stage_name).class_output
                                 if family is not None and stage_name in family.stage_names else package.stage(stage_name).outputs[0].name)
-                gate_stage(package, stage_name, runner, class_output)
+                gate_stage(package, stage_name, runner, class_output, bf16_gate)
     except BaseException:
         for runner in runners:
             runner.close()

@@ -134,3 +134,28 @@ def test_patch_only_compares_the_cpu_engines_on_one_patch(small_package, tmp_pat
     for timing in comparison["engines"]:
         assert timing["cpu_seconds_per_patch"] > 0 and 0 < timing["fraction_of_peak"]
     assert report["extras"]["matmul_peak"]["fp32"]["gflops_per_cpu_second"] > 0
+
+
+@pytest.mark.openvino
+def test_bf16_that_the_gate_refuses_is_timed_and_said_so(tiny_sshsnet_package, tmp_path, monkeypatch, capsys):
+    """The bench loads with ``bf16_gate="report"``: a BF16 configuration is timed (a speed figure) and the notes
+    say the pipelines refuse it, with the figure. A real gate verdict on this random-weight package is
+    whatever it is, so the refusal is made certain by a failed verdict stored where the gate reads it."""
+    from spine_rt.runtime.machine import cpu_capabilities
+
+    if not cpu_capabilities().native_bf16:
+        pytest.skip("this CPU has neither AVX512_BF16 nor AMX")
+    from spine_rt.pipelines import bf16_gate
+
+    monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
+    failed = bf16_gate.Bf16Verdict(0.9, 1.0, 0.5, False, "made up")
+    monkeypatch.setattr(bf16_gate, "check_bf16", lambda *args, **kwargs: failed)
+    report_path = tmp_path / "bench.json"
+    argv = ["bench", "--model", str(tiny_sshsnet_package.root), "--shape", "12,64,128", "--repeat", "1",
+            "--warmup", "0", "--threads", "1", "--backend", "openvino:bf16", "--json", str(report_path)]
+    assert main.main(argv) == 0
+    report = json.loads(report_path.read_text())
+    assert [run["name"] for run in report["runs"]] == ["spine-rt fast (openvino bf16)"]
+    note = next(note for note in report["notes"] if "BF16 gate refuses" in note)
+    assert "stage1 90.00 %" in note and "stage2 90.00 %" in note and "not for use" in note
+    assert "BF16 gate refuses" in capsys.readouterr().err

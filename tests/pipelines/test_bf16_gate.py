@@ -97,6 +97,24 @@ def test_a_graph_that_fails_in_bf16_is_refused_with_the_figure(tmp_path, monkeyp
 
 @pytest.mark.openvino
 @needs_bf16
+def test_report_mode_gives_the_failed_verdict_to_time_bf16_without_refusing(tmp_path, monkeypatch):
+    """What ``spine-rt bench`` uses: the runner is made and carries the verdict; unknown modes are refused."""
+    monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
+    from spine_rt.pipelines.bf16_gate import gate_stage
+    from spine_rt.runtime.openvino_runner import OpenVINORunner
+
+    path = fragile_graph(tmp_path / "fragile.onnx")
+    with OpenVINORunner(path, precision="bf16", batch=1) as runner:
+        verdict = gate_stage(stage_package(), "xray", runner, "segmentation", mode="report")
+        assert not verdict.passed and verdict.argmax_agreement == 0.0 and runner.bf16_verdict == verdict
+        with pytest.raises(InputError, match="unknown bf16 gate mode 'warn'"):
+            gate_stage(stage_package(), "xray", runner, "segmentation", mode="warn")
+        with pytest.raises(Bf16Refused):  # the stored verdict, refused in the default mode
+            gate_stage(stage_package(), "xray", runner, "segmentation")
+
+
+@pytest.mark.openvino
+@needs_bf16
 def test_a_graph_whose_margin_bf16_resolves_passes(tmp_path, monkeypatch):
     monkeypatch.setenv("SPINE_RT_CACHE_DIR", str(tmp_path / "cache"))
     from spine_rt.pipelines.bf16_gate import gate_stage
