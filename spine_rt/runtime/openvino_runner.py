@@ -14,6 +14,16 @@ convolutions several times faster than onnxruntime (``benchmarks/RESULTS.md``).
 * The batch is static: each batch size the caller uses (the pipelines use a
   fixed one; ``batch=`` compiles it on activation) is compiled once, with the
   batch axis fixed, and kept.
+* Streams: with ``streams`` > 1 a batch is cut into that many parts, run at
+  once as asynchronous requests on OpenVINO streams (its throughput mode,
+  the threads shared among the streams), and put back together in order.
+  The default (``streams=None``) is one stream in fp32 and, in bf16, as
+  many streams as threads (at most the batch): on the development CPU (2
+  cores, AMX) one bf16 inference does not use the second core well (paper-
+  size stage two, batch 4: 0.95 s per patch on one thread, 0.82 on two)
+  while two streams of two patches take 0.47 s per patch; fp32 scales
+  within one inference (1.10 s per patch either way), so it keeps one
+  (``benchmarks/RESULTS.md``, "BF16 on OpenVINO streams").
 * OpenVINO's model cache (``CACHE_DIR``) lives in a folder keyed by graph
   sha256 + OpenVINO version + CPU capabilities + precision
   (:mod:`spine_rt.runtime.openvino_cache`), so a second process loads the
@@ -75,6 +85,8 @@ class OpenVINORunner(Runner):
         model: path of an ``.onnx`` file (external data beside it is found).
         precision: ``"fp32"`` (exact, default) or ``"bf16"`` (AVX512_BF16 / AMX CPUs).
         threads: OpenVINO inference threads (``None``: OpenVINO's default, the usable cores).
+        streams: parallel parts of a batch (see the module docstring); ``None``: 1 in fp32, in bf16 the
+            threads (or the usable cores), at most the batch.
         batch: a batch size to compile on activation (``None``: compiled on first use).
         cache_dir: root of the model cache (``None``: :func:`~spine_rt.runtime.openvino_cache.default_cache_root`;
             ``False``: no cache).
@@ -86,8 +98,8 @@ class OpenVINORunner(Runner):
     axes as the graph's). Outputs: float32 arrays of :attr:`output_specs`.
 
     Raises:
-        InputError: the file does not exist; an unknown precision; ``threads`` or
-            ``batch`` < 1; a device other than ``cpu``; a graph OpenVINO cannot
+        InputError: the file does not exist; an unknown precision; ``threads``,
+            ``streams`` or ``batch`` < 1; a device other than ``cpu``; a graph OpenVINO cannot
             read (on activation).
         EnvironmentProblem: openvino is not installed (with the install hint);
             bf16 on a CPU without AVX512_BF16 or AMX.
@@ -107,10 +119,11 @@ class OpenVINORunner(Runner):
         device: str = "cpu",
         *,
         name: str | None = None,
+        streams: int | None = None,
     ) -> None:
         if precision not in OPENVINO_PRECISIONS:
             raise InputError(f"OpenVINORunner: unknown precision {precision!r}; valid: {', '.join(OPENVINO_PRECISIONS)}")
-        for what, value in (("threads", threads), ("batch", batch)):
+        for what, value in (("threads", threads), ("batch", batch), ("streams", streams)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InputError(f"{what} must be a positive integer or None, got {value!r}")
         if normalize_device(device) != "cpu":
@@ -125,6 +138,7 @@ class OpenVINORunner(Runner):
         self.source = str(path)
         self.precision = precision
         self._threads = threads
+        self._streams = streams
         self.batch = batch
         #: the ``cache_dir`` given (``None``: the default root; ``False``: no cache)
         self.cache_root = cache_dir
@@ -134,7 +148,8 @@ class OpenVINORunner(Runner):
         self.cache_problem: str | None = None
         self._core: Any = None
         self._model: Any = None
-        self._compiled: dict[int, tuple[Any, Any]] = {}
+        #: batch -> (compiled model, its infer requests (one per part), the part's batch)
+        self._compiled: dict[int, tuple[Any, list[Any], int]] = {}
         self._lock = threading.Lock()
         self._inputs: tuple[TensorSpec, ...] = ()
         self._outputs: tuple[TensorSpec, ...] = ()
@@ -153,6 +168,32 @@ class OpenVINORunner(Runner):
             self._compiled.clear()
 
     @property
+    def streams(self) -> int | None:
+        """Parallel parts of a batch asked for (``None``: the default of the module docstring); setting it
+        recompiles on the next call."""
+        return self._streams
+
+    @streams.setter
+    def streams(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"streams must be a positive integer or None, got {value!r}")
+        if value != self._streams:
+            self._streams = value
+            self._compiled.clear()
+
+    def streams_for(self, batch: int) -> int:
+        """The streams a batch of ``batch`` runs on (the parts it is cut into)."""
+        if self._streams is not None:
+            wanted = self._streams
+        elif self.precision == "bf16":
+            from spine_rt.runtime.machine import usable_cores
+
+            wanted = self._threads if self._threads is not None else usable_cores()
+        else:
+            wanted = 1
+        return max(1, min(int(wanted), int(batch)))
+
+    @property
     def openvino_version(self) -> str:
         """``openvino.get_version()``."""
         import openvino
@@ -162,7 +203,8 @@ class OpenVINORunner(Runner):
     def describe(self) -> dict[str, str]:
         """Name, backend, device, precision and threads."""
         return {**super().describe(), "precision": self.precision,
-                "threads": "default" if self.threads is None else str(self.threads)}
+                "threads": "default" if self.threads is None else str(self.threads),
+                "streams": "default" if self.streams is None else str(self.streams)}
 
     # ----------------------------------------------------------------- hooks
     def _activate_impl(self) -> None:
@@ -190,12 +232,27 @@ class OpenVINORunner(Runner):
         arrays = {name: np.ascontiguousarray(value) for name, value in feed.items()}
         batch = _batch_of(arrays)
         with self._lock:
-            _, request = self._compiled_for(batch)
+            _, requests, part = self._compiled_for(batch)
+            if len(requests) == 1:
+                parts = [arrays]
+            else:  # consecutive parts of `part` samples; the last one padded by repeating its final sample
+                parts = [_padded({name: value[first: first + part] for name, value in arrays.items()}, part)
+                         for first in range(0, batch, part)]
             try:
-                request.infer(arrays)
+                if len(requests) == 1:
+                    requests[0].infer(parts[0])
+                else:
+                    for request, inputs in zip(requests, parts):
+                        request.start_async(inputs)
+                    for request in requests:
+                        request.wait()
             except Exception as exc:  # OpenVINO reports a bad feed as RuntimeError
                 raise InputError(f"{self._label()}: OpenVINO rejected the feed: {_first_line(exc)}") from None
-            return {spec.name: np.array(request.get_tensor(spec.name).data, copy=True) for spec in self._outputs}
+            if len(requests) == 1:
+                return {spec.name: np.array(requests[0].get_tensor(spec.name).data, copy=True)
+                        for spec in self._outputs}
+            return {spec.name: np.concatenate([request.get_tensor(spec.name).data for request in requests])[:batch]
+                    for spec in self._outputs}
 
     def _close_impl(self) -> None:
         self._compiled.clear()
@@ -215,40 +272,46 @@ class OpenVINORunner(Runner):
         root = None if self.cache_root in (None, True) else self.cache_root
         self.cache_folder, self.cache_problem = prepare_folder(key, root)
 
-    def _config(self) -> dict[str, Any]:
+    def _config(self, streams: int = 1) -> dict[str, Any]:
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": _INFERENCE_PRECISION[self.precision],
-            "PERFORMANCE_HINT": "LATENCY",
+            "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
         }
+        if streams > 1:
+            config["NUM_STREAMS"] = streams
         if self.threads is not None:
             config["INFERENCE_NUM_THREADS"] = self.threads
         if self.cache_folder is not None:
             config["CACHE_DIR"] = str(self.cache_folder)
         return config
 
-    def _compiled_for(self, batch: int) -> tuple[Any, Any]:
-        """The compiled model and infer request for ``batch`` (compiled on first use)."""
+    def _compiled_for(self, batch: int) -> tuple[Any, list[Any], int]:
+        """The compiled model, its infer requests (one per part of the batch) and the part's batch, for a batch
+        of ``batch`` (compiled on first use)."""
         if batch in self._compiled:
             return self._compiled[batch]
+        streams = self.streams_for(batch)
+        part = -(-batch // streams)  # ceil: `streams` parts at most, the last one padded
+        streams = -(-batch // part)
         model = self._model.clone()
         shapes = {}
         for port in model.inputs:
             shape = port.get_partial_shape()
             if shape.rank.is_static and len(shape) > 0 and shape[0].is_dynamic:
-                shape[0] = batch
+                shape[0] = part
                 shapes[port.get_any_name()] = shape
         if shapes:
             try:
                 model.reshape(shapes)
             except Exception as exc:
-                raise InputError(f"{self._label()}: cannot fix the batch at {batch}: {_first_line(exc)}") from None
+                raise InputError(f"{self._label()}: cannot fix the batch at {part}: {_first_line(exc)}") from None
         try:
-            compiled = self._core.compile_model(model, "CPU", self._config())
+            compiled = self._core.compile_model(model, "CPU", self._config(streams))
         except Exception as exc:  # an operator or property this OpenVINO cannot handle
             raise EnvironmentProblem(
                 f"OpenVINO {self.openvino_version} cannot compile {self.source}: {_first_line(exc)}; "
                 "a newer openvino may: pip install -U openvino") from None
-        entry = (compiled, compiled.create_infer_request())
+        entry = (compiled, [compiled.create_infer_request() for _ in range(streams)], part)
         self._compiled[batch] = entry
         return entry
 
@@ -261,6 +324,13 @@ def _spec(port: Any) -> TensorSpec:
         dims = tuple(d.get_length() if d.is_static else None for d in shape)
     dtype = _OV_TYPE_TO_NUMPY.get(port.get_element_type().get_type_name())
     return TensorSpec(port.get_any_name(), dims, dtype)
+
+
+def _padded(arrays: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """``arrays`` with the batch axis filled up to ``size`` by repeating the last sample (a part of a batch)."""
+    return {name: np.ascontiguousarray(value if value.shape[0] == size else
+                                       np.concatenate([value, np.repeat(value[-1:], size - value.shape[0], 0)]))
+            for name, value in arrays.items()}
 
 
 def _batch_of(arrays: Mapping[str, np.ndarray]) -> int:

@@ -49,7 +49,7 @@ def test_specs_from_the_graph_with_the_batch_dynamic(runner_class, affine_model_
         assert runner.input_specs == (TensorSpec("X", (None, 3), np.float32),)
         assert runner.output_specs == (TensorSpec("Y", (None, 3), np.float32),)
         assert runner.describe() == {"name": "affine.onnx", "backend": "openvino", "device": "cpu",
-                                     "precision": "fp32", "threads": "default"}
+                                     "precision": "fp32", "threads": "default", "streams": "default"}
 
 
 def test_two_inputs_two_outputs(runner_class, tmp_path, two_output_model):
@@ -164,13 +164,13 @@ def test_changing_threads_recompiles(runner_class, affine_model_path):
         runner.threads = 2
         assert runner._compiled == {}
         np.testing.assert_allclose(runner.infer({"X": np.ones((1, 3), np.float32)})["Y"], 3.0)
-        (compiled, _), = runner._compiled.values()
+        (compiled, _, _), = runner._compiled.values()
         assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 2
 
 
 def test_fp32_is_exact_even_where_openvino_would_default_to_bf16(runner_class, affine_model_path):
     with runner_class(affine_model_path, batch=1) as runner:
-        (compiled, _), = runner._compiled.values()
+        (compiled, _, _), = runner._compiled.values()
         assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
 
 
@@ -182,7 +182,48 @@ def test_bf16_without_native_support_is_refused_clearly(without_bf16, runner_cla
 @needs_native_bf16
 def test_bf16_computes_in_bf16(runner_class, affine_model_path):
     with runner_class(affine_model_path, precision="bf16", batch=1) as runner:
-        (compiled, _), = runner._compiled.values()
+        (compiled, _, _), = runner._compiled.values()
         assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "bf16"
         np.testing.assert_allclose(runner.infer({"X": np.ones((1, 3), np.float32)})["Y"], 3.0)
     assert runner.cache_folder.name != runner_class(affine_model_path).activate().cache_folder.name
+
+
+@pytest.mark.parametrize("batch", [4, 3, 5])
+def test_a_batch_cut_into_streams_gives_the_whole_batch_in_order(runner_class, tmp_path, two_output_model, batch):
+    """Parts run at once on OpenVINO streams (the last part padded), put back in order: the values of one
+    request, outputs copies of the batch's size."""
+    path = tmp_path / "two.onnx"
+    path.write_bytes(two_output_model)
+    rng = np.random.default_rng(batch)
+    feed = {"a": rng.standard_normal((batch, 4)).astype(np.float32),
+            "steps": rng.integers(0, 9, batch).astype(np.int64)}
+    with runner_class(path, streams=1) as whole, runner_class(path, streams=2, threads=2) as cut:
+        expected, got = whole.infer(feed), cut.infer(feed)
+        compiled, requests, part = cut._compiled[batch]
+        assert len(requests) == 2 and part == -(-batch // 2)
+        assert int(compiled.get_property("NUM_STREAMS")) == 2
+        assert got.keys() == expected.keys()
+        for name in expected:
+            assert got[name].shape == expected[name].shape and got[name].dtype == expected[name].dtype
+            np.testing.assert_array_equal(got[name], expected[name])
+        kept = {name: value.copy() for name, value in got.items()}
+        cut.infer({"a": feed["a"][::-1].copy(), "steps": feed["steps"][::-1].copy()})
+        for name in kept:  # copies, not the requests' buffers
+            np.testing.assert_array_equal(got[name], kept[name])
+        one = cut.infer({name: value[:1] for name, value in feed.items()})  # a batch of one: one request
+        assert len(cut._compiled[1][1]) == 1
+        np.testing.assert_array_equal(one["sum"], expected["sum"][:1])
+
+
+def test_default_streams_one_in_fp32_the_threads_in_bf16(runner_class, affine_model_path):
+    with runner_class(affine_model_path, threads=2) as runner:
+        assert runner.streams is None and runner.streams_for(4) == 1
+        runner.streams = 3
+        assert runner.streams_for(4) == 3 and runner.streams_for(2) == 2  # at most the batch
+        with pytest.raises(InputError, match="streams must be a positive integer"):
+            runner.streams = 0
+    if NATIVE_BF16:
+        with runner_class(affine_model_path, precision="bf16", threads=2) as runner:
+            assert runner.streams_for(4) == 2 and runner.streams_for(1) == 1
+            np.testing.assert_allclose(runner.infer({"X": np.ones((4, 3), np.float32)})["Y"], 3.0)
+            assert len(runner._compiled[4][1]) == 2
