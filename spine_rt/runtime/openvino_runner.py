@@ -124,8 +124,7 @@ class OpenVINORunner(Runner):
         if precision not in OPENVINO_PRECISIONS:
             raise InputError(f"OpenVINORunner: unknown precision {precision!r}; valid: {', '.join(OPENVINO_PRECISIONS)}")
         for what, value in (("threads", threads), ("batch", batch), ("streams", streams)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InputError(f"{what} must be a positive integer or None, got {value!r}")
+            _positive_or_none(value, what)
         if normalize_device(device) != "cpu":
             raise InputError(f"backend 'openvino' runs on the CPU; got device {device!r} (use device='cpu')")
         path = Path(model)
@@ -161,11 +160,7 @@ class OpenVINORunner(Runner):
 
     @threads.setter
     def threads(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InputError(f"threads must be a positive integer or None, got {value!r}")
-        if value != self._threads:
-            self._threads = value
-            self._compiled.clear()
+        self._threads = self._recompile_on_change(self._threads, _positive_or_none(value, "threads"))
 
     @property
     def streams(self) -> int | None:
@@ -175,11 +170,12 @@ class OpenVINORunner(Runner):
 
     @streams.setter
     def streams(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InputError(f"streams must be a positive integer or None, got {value!r}")
-        if value != self._streams:
-            self._streams = value
+        self._streams = self._recompile_on_change(self._streams, _positive_or_none(value, "streams"))
+
+    def _recompile_on_change(self, old: int | None, new: int | None) -> int | None:
+        if new != old:
             self._compiled.clear()
+        return new
 
     def streams_for(self, batch: int) -> int:
         """The streams a batch of ``batch`` runs on (the parts it is cut into)."""
@@ -324,6 +320,13 @@ def _spec(port: Any) -> TensorSpec:
         dims = tuple(d.get_length() if d.is_static else None for d in shape)
     dtype = _OV_TYPE_TO_NUMPY.get(port.get_element_type().get_type_name())
     return TensorSpec(port.get_any_name(), dims, dtype)
+
+
+def _positive_or_none(value: Any, what: str) -> int | None:
+    """``value`` when it is a positive integer or None, else an :class:`InputError` naming ``what``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InputError(f"{what} must be a positive integer or None, got {value!r}")
+    return value
 
 
 def _padded(arrays: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
