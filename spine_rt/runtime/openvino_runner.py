@@ -232,7 +232,8 @@ class OpenVINORunner(Runner):
             if len(requests) == 1:
                 parts = [arrays]
             else:  # consecutive parts of `part` samples; the last one padded by repeating its final sample
-                parts = [_padded({name: value[first: first + part] for name, value in arrays.items()}, part)
+                parts = [_padded({name: value[first: first + part] if value.ndim else value
+                                  for name, value in arrays.items()}, part)
                          for first in range(0, batch, part)]
             try:
                 if len(requests) == 1:
@@ -330,8 +331,9 @@ def _positive_or_none(value: Any, what: str) -> int | None:
 
 
 def _padded(arrays: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-    """``arrays`` with the batch axis filled up to ``size`` by repeating the last sample (a part of a batch)."""
-    return {name: np.ascontiguousarray(value if value.shape[0] == size else
+    """``arrays`` with the batch axis filled up to ``size`` by repeating the last sample (a part of a batch;
+    inputs without a batch axis pass as they are)."""
+    return {name: np.ascontiguousarray(value if value.ndim == 0 or value.shape[0] == size else
                                        np.concatenate([value, np.repeat(value[-1:], size - value.shape[0], 0)]))
             for name, value in arrays.items()}
 
