@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from spine_rt.anatomy.levels import structure_kind
 from spine_rt.measure.label_components import checked_label_map, label_components
@@ -57,9 +56,8 @@ class SpinePieces:
     components: np.ndarray
     renumber: np.ndarray
     axis: np.ndarray
-    #: ``(n, 6)`` inclusive ``(i0, i1, j0, j1, k0, k1)`` box of piece ``n`` at row ``n - 1`` (found in
-    #: :attr:`pieces_map` when not given)
-    extents: np.ndarray | None = field(default=None, repr=False)
+    #: ``(n, 6)`` inclusive ``(i0, i1, j0, j1, k0, k1)`` box of piece ``n`` at row ``n - 1``
+    extents: np.ndarray = field(repr=False)
 
     def map_in(self, box: tuple[slice, ...]) -> np.ndarray:
         """The piece ids (int32, 0: none) in ``box`` of the grid."""
@@ -71,8 +69,6 @@ class SpinePieces:
         return self.map_in((slice(None),) * self.components.ndim)
 
     def _box(self, index: int) -> tuple[slice, ...]:
-        if self.extents is None:
-            return self._boxes[index - 1]
         i0, i1, j0, j1, k0, k1 = (int(v) for v in self.extents[index - 1])
         return slice(i0, i1 + 1), slice(j0, j1 + 1), slice(k0, k1 + 1)
 
@@ -86,9 +82,6 @@ class SpinePieces:
         box = self._box(piece.index)
         return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n))
                      for s, n in zip(box, self.components.shape))
-
-    def __post_init__(self) -> None:
-        self._boxes = ndimage.find_objects(self.pieces_map) if self.extents is None else []
 
 
 def spine_pieces(labels: np.ndarray, affine: np.ndarray, names: Mapping[int, str]) -> SpinePieces:
